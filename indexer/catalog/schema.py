@@ -1,0 +1,129 @@
+"""ORM tables of the catalog. Changes here need a new Alembic revision in migrations/versions/."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Setting(Base):
+    """Workspace-wide key/value facts, e.g. the profile chosen at creation."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Corpus(Base):
+    """A named collection of folders with a role: style, content, or both."""
+
+    __tablename__ = "corpora"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    roots: Mapped[list[CorpusRoot]] = relationship(back_populates="corpus", cascade="all, delete-orphan")
+
+
+class CorpusRoot(Base):
+    __tablename__ = "corpus_roots"
+    __table_args__ = (UniqueConstraint("corpus_id", "path"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(Text)
+    corpus: Mapped[Corpus] = relationship(back_populates="roots")
+
+
+class ImageRecord(Base):
+    """One file seen in a corpus. status: indexed | duplicate | failed."""
+
+    __tablename__ = "images"
+    __table_args__ = (
+        UniqueConstraint("corpus_id", "path"),
+        Index("ix_images_corpus_sha256", "corpus_id", "sha256"),
+        Index("ix_images_status", "status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    format: Mapped[str | None] = mapped_column(String(16))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Space(Base):
+    """An embedding space: one encoder, one dimension, one metric, one FAISS index."""
+
+    __tablename__ = "spaces"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    encoder_id: Mapped[str] = mapped_column(Text)
+    dim: Mapped[int] = mapped_column(Integer)
+    metric: Mapped[str] = mapped_column(String(8))
+    index_factory: Mapped[str | None] = mapped_column(Text)  # user override; None = chosen by size
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Embedding(Base):
+    """The vector of one image in one space: the source of truth the FAISS index is derived from."""
+
+    __tablename__ = "embeddings"
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class IndexLogEntry(Base):
+    """Write-ahead log of index changes not yet folded into a snapshot (op: add | remove)."""
+
+    __tablename__ = "index_log"
+    # AUTOINCREMENT: SQLite must never reuse a sequence number after the log is pruned
+    __table_args__ = (Index("ix_index_log_space_seq", "space_id", "seq"), {"sqlite_autoincrement": True})
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"))
+    image_id: Mapped[int] = mapped_column(Integer)
+    op: Mapped[str] = mapped_column(String(8))
+
+
+class IndexSnapshot(Base):
+    """A FAISS index file on disk and the last log entry it contains."""
+
+    __tablename__ = "index_snapshots"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"))
+    file: Mapped[str] = mapped_column(Text)  # relative to the workspace's index directory
+    factory: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    ntotal: Mapped[int] = mapped_column(BigInteger)
+    trained_on: Mapped[int] = mapped_column(BigInteger)  # vectors present when the index was (re)built
+    log_seq: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

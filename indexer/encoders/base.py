@@ -1,0 +1,49 @@
+"""The encoder interface every embedding space is built on."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Sequence
+
+import numpy as np
+
+from .preprocess import Preprocess
+
+
+class EncoderError(RuntimeError):
+    """An encoder cannot be built or used (missing weights, unsupported input...)."""
+
+
+class TextNotSupported(EncoderError):
+    """This encoder has no text tower and no text bridge."""
+
+
+class Encoder(ABC):
+    """Maps images (and, where it can, text) to L2-normalised float32 vectors of one fixed dimension.
+
+    `encoder_id` names model + weights exactly (e.g. "open_clip:ViT-B-32/laion2b_s34b_b79k"); it is
+    recorded with every space so vectors from different encoders never share an index.
+    `preprocess` is picklable and runs in decoding worker processes; `embed_images` takes a stacked batch
+    of its outputs.
+    """
+
+    encoder_id: str
+    dim: int
+    metric: str = "ip"  # inner product on L2-normalised vectors == cosine similarity
+    preprocess: Preprocess
+    supports_text: bool = False
+    tiny: bool = False  # random-weight test config: its vectors mean nothing
+
+    @abstractmethod
+    def embed_images(self, batch: np.ndarray) -> np.ndarray:
+        """(N, *preprocess output shape) float32 -> (N, dim) float32, rows L2-normalised."""
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """(N,) strings -> (N, dim) float32, rows L2-normalised, in the same space as the images."""
+        raise TextNotSupported(f"encoder {self.encoder_id} cannot embed text")
+
+
+def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Row-wise L2 normalisation in float32."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, eps)

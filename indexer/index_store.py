@@ -1,0 +1,188 @@
+"""Keeps each space's FAISS index in step with the catalog.
+
+The catalog's `embeddings` table is the source of truth; every change to it appends to `index_log` in the
+same transaction. A snapshot is a FAISS file written atomically plus the last log entry it contains, so
+the live index is always "current snapshot + replay of the newer log entries". A crash at any moment
+leaves either the old or the new snapshot current, never a half-written one, and loses no change.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from .catalog.schema import Embedding, IndexLogEntry, IndexSnapshot
+from .spaces import SpaceInfo
+from .vectors.index import IndexFileError, VectorIndex
+from .vectors.selection import IndexChoice, choose_index, parse_override
+from .workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+IVF_RETRAIN_GROWTH = 4  # retrain an IVF index once the corpus has grown this many times past its training set
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    space: str
+    file: str
+    kind: str
+    factory: str
+    ntotal: int
+    bytes: int
+    log_seq: int
+
+
+def desired_choice(space: SpaceInfo, n_vectors: int) -> IndexChoice:
+    """The index a space of this size should have: the user's factory string, or one chosen by size."""
+    if space.index_factory:
+        return parse_override(space.index_factory, dim=space.dim, metric=space.metric)
+    return choose_index(n_vectors, space.dim, metric=space.metric)
+
+
+def load_index(ws: Workspace, space: SpaceInfo) -> VectorIndex:
+    """The space's index as the catalog has it now (snapshot + log replay), in memory."""
+    with ws.session() as s:
+        index, _snapshot, _seq = _load_current(ws, s, space)
+        return index
+
+
+def checkpoint(ws: Workspace, space: SpaceInfo) -> SnapshotInfo:
+    """Fold the log into a new snapshot file, switching index type when the corpus size calls for it."""
+    with ws.session() as s:
+        index, snapshot, seq = _load_current(ws, s, space)
+        n = index.ntotal
+        choice = desired_choice(space, n)
+        trained_on = snapshot.trained_on if snapshot is not None else n
+        rebuild = index.factory != choice.factory and (
+            space.index_factory is not None
+            or index.kind != choice.kind
+            or (choice.kind in ("ivf", "ivfpq") and n > IVF_RETRAIN_GROWTH * max(trained_on, 1))
+        )
+        if rebuild:
+            log.info("space %s: rebuilding %s -> %s (%s)", space.name, index.factory, choice.factory, choice.reason)
+            index = _build_from_catalog(s, space, choice)
+            trained_on = index.ntotal
+        if snapshot is not None and not rebuild and snapshot.log_seq == seq and snapshot.ntotal == index.ntotal:
+            return _snapshot_info(space, snapshot)
+        file = f"{space.name}-{seq}-{uuid.uuid4().hex[:8]}.faiss"
+        index.save(ws.index_dir / file)
+        s.execute(update(IndexSnapshot).where(IndexSnapshot.space_id == space.id).values(is_current=False))
+        row = IndexSnapshot(space_id=space.id, file=file, factory=index.factory, kind=index.kind,
+                            ntotal=index.ntotal, trained_on=trained_on, log_seq=seq,
+                            bytes=(ws.index_dir / file).stat().st_size, is_current=True)
+        s.add(row)
+        s.execute(delete(IndexLogEntry).where(IndexLogEntry.space_id == space.id, IndexLogEntry.seq <= seq))
+        s.execute(delete(IndexSnapshot).where(IndexSnapshot.space_id == space.id, IndexSnapshot.is_current.is_(False)))
+        s.flush()
+        info = _snapshot_info(space, row)
+    remove_orphan_files(ws, space)
+    return info
+
+
+def current_snapshot(ws: Workspace, space: SpaceInfo) -> SnapshotInfo | None:
+    with ws.session() as s:
+        row = _current_row(s, space)
+        return _snapshot_info(space, row) if row else None
+
+
+def pending_changes(ws: Workspace, space: SpaceInfo) -> int:
+    """Log entries not yet folded into a snapshot."""
+    with ws.session() as s:
+        return s.scalar(select(func.count()).select_from(IndexLogEntry).where(IndexLogEntry.space_id == space.id))
+
+
+def remove_orphan_files(ws: Workspace, space: SpaceInfo) -> None:
+    """Delete this space's index files that no snapshot row points at (left by a crash or a switch)."""
+    with ws.session() as s:
+        keep = set(s.scalars(select(IndexSnapshot.file).where(IndexSnapshot.space_id == space.id)))
+    for path in ws.index_dir.glob(f"{space.name}-*.faiss*"):
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
+
+
+def vectors_for(s: Session, space: SpaceInfo, image_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) of the given images that have a vector in this space."""
+    ids: list[int] = []
+    rows: list[bytes] = []
+    for start in range(0, len(image_ids), 900):
+        chunk = image_ids[start:start + 900]
+        for image_id, blob in s.execute(
+            select(Embedding.image_id, Embedding.vector).where(
+                Embedding.space_id == space.id, Embedding.image_id.in_(chunk))
+        ):
+            ids.append(image_id)
+            rows.append(blob)
+    return _stack(ids, rows, space.dim)
+
+
+def _load_current(ws: Workspace, s: Session, space: SpaceInfo) -> tuple[VectorIndex, IndexSnapshot | None, int]:
+    seq = s.scalar(select(func.max(IndexLogEntry.seq)).where(IndexLogEntry.space_id == space.id))
+    snapshot = _current_row(s, space)
+    if seq is None:
+        seq = snapshot.log_seq if snapshot is not None else 0
+    index = None
+    if snapshot is not None:
+        try:
+            index = VectorIndex.load(ws.index_dir / snapshot.file)
+        except (IndexFileError, FileNotFoundError) as exc:
+            log.warning("space %s: snapshot %s unusable (%s); rebuilding from the catalog", space.name,
+                        snapshot.file, exc)
+    if index is None:
+        n = s.scalar(select(func.count()).select_from(Embedding).where(Embedding.space_id == space.id))
+        return _build_from_catalog(s, space, desired_choice(space, n)), None, seq
+    _replay(s, space, index, after=snapshot.log_seq, up_to=seq)
+    return index, snapshot, seq
+
+
+def _replay(s: Session, space: SpaceInfo, index: VectorIndex, after: int, up_to: int) -> None:
+    last_op: dict[int, str] = {}
+    for image_id, op in s.execute(
+        select(IndexLogEntry.image_id, IndexLogEntry.op)
+        .where(IndexLogEntry.space_id == space.id, IndexLogEntry.seq > after, IndexLogEntry.seq <= up_to)
+        .order_by(IndexLogEntry.seq)
+    ):
+        last_op[image_id] = op
+    if not last_op:
+        return
+    touched = sorted(last_op)
+    ids, vectors = vectors_for(s, space, [i for i in touched if last_op[i] == "add"])
+    gone = np.setdiff1d(np.asarray(touched, dtype=np.int64), ids)
+    if len(gone):
+        index.remove(gone)
+    if len(ids):
+        index.upsert(ids, vectors)
+
+
+def _build_from_catalog(s: Session, space: SpaceInfo, choice: IndexChoice) -> VectorIndex:
+    ids: list[int] = []
+    rows: list[bytes] = []
+    result = s.execute(
+        select(Embedding.image_id, Embedding.vector).where(Embedding.space_id == space.id).order_by(Embedding.image_id)
+        .execution_options(yield_per=10_000)
+    )
+    for image_id, blob in result:
+        ids.append(image_id)
+        rows.append(blob)
+    id_arr, vectors = _stack(ids, rows, space.dim)
+    return VectorIndex.build(space.dim, space.metric, choice, id_arr, vectors)
+
+
+def _stack(ids: list[int], rows: list[bytes], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    if not ids:
+        return np.empty(0, np.int64), np.empty((0, dim), np.float32)
+    vectors = np.frombuffer(b"".join(rows), dtype=np.float32).reshape(len(ids), dim)
+    return np.asarray(ids, dtype=np.int64), vectors
+
+
+def _current_row(s: Session, space: SpaceInfo) -> IndexSnapshot | None:
+    return s.scalar(select(IndexSnapshot).where(IndexSnapshot.space_id == space.id, IndexSnapshot.is_current.is_(True)))
+
+
+def _snapshot_info(space: SpaceInfo, row: IndexSnapshot) -> SnapshotInfo:
+    return SnapshotInfo(space.name, row.file, row.kind, row.factory, row.ntotal, row.bytes, row.log_seq)

@@ -1,0 +1,1 @@
+"""Batch indexing: scan -> plan against the catalog -> decode in workers -> embed in batches -> write."""

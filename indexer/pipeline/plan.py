@@ -1,0 +1,76 @@
+"""Compare what a scan found with what the catalog holds: which files are new, changed, gone or unchanged."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..catalog.schema import ImageRecord
+from ..imaging.scan import FoundFile, ScanProblem
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    id: int
+    path: str
+    bytes: int
+    mtime_ns: int
+    status: str
+
+
+@dataclass
+class Plan:
+    new: list[FoundFile] = field(default_factory=list)
+    changed: list[tuple[FoundFile, KnownFile]] = field(default_factory=list)
+    unchanged: list[KnownFile] = field(default_factory=list)
+    deleted: list[KnownFile] = field(default_factory=list)
+    problems: list[ScanProblem] = field(default_factory=list)
+    kept_missing_roots: list[str] = field(default_factory=list)  # roots we could not see: nothing removed
+
+    @property
+    def to_process(self) -> list[FoundFile]:
+        return self.new + [found for found, _known in self.changed]
+
+
+def known_files(s: Session, corpus_id: int) -> dict[str, KnownFile]:
+    rows = s.execute(
+        select(ImageRecord.id, ImageRecord.path, ImageRecord.bytes, ImageRecord.mtime_ns, ImageRecord.status)
+        .where(ImageRecord.corpus_id == corpus_id)
+    )
+    return {row.path: KnownFile(*row) for row in rows}
+
+
+def make_plan(known: dict[str, KnownFile], scanned: Iterable[FoundFile | ScanProblem], roots: list[str],
+              missing_roots: set[str]) -> Plan:
+    """Classify every scanned file and every catalog file under the scanned roots.
+
+    Catalog files under a root that could not be seen at all (unmounted drive, typo) are kept, not
+    deleted: losing an index because a disk was absent is worse than a stale entry.
+    """
+    plan = Plan()
+    seen: set[str] = set()
+    for item in scanned:
+        seen.add(item.path)
+        if isinstance(item, ScanProblem):
+            plan.problems.append(item)
+            continue
+        old = known.get(item.path)
+        if old is None:
+            plan.new.append(item)
+        elif old.bytes != item.size or old.mtime_ns != item.mtime_ns:
+            plan.changed.append((item, old))
+        else:
+            plan.unchanged.append(old)
+    live_roots = [r for r in roots if r not in missing_roots]
+    plan.kept_missing_roots = sorted(missing_roots)
+    for path, old in known.items():
+        if path not in seen and any(_is_under(path, root) for root in live_roots):
+            plan.deleted.append(old)
+    return plan
+
+
+def _is_under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)

@@ -1,0 +1,47 @@
+"""The work done per file in a decoding worker: read, hash, decode, and preprocess for every space.
+
+This module is imported by spawned worker processes, so it stays light: no torch, no model code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..encoders.preprocess import Preprocess
+from ..imaging.decode import ImageRejected, decode_file
+
+
+@dataclass(frozen=True)
+class PrepareTask:
+    path: str
+    preprocess: tuple[tuple[str, Preprocess], ...]  # (space name, recipe)
+    max_side: int | None = 1024
+
+
+@dataclass
+class Prepared:
+    """A decoded file ready for the encoders, or the reason it was rejected."""
+
+    path: str
+    error: str | None = None
+    sha256: str | None = None
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def prepare(task: PrepareTask) -> Prepared:
+    """Decode one file and build each space's model input; bad input becomes `Prepared.error`."""
+    try:
+        decoded = decode_file(task.path, max_side=task.max_side)
+    except ImageRejected as exc:
+        return Prepared(task.path, error=exc.reason)
+    inputs = {name: recipe(decoded.image) for name, recipe in task.preprocess}
+    return Prepared(task.path, sha256=decoded.sha256, width=decoded.width, height=decoded.height,
+                    format=decoded.format, inputs=inputs)

@@ -1,0 +1,153 @@
+"""`index_paths`: the whole indexing job, as the CLI and UI call it."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..corpora import ensure_corpus
+from ..imaging.scan import FoundFile, ScanProblem, ScanStats, scan
+from ..index_store import SnapshotInfo, checkpoint
+from ..spaces import ensure_profile, list_spaces, space_encoder
+from ..workspace import Workspace
+from .lock import index_lock
+from .parallel import ordered_map
+from .plan import Plan, known_files, make_plan
+from .prepare import Prepared, PrepareTask, prepare
+from .writer import FAILED, find_duplicates, record_batch, record_failure, remove_images
+
+
+@dataclass
+class IndexSummary:
+    corpus: str
+    role: str
+    profile: str
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    ignored: int = 0  # files skipped for not having an image extension
+    failures: list[dict[str, str]] = field(default_factory=list)
+    kept_missing_roots: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    spaces: dict[str, dict] = field(default_factory=dict)
+    notice: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_workers() -> int:
+    """Decoding processes: leave one core to the model forward."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None = None, *,
+                profile: str | None = None, workers: int | None = None, batch_size: int = 32,
+                max_side: int = 1024, progress: bool | None = None) -> IndexSummary:
+    """Index files and folders into `corpus`: new and changed files are embedded, deleted ones removed.
+
+    Safe to interrupt at any point (even kill -9): every batch commits on its own, and re-running
+    finishes the job. Returns what happened, including each failed file with its reason.
+    """
+    started = time.perf_counter()
+    decision = ensure_profile(ws, profile)
+    roots = [os.path.abspath(os.path.expanduser(p)) for p in paths]
+    missing = {r for r in roots if not os.path.lexists(r)}
+    info = ensure_corpus(ws, corpus, role, [r for r in roots if r not in missing])
+    summary = IndexSummary(corpus=info.name, role=info.role, profile=decision.profile, notice=decision.notice)
+    with index_lock(ws.home):
+        spaces = list_spaces(ws)
+        space_ids = {sp.name: sp.id for sp in spaces}
+        encoders = {sp.name: space_encoder(sp) for sp in spaces}
+        with ws.session() as s:
+            known = known_files(s, info.id)
+        stats = ScanStats()
+        plan = make_plan(known, scan(roots, stats=stats), roots, missing)
+        summary.ignored = stats.ignored
+        summary.kept_missing_roots = plan.kept_missing_roots
+        summary.unchanged = len(plan.unchanged)
+        _record_problems(ws, info.id, space_ids, plan, known, summary)
+        if plan.deleted:
+            with ws.session() as s:
+                remove_images(s, space_ids, [k.id for k in plan.deleted])
+            summary.removed = len(plan.deleted)
+        recipes = tuple((name, enc.preprocess) for name, enc in encoders.items())
+        todo = {f.path: f for f in plan.to_process}
+        tasks = (PrepareTask(path, recipes, max_side) for path in todo)
+        batch: list[tuple[FoundFile, Prepared]] = []
+        bad: list[Prepared] = []
+        n_workers = default_workers() if workers is None else workers
+        # progress=None: a bar only on a terminal
+        with tqdm(total=len(todo), unit="img", desc=f"indexing {info.name}",
+                  disable=None if progress is None else not progress) as bar:
+            for prepared in ordered_map(prepare, tasks, workers=n_workers):
+                if prepared.ok:
+                    batch.append((todo[prepared.path], prepared))
+                else:
+                    bad.append(prepared)
+                if len(batch) >= batch_size or len(bad) >= batch_size:
+                    bar.update(_flush(ws, info.id, space_ids, encoders, todo, batch, bad, summary))
+            bar.update(_flush(ws, info.id, space_ids, encoders, todo, batch, bad, summary))
+        for space in spaces:
+            snap: SnapshotInfo = checkpoint(ws, space)
+            summary.spaces[space.name] = {"kind": snap.kind, "factory": snap.factory, "ntotal": snap.ntotal}
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary
+
+
+def _flush(ws: Workspace, corpus_id: int, space_ids: dict[str, int], encoders: dict, todo: dict[str, FoundFile],
+           batch: list[tuple[FoundFile, Prepared]], bad: list[Prepared], summary: IndexSummary) -> int:
+    """Embed and commit one batch (one transaction); returns how many files it settled."""
+    done = len(batch) + len(bad)
+    if not done:
+        return 0
+    with ws.session() as s:
+        duplicates = find_duplicates(s, corpus_id, batch)
+        fresh = [p for f, p in batch if f.path not in duplicates]
+        vectors = {name: enc.embed_images(np.stack([p.inputs[name] for p in fresh])) if fresh else None
+                   for name, enc in encoders.items()}
+        for outcome in record_batch(s, corpus_id, space_ids, batch, vectors, duplicates):
+            if outcome.status == "duplicate":
+                summary.duplicates += 1
+            elif outcome.was_new:
+                summary.added += 1
+            else:
+                summary.updated += 1
+        for prepared in bad:
+            found = todo[prepared.path]
+            record_failure(s, corpus_id, space_ids, found.path, prepared.error or "unknown error",
+                           found.size, found.mtime_ns)
+            summary.failed += 1
+            summary.failures.append({"path": found.path, "reason": prepared.error or "unknown error"})
+    batch.clear()
+    bad.clear()
+    return done
+
+
+def _record_problems(ws: Workspace, corpus_id: int, space_ids: dict[str, int], plan: Plan, known: dict,
+                     summary: IndexSummary) -> None:
+    """Files the scan could not read: record each with its reason, unless already recorded just so."""
+    fresh: list[ScanProblem] = []
+    with ws.session() as s:
+        for problem in plan.problems:
+            old = known.get(problem.path)
+            if old is not None and old.status == FAILED and _same_error(s, old.id, problem.reason):
+                summary.unchanged += 1
+                continue
+            record_failure(s, corpus_id, space_ids, problem.path, problem.reason)
+            fresh.append(problem)
+    summary.failed += len(fresh)
+    summary.failures.extend({"path": p.path, "reason": p.reason} for p in fresh)
+
+
+def _same_error(s, image_id: int, reason: str) -> bool:  # noqa: ANN001
+    from ..catalog.schema import ImageRecord
+
+    row = s.get(ImageRecord, image_id)
+    return row is not None and row.error == reason

@@ -1,0 +1,135 @@
+"""Catalog writes of an indexing run. Each call is one transaction: a kill between calls loses no committed
+work, and the index log written alongside keeps every FAISS index derivable from the catalog."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from ..catalog.schema import Embedding, ImageRecord, IndexLogEntry
+from ..imaging.scan import FoundFile
+from .prepare import Prepared
+
+INDEXED, DUPLICATE, FAILED = "indexed", "duplicate", "failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    path: str
+    status: str  # indexed | duplicate | failed
+    was_new: bool
+    image_id: int
+    error: str | None = None
+
+
+def record_batch(s: Session, corpus_id: int, space_ids: dict[str, int], items: list[tuple[FoundFile, Prepared]],
+                 vectors: dict[str, np.ndarray], duplicate_of: dict[str, int | str]) -> list[Outcome]:
+    """Write decoded files: the embedded ones with their vectors, exact duplicates pointing at their original.
+
+    `vectors[space][i]` belongs to the i-th item not in `duplicate_of` (see `find_duplicates`).
+    """
+    outcomes: list[Outcome] = []
+    ids_by_path: dict[str, int] = {}
+    row_index = 0
+    for found, prepared in items:
+        image, was_new = _upsert_image(s, corpus_id, found)
+        _release(s, image, space_ids)
+        image.sha256, image.width, image.height = prepared.sha256, prepared.width, prepared.height
+        image.format, image.error = prepared.format, None
+        ids_by_path[found.path] = image.id
+        original = duplicate_of.get(found.path)
+        if isinstance(original, str):
+            original = ids_by_path[original]
+        if original is not None:
+            image.status, image.duplicate_of = DUPLICATE, original
+        else:
+            image.status, image.duplicate_of = INDEXED, None
+            for space, space_id in space_ids.items():
+                vec = np.ascontiguousarray(vectors[space][row_index], dtype=np.float32)
+                s.merge(Embedding(image_id=image.id, space_id=space_id, vector=vec.tobytes()))
+                s.add(IndexLogEntry(space_id=space_id, image_id=image.id, op="add"))
+            row_index += 1
+        outcomes.append(Outcome(found.path, image.status, was_new, image.id))
+    return outcomes
+
+
+def record_failure(s: Session, corpus_id: int, space_ids: dict[str, int], path: str, reason: str,
+                   size: int = 0, mtime_ns: int = 0) -> Outcome:
+    """Record a file that could not be indexed; a previously indexed version leaves the index."""
+    image, was_new = _upsert_image(s, corpus_id, FoundFile(path=path, size=size, mtime_ns=mtime_ns))
+    _release(s, image, space_ids)
+    image.status, image.error, image.duplicate_of = FAILED, reason, None
+    image.sha256 = image.width = image.height = image.format = None
+    return Outcome(path, FAILED, was_new, image.id, reason)
+
+
+def remove_images(s: Session, space_ids: dict[str, int], image_ids: list[int]) -> None:
+    """Forget deleted files: their vectors leave every index; a duplicate of one takes its place."""
+    for image_id in image_ids:
+        image = s.get(ImageRecord, image_id)
+        if image is None:
+            continue
+        _release(s, image, space_ids)
+        s.delete(image)
+    s.flush()
+
+
+def find_duplicates(s: Session, corpus_id: int, items: list[tuple[FoundFile, Prepared]]) -> dict[str, int | str]:
+    """Map each path whose bytes are already indexed in the corpus to its original: an image id, or the path
+    of an earlier item of this batch. Files being re-processed in this batch never count as originals from
+    the catalog, since their content may be what changed."""
+    batch_paths = {found.path for found, _p in items}
+    shas = sorted({p.sha256 for _f, p in items if p.sha256})
+    existing: dict[str, int] = {}
+    for start in range(0, len(shas), 900):
+        for image_id, sha, path in s.execute(
+            select(ImageRecord.id, ImageRecord.sha256, ImageRecord.path).where(
+                ImageRecord.corpus_id == corpus_id, ImageRecord.status == INDEXED,
+                ImageRecord.sha256.in_(shas[start:start + 900])).order_by(ImageRecord.id)
+        ):
+            if path not in batch_paths:
+                existing.setdefault(sha, image_id)
+    result: dict[str, int | str] = {}
+    first_in_batch: dict[str, str] = {}
+    for found, prepared in items:
+        if prepared.sha256 in existing:
+            result[found.path] = existing[prepared.sha256]
+        elif prepared.sha256 in first_in_batch:
+            result[found.path] = first_in_batch[prepared.sha256]
+        else:
+            first_in_batch[prepared.sha256] = found.path
+    return result
+
+
+def _upsert_image(s: Session, corpus_id: int, found: FoundFile) -> tuple[ImageRecord, bool]:
+    image = s.scalar(select(ImageRecord).where(ImageRecord.corpus_id == corpus_id, ImageRecord.path == found.path))
+    was_new = image is None
+    if image is None:
+        image = ImageRecord(corpus_id=corpus_id, path=found.path, bytes=found.size, mtime_ns=found.mtime_ns,
+                            status=FAILED)
+        s.add(image)
+        s.flush()
+    image.bytes, image.mtime_ns = found.size, found.mtime_ns
+    return image, was_new
+
+
+def _release(s: Session, image: ImageRecord, space_ids: dict[str, int]) -> None:
+    """Take an image's current vectors out of the indexes; if it was an original, promote a duplicate."""
+    if image.status != INDEXED:
+        return
+    heir = s.scalar(select(ImageRecord).where(ImageRecord.duplicate_of == image.id,
+                                              ImageRecord.status == DUPLICATE).order_by(ImageRecord.id))
+    if heir is not None:
+        for emb in s.scalars(select(Embedding).where(Embedding.image_id == image.id)):
+            s.merge(Embedding(image_id=heir.id, space_id=emb.space_id, vector=emb.vector))
+            s.add(IndexLogEntry(space_id=emb.space_id, image_id=heir.id, op="add"))
+        heir.status, heir.duplicate_of = INDEXED, None
+        for other in s.scalars(select(ImageRecord).where(ImageRecord.duplicate_of == image.id)):
+            other.duplicate_of = heir.id
+    s.execute(delete(Embedding).where(Embedding.image_id == image.id))
+    for space_id in space_ids.values():
+        s.add(IndexLogEntry(space_id=space_id, image_id=image.id, op="remove"))
+    image.status = FAILED  # placeholder until the caller sets the new status
+    s.flush()

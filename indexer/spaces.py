@@ -1,0 +1,111 @@
+"""Embedding spaces of a workspace and the profile they come from (starter | full | tiny)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from .catalog.schema import Space
+from .encoders.base import Encoder
+from .encoders import create_encoder, full_profile_available, profile_spaces
+from .workspace import Workspace, WorkspaceError
+
+PROFILE_KEY = "profile"
+KNOWN_PROFILES = ("starter", "full", "tiny")
+
+
+@dataclass(frozen=True)
+class SpaceInfo:
+    """A plain copy of a `spaces` row, safe to use outside a session."""
+
+    id: int
+    name: str
+    encoder_id: str
+    dim: int
+    metric: str
+    index_factory: str | None
+
+
+@dataclass(frozen=True)
+class ProfileDecision:
+    profile: str
+    notice: str | None  # said to the person when the choice was made for them
+
+
+def ensure_profile(ws: Workspace, requested: str | None = None) -> ProfileDecision:
+    """Fix the workspace's profile on first use and create its spaces; later calls must agree with it.
+
+    With no request, a new workspace gets `full` when the open_clip weights are present or can be
+    fetched, otherwise `starter`, with a notice saying why.
+    """
+    current = ws.get_setting(PROFILE_KEY)
+    if requested is not None and requested not in KNOWN_PROFILES:
+        raise WorkspaceError(f"unknown profile {requested!r}; choose one of {', '.join(KNOWN_PROFILES)}")
+    if current is not None:
+        if requested is not None and requested != current:
+            raise WorkspaceError(
+                f"workspace {ws.home} was created with profile {current!r}; its vectors cannot be mixed with "
+                f"{requested!r}. Use a new --workspace for the {requested!r} profile."
+            )
+        return ProfileDecision(current, None)
+    notice = None
+    profile = requested
+    if profile is None:
+        available, reason = full_profile_available()
+        profile = "full" if available else "starter"
+        if not available:
+            notice = f"using the offline 'starter' profile: {reason}"
+    for name, encoder_id in profile_spaces(profile).items():
+        create_space(ws, name, encoder_id)
+    ws.set_setting(PROFILE_KEY, profile)
+    return ProfileDecision(profile, notice)
+
+
+def create_space(ws: Workspace, name: str, encoder_id: str, index_factory: str | None = None) -> SpaceInfo:
+    """Register a space; its dimension comes from the encoder itself."""
+    encoder = create_encoder(encoder_id)
+    with ws.session() as s:
+        if s.scalar(select(Space).where(Space.name == name)) is not None:
+            raise WorkspaceError(f"space {name!r} already exists")
+        row = Space(name=name, encoder_id=encoder_id, dim=encoder.dim, metric=encoder.metric,
+                    index_factory=index_factory)
+        s.add(row)
+        s.flush()
+        return _info(row)
+
+
+def list_spaces(ws: Workspace) -> list[SpaceInfo]:
+    with ws.session() as s:
+        return [_info(row) for row in s.scalars(select(Space).order_by(Space.id))]
+
+
+def get_space(ws: Workspace, name: str) -> SpaceInfo:
+    for space in list_spaces(ws):
+        if space.name == name:
+            return space
+    known = ", ".join(sp.name for sp in list_spaces(ws)) or "none yet: index a folder first"
+    raise WorkspaceError(f"no space named {name!r} in this workspace (spaces: {known})")
+
+
+def set_index_factory(ws: Workspace, name: str, factory: str | None) -> None:
+    """Force (or, with None, stop forcing) a FAISS factory string for one space."""
+    with ws.session() as s:
+        row = s.scalar(select(Space).where(Space.name == name))
+        if row is None:
+            raise WorkspaceError(f"no space named {name!r}")
+        row.index_factory = factory
+
+
+def space_encoder(space: SpaceInfo) -> Encoder:
+    """The (process-cached) encoder that produced this space's vectors."""
+    encoder = create_encoder(space.encoder_id)
+    if encoder.dim != space.dim:
+        raise WorkspaceError(
+            f"encoder {space.encoder_id} now gives {encoder.dim}-d vectors but space {space.name!r} holds "
+            f"{space.dim}-d ones; re-create the workspace"
+        )
+    return encoder
+
+
+def _info(row: Space) -> SpaceInfo:
+    return SpaceInfo(row.id, row.name, row.encoder_id, row.dim, row.metric, row.index_factory)

@@ -1,0 +1,304 @@
+"""`VectorIndex`: one FAISS index for one embedding space, keyed by catalog image ids (int64).
+
+Vectors are expected L2-normalised float32 (the catalog keeps them as the source of truth); with the
+"ip" metric scores are cosine similarities, higher is better; with "l2" they are squared distances.
+
+Guarantees, for every kind (flat, hnsw, ivf, ivfpq):
+* an id is stored at most once: `add` refuses ids already present, `upsert` replaces them;
+* `remove` works everywhere. Flat (IndexIDMap2) and IVF delete natively; HNSW, which faiss cannot
+  delete from, is rebuilt from its own stored vectors without the removed ids (cost of a fresh build,
+  which `selection.HNSW_MAX_CELLS` keeps to ~30 s);
+* `ids()` lists exactly what the index holds; removed ids are never returned by `search`.
+Not thread-safe for concurrent mutation; concurrent searches on an unchanging index are fine.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+import faiss
+import numpy as np
+
+from . import faiss_ops as ops
+from .gpu import GPU_MAX_K, gpu_available, to_gpu
+from .selection import IndexChoice, choose_index, classify, parse_override
+from .storage import IndexFileError, load_index, save_index
+
+FILE_KIND = "stylelens.vector_index"
+EXACT_SUBSET_MAX = 16384  # 16k x 512-d exact scan ~2.5 ms here, and never misses an allowed id
+
+
+class VectorIndex:
+    """A FAISS index plus the choice that built it; see the module docstring for guarantees."""
+
+    def __init__(self, index: faiss.Index, choice: IndexChoice) -> None:
+        """Wrap an index made by `faiss_ops.make_index` (use `build` or `load` instead)."""
+        self._index = index
+        self._choice = choice
+        self._ids_cache: np.ndarray | None = None
+        self._gpu: faiss.Index | None = None
+        self._gpu_stale = True
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def build(
+        cls,
+        dim: int,
+        metric: str = "ip",
+        choice_or_factory: IndexChoice | str | None = None,
+        ids: Iterable[int] | np.ndarray | None = None,
+        vectors: np.ndarray | None = None,
+        *,
+        seed: int = 0,
+    ) -> "VectorIndex":
+        """Build an index from (ids, vectors). `choice_or_factory`: an IndexChoice, a faiss factory
+        string (validated by `parse_override`), or None to let `choose_index` decide from the size.
+        Trainable indexes are trained on a seeded random sample of `choice.train_size` vectors."""
+        ids_arr = _as_ids(ids if ids is not None else [])
+        vecs = _as_vectors(vectors if vectors is not None else np.empty((0, dim), np.float32), dim)
+        if len(ids_arr) != len(vecs):
+            raise ValueError(f"{len(ids_arr)} ids but {len(vecs)} vectors")
+        if choice_or_factory is None:
+            choice = choose_index(len(vecs), dim, metric=metric)
+        elif isinstance(choice_or_factory, str):
+            choice = parse_override(choice_or_factory, dim, metric)
+        else:
+            choice = choice_or_factory
+        if choice.metric != metric:
+            raise ValueError(f"choice is for metric {choice.metric!r}, index asked for {metric!r}")
+        index = ops.make_index(dim, choice)
+        if not index.is_trained:
+            _train(index, vecs, choice, seed)
+        self = cls(index, choice)
+        if len(ids_arr):
+            self.add(ids_arr, vecs)
+        return self
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def dim(self) -> int:
+        return int(self._index.d)
+
+    @property
+    def ntotal(self) -> int:
+        return int(self._index.ntotal)
+
+    def __len__(self) -> int:
+        return self.ntotal
+
+    @property
+    def kind(self) -> str:
+        return self._choice.kind
+
+    @property
+    def factory(self) -> str:
+        return self._choice.factory
+
+    @property
+    def metric(self) -> str:
+        return self._choice.metric
+
+    @property
+    def choice(self) -> IndexChoice:
+        return self._choice
+
+    @property
+    def faiss_index(self) -> faiss.Index:
+        """The underlying CPU index (read-only use; mutate through this class)."""
+        return self._index
+
+    def ids(self) -> np.ndarray:
+        """Sorted int64 ids currently in the index (a read-only array)."""
+        if self._ids_cache is None:
+            cache = np.sort(ops.list_ids(self._index))
+            cache.flags.writeable = False
+            self._ids_cache = cache
+        return self._ids_cache
+
+    def contains(self, ids: Iterable[int] | np.ndarray) -> np.ndarray:
+        """Boolean mask: which of `ids` are present."""
+        query, present = _as_ids(ids, unique=False), self.ids()
+        pos = np.minimum(np.searchsorted(present, query), max(len(present) - 1, 0))
+        return present[pos] == query if len(present) else np.zeros(len(query), dtype=bool)
+
+    # ---------------------------------------------------------------- mutation
+    def add(self, ids: Iterable[int] | np.ndarray, vectors: np.ndarray) -> None:
+        """Add new ids; raises ValueError if any id is already present (use `upsert` to replace)."""
+        ids_arr, vecs = self._check_batch(ids, vectors)
+        if not len(ids_arr):
+            return
+        present = ids_arr[self.contains(ids_arr)]
+        if len(present):
+            raise ValueError(f"{len(present)} ids already in the index (e.g. {present[:5].tolist()}); "
+                             "use upsert() to replace their vectors")
+        self._index.add_with_ids(vecs, ids_arr)
+        self._changed()
+
+    def remove(self, ids: Iterable[int] | np.ndarray) -> int:
+        """Remove these ids (absent ones are ignored); return how many were removed."""
+        ids_arr = _as_ids(ids, unique=False)
+        ids_arr = np.unique(ids_arr[self.contains(ids_arr)])
+        if not len(ids_arr):
+            return 0
+        if ops.supports_native_remove(self._index):
+            removed = ops.remove_native(self._index, ids_arr)
+        else:
+            removed = ops.rebuild_without(self._index, ids_arr)
+        self._changed()
+        return removed
+
+    def upsert(self, ids: Iterable[int] | np.ndarray, vectors: np.ndarray) -> None:
+        """Insert or replace: ids already present get the new vectors (old ones are removed first)."""
+        ids_arr, vecs = self._check_batch(ids, vectors)
+        if not len(ids_arr):
+            return
+        present = ids_arr[self.contains(ids_arr)]
+        if len(present) and not ops.supports_native_remove(self._index):
+            ops.rebuild_without(self._index, present, ids_arr, vecs)  # one rebuild, not two
+            self._changed()
+            return
+        self.remove(present)
+        self.add(ids_arr, vecs)
+
+    # ---------------------------------------------------------------- search
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        exclude: Iterable[int] | np.ndarray | None = None,
+        allow: Iterable[int] | np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """k nearest ids per query row: (scores (Q,k) float32, ids (Q,k) int64).
+
+        Missing results are padded with id -1 and score -inf ("ip") / +inf ("l2"). `allow` restricts
+        results to those ids, `exclude` drops ids; both apply before the top-k is taken. An allow-list
+        of at most EXACT_SUBSET_MAX present ids is searched exactly over their stored vectors (an ANN
+        walk with a restrictive filter can come back short); larger filters go through faiss selectors.
+        """
+        q = _as_vectors(queries, self.dim, name="queries")
+        if k <= 0:
+            raise ValueError(f"k must be positive, not {k}")
+        pad = -np.inf if self.metric == "ip" else np.inf
+        scores = np.full((len(q), k), pad, dtype=np.float32)
+        labels = np.full((len(q), k), -1, dtype=np.int64)
+        allowed = None if allow is None else _as_ids(allow, unique=False)
+        excluded = None if exclude is None else np.unique(_as_ids(exclude, unique=False))
+        if allowed is not None:  # one rule: allowed, present, not excluded
+            allowed = np.unique(allowed[self.contains(allowed)])
+            if excluded is not None:
+                allowed, excluded = np.setdiff1d(allowed, excluded, assume_unique=True), None
+        if not len(q) or self.ntotal == 0 or (allowed is not None and not len(allowed)):
+            return scores, labels
+        if allowed is not None and len(allowed) <= EXACT_SUBSET_MAX:
+            dist, found = ops.exact_subset_search(self._index, q, k, allowed)
+        elif allowed is not None or (excluded is not None and len(excluded)):
+            selector, keep = ops.id_selector(allowed if allowed is not None else excluded,
+                                             invert=allowed is None)
+            params = ops.search_params(self._index, self._choice, selector)
+            dist, found = self._index.search(q, k, params=params)
+            del keep
+        else:
+            dist, found = self._search_index(k).search(q, k)
+        width = found.shape[1]  # < k when an allow-list holds fewer than k ids
+        labels[:, :width] = found
+        scores[:, :width] = dist
+        scores[labels < 0] = pad
+        return scores, labels
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the CPU index with its choice to `path` atomically (checksummed container)."""
+        header = {
+            "file_kind": FILE_KIND,
+            "dim": self.dim,
+            "ntotal": self.ntotal,
+            "metric": self.metric,
+            "kind": self.kind,
+            "choice": self._choice.to_dict(),
+            "faiss_version": faiss.__version__,
+        }
+        save_index(path, self._index, header)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "VectorIndex":
+        """Read a file written by `save`; raises IndexFileError if it is missing, corrupt or foreign."""
+        index, header = load_index(path)
+        if header.get("file_kind") != FILE_KIND:
+            raise IndexFileError(f"{path} is not a StyleLens vector index ({header.get('file_kind')!r})")
+        try:
+            choice = IndexChoice.from_dict(header["choice"])
+            expected = (int(header["dim"]), int(header["ntotal"]), header["metric"], header["kind"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexFileError(f"{path} has an incomplete header: {exc}") from exc
+        metric = "ip" if index.metric_type == faiss.METRIC_INNER_PRODUCT else "l2"
+        actual = (int(index.d), int(index.ntotal), metric, classify(index))
+        if actual != expected:
+            raise IndexFileError(f"{path}: header says (dim, ntotal, metric, kind)={expected}, "
+                                 f"index is {actual}")
+        ops.apply_search_params(index, choice)
+        return cls(index, choice)
+
+    # ---------------------------------------------------------------- internals
+    def _check_batch(self, ids: Iterable[int] | np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids_arr = _as_ids(ids)
+        vecs = _as_vectors(vectors, self.dim)
+        if len(ids_arr) != len(vecs):
+            raise ValueError(f"{len(ids_arr)} ids but {len(vecs)} vectors")
+        return ids_arr, vecs
+
+    def _changed(self) -> None:
+        self._ids_cache = None
+        self._gpu, self._gpu_stale = None, True
+
+    def _search_index(self, k: int) -> faiss.Index:
+        """GPU replica for unfiltered searches when a GPU is present, else the CPU index."""
+        if k > GPU_MAX_K or not gpu_available():
+            return self._index
+        if self._gpu_stale:
+            self._gpu, self._gpu_stale = to_gpu(self._index, self.kind, self._choice.nprobe), False
+        return self._gpu if self._gpu is not None else self._index
+
+    def __repr__(self) -> str:
+        return f"VectorIndex(kind={self.kind!r}, factory={self.factory!r}, dim={self.dim}, ntotal={self.ntotal})"
+
+
+def _train(index: faiss.Index, vectors: np.ndarray, choice: IndexChoice, seed: int) -> None:
+    """Train on a seeded sample of `choice.train_size` rows (all rows if 0 or more than available)."""
+    if not len(vectors):
+        raise ValueError(f"index {choice.factory!r} needs training vectors; build it with data")
+    n = len(vectors)
+    size = n if choice.train_size <= 0 else min(n, choice.train_size)
+    rows = np.sort(np.random.default_rng(seed).choice(n, size, replace=False)) if size < n else slice(None)
+    ops.set_training_seed(index, seed)
+    try:
+        index.train(np.ascontiguousarray(vectors[rows]))
+    except RuntimeError as exc:
+        raise ValueError(f"cannot train {choice.factory!r} on {size} vectors: "
+                         f"{str(exc).strip().splitlines()[-1]}") from exc
+
+
+def _as_ids(ids: Iterable[int] | np.ndarray, unique: bool = True) -> np.ndarray:
+    arr = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids)
+    if arr.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"ids must be a 1-D integer array, got dtype {arr.dtype} shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.int64)
+    if arr.min() < 0:
+        raise ValueError("ids must be >= 0 (-1 marks missing results)")
+    if unique and len(np.unique(arr)) != len(arr):
+        raise ValueError("duplicate ids in one batch")
+    return arr
+
+
+def _as_vectors(vectors: np.ndarray, dim: int, name: str = "vectors") -> np.ndarray:
+    arr = np.asarray(vectors)
+    if arr.ndim == 1 and name == "queries":
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != dim:
+        raise ValueError(f"{name} must have shape (n, {dim}), got {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contain NaN or infinite values")
+    return arr

@@ -1,0 +1,234 @@
+"""Choose a FAISS index type from corpus size, dimension and a memory budget (autofaiss-style).
+
+Decision, in order (cells = n_vectors * dim, the floats an exhaustive scan reads per query):
+
+1. **flat** (exact) while cells <= FLAT_MAX_CELLS and the vectors fit the budget.
+2. **hnsw** (HNSW32, or a smaller M the budget allows, never below 8) while cells <= HNSW_MAX_CELLS.
+3. **ivf** (IVF-Flat) when the raw vectors fit the budget.
+4. **ivfpq** (OPQ + IVF-PQ) otherwise, with the largest PQ code size that fits.
+
+Thresholds were measured on the 2-core AVX2 development machine (faiss-cpu 1.15.1), one query at a time:
+
+* Exact flat search costs ~0.3 ms per million cells (512-d: 10k vectors 1.3 ms, 20k 3.2 ms, 50k 8 ms;
+  128-d: 50k 2.9 ms). FLAT_MAX_CELLS = 2**23 keeps exact search at ~2.5 ms p50, half the 5 ms target.
+* HNSW32 inserts ~10k vectors/s at 512-d. FAISS cannot delete from HNSW, so removal rebuilds the graph;
+  HNSW_MAX_CELLS = 2**27 (262k vectors at 512-d) bounds that rebuild to roughly 30 s. Beyond it IVF
+  (native removal) takes over.
+* IVF-Flat at 1M x 512 with nlist 4096: training on 160k points takes ~95 s, adding 1M ~35 s, and
+  nprobe 64 (nlist/64) gives recall@10 >= 0.99 on clustered data at ~3 ms p50; see scripts/bench_index.py.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import faiss
+
+GiB = 1 << 30
+DEFAULT_MEMORY_BUDGET = 4 * GiB
+
+FLAT_MAX_CELLS = 1 << 23
+HNSW_MAX_CELLS = 1 << 27
+HNSW_MAX_M = 32
+HNSW_MIN_M = 8
+HNSW_EF_CONSTRUCTION = 40
+HNSW_EF_SEARCH = 64  # recall@10 >= 0.96 at 100k x 512 on clustered data, ~0.2 ms
+MIN_TRAIN_PER_LIST = 39  # faiss k-means warns below 39 training points per centroid
+TRAIN_PER_LIST = 39  # sample used to train IVF: k-means cost grows linearly with it
+MIN_NLIST = 16
+MAX_NLIST = 1 << 16
+HNSW_QUANTIZER_NLIST = 1 << 14  # from here the coarse quantizer itself is an HNSW graph
+NPROBE_FRACTION = 64  # nprobe = nlist / 64 ...
+MIN_NPROBE = 16  # ... but at least 16
+PQ_SIZES = (64, 48, 32, 24, 16, 8)  # bytes per code; all are valid GPU IVF-PQ sizes
+PQ_MIN_TRAIN = 256 * MIN_TRAIN_PER_LIST  # 8-bit PQ trains 256 centroids per sub-quantizer
+ID_BYTES = 8 + 48  # int64 id in the inverted list + id -> (list, offset) hash-table direct map
+IDMAP2_BYTES = 48  # id_map entry + reverse hash-map entry of IndexIDMap2
+
+KINDS = ("flat", "hnsw", "ivf", "ivfpq")
+METRICS = {"ip": faiss.METRIC_INNER_PRODUCT, "l2": faiss.METRIC_L2}
+
+
+class InvalidFactoryError(ValueError):
+    """A faiss index_factory string that faiss rejects or StyleLens cannot manage."""
+
+
+@dataclass(frozen=True)
+class IndexChoice:
+    """What to build: a faiss factory string plus the search-time parameters that go with it."""
+
+    factory: str
+    kind: str  # flat | hnsw | ivf | ivfpq
+    metric: str = "ip"
+    nprobe: int | None = None  # IVF lists visited per query
+    ef_search: int | None = None  # HNSW candidate-list size per query
+    ef_construction: int | None = None  # HNSW build-time candidate-list size
+    train_size: int = 0  # vectors sampled to train (0: no training needed)
+    estimated_bytes: int = 0  # resident size of the filled index, training peaks excluded
+    reason: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (stored in index files)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "IndexChoice":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def choose_index(
+    n_vectors: int,
+    dim: int,
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
+    metric: str = "ip",
+) -> IndexChoice:
+    """Pick the index for `n_vectors` vectors of `dim` floats within `memory_budget_bytes`."""
+    _check_metric(metric)
+    if n_vectors < 0 or dim <= 0 or memory_budget_bytes <= 0:
+        raise ValueError("n_vectors must be >= 0, dim and memory_budget_bytes > 0")
+    n, budget, cells = n_vectors, memory_budget_bytes, n_vectors * dim
+    flat_bytes = n * (4 * dim + IDMAP2_BYTES)
+    if cells <= FLAT_MAX_CELLS and flat_bytes <= budget:
+        return IndexChoice(
+            "Flat", "flat", metric, estimated_bytes=flat_bytes,
+            reason=f"{n} x {dim} = {cells} cells <= {FLAT_MAX_CELLS}: exact search stays fast",
+        )
+    if cells <= HNSW_MAX_CELLS:
+        m = _hnsw_m(n, dim, budget)
+        if m is not None:
+            return IndexChoice(
+                f"HNSW{m}", "hnsw", metric, ef_search=HNSW_EF_SEARCH,
+                ef_construction=HNSW_EF_CONSTRUCTION, estimated_bytes=hnsw_bytes(n, dim, m),
+                reason=f"{cells} cells: graph search; M={m} fits {_gib(budget)}; "
+                f"rebuild on removal is affordable up to {HNSW_MAX_CELLS} cells",
+            )
+    nlist = ivf_nlist(n)
+    if nlist is not None:
+        ivf_bytes = n * (4 * dim + ID_BYTES) + nlist * dim * 4
+        if ivf_bytes <= budget:
+            return IndexChoice(
+                f"IVF{nlist}{_quantizer_suffix(nlist)},Flat", "ivf", metric, nprobe=default_nprobe(nlist),
+                train_size=min(n, nlist * TRAIN_PER_LIST), estimated_bytes=ivf_bytes,
+                reason=f"{cells} cells: inverted lists (nlist={nlist} ~ 4*sqrt(n)), raw vectors fit "
+                f"{_gib(budget)} ({_gib(ivf_bytes)})",
+            )
+        if n >= PQ_MIN_TRAIN:
+            pq = _ivfpq_choice(n, dim, nlist, budget, metric)
+            if pq is not None:
+                return pq
+    raise ValueError(
+        f"no index type fits {n} vectors of dim {dim} in {_gib(budget)}; raise the memory budget "
+        f"or force a compact factory string (e.g. 'IVF256,PQ8')"
+    )
+
+
+def parse_override(factory: str, dim: int, metric: str = "ip", *, nprobe: int | None = None,
+                   ef_search: int | None = None) -> IndexChoice:
+    """Validate a user-forced faiss factory string with faiss itself and describe it as a choice."""
+    _check_metric(metric)
+    text = re.sub(r"^IDMap2?,", "", factory.strip().replace(" ", ""))  # VectorIndex adds IDMap itself
+    if not text:
+        raise InvalidFactoryError("empty index factory string")
+    try:
+        index = faiss.index_factory(dim, text, METRICS[metric])
+    except (RuntimeError, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+        raise InvalidFactoryError(
+            f"invalid faiss index factory string {factory!r} for dim {dim}: {reason}. "
+            f"Examples: 'Flat', 'HNSW32', 'IVF1024,Flat', 'OPQ32_128,IVF4096,PQ32x8'."
+        ) from exc
+    kind = classify(index)
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None and nprobe is None:
+        nprobe = default_nprobe(ivf.nlist)
+    hnsw = find_hnsw(index)
+    ef_construction = None
+    if hnsw is not None:
+        ef_construction = hnsw.hnsw.efConstruction
+        ef_search = ef_search if ef_search is not None else max(HNSW_EF_SEARCH, hnsw.hnsw.efSearch)
+    train = 0 if index.is_trained else (ivf.nlist * TRAIN_PER_LIST if ivf is not None else PQ_MIN_TRAIN)
+    return IndexChoice(
+        text, kind, metric, nprobe=nprobe if ivf is not None else None, ef_search=ef_search,
+        ef_construction=ef_construction, train_size=train, reason=f"forced by user: {factory!r}",
+    )
+
+
+def classify(index: faiss.Index) -> str:
+    """Kind of a (possibly wrapped) faiss index: flat | hnsw | ivf | ivfpq."""
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        return "ivf" if isinstance(faiss.downcast_index(ivf), faiss.IndexIVFFlat) else "ivfpq"
+    return "hnsw" if find_hnsw(index) is not None else "flat"
+
+
+def ivf_nlist(n: int) -> int | None:
+    """~4*sqrt(n) rounded to a power of two, with >= MIN_TRAIN_PER_LIST points per list; None if too few."""
+    if n < MIN_NLIST * MIN_TRAIN_PER_LIST:
+        return None
+    nlist = 2 ** round(math.log2(4 * math.sqrt(n)))
+    while nlist > MIN_NLIST and nlist * MIN_TRAIN_PER_LIST > n:
+        nlist //= 2
+    return int(min(max(nlist, MIN_NLIST), MAX_NLIST))
+
+
+def default_nprobe(nlist: int) -> int:
+    """Lists visited per query: nlist/64 (recall@10 >= 0.95 in bench_index.py), at least 16."""
+    return int(min(nlist, max(MIN_NPROBE, nlist // NPROBE_FRACTION)))
+
+
+def hnsw_bytes(n: int, dim: int, m: int) -> int:
+    """Vectors + level-0 links (2M int32) + upper-level links (~4 B) + levels/offsets + id maps."""
+    return int(n * (4 * dim + 8 * m + 4 + 16 + IDMAP2_BYTES))
+
+
+def _hnsw_m(n: int, dim: int, budget: int) -> int | None:
+    """Largest M in HNSW_MAX_M..HNSW_MIN_M (32, 24, 16, 12, 8) whose graph fits the budget."""
+    for m in (32, 24, 16, 12, 8):
+        if HNSW_MIN_M <= m <= HNSW_MAX_M and hnsw_bytes(n, dim, m) <= budget:
+            return m
+    return None
+
+
+def _ivfpq_choice(n: int, dim: int, nlist: int, budget: int, metric: str) -> IndexChoice | None:
+    """Largest PQ code that fits; OPQ rotates (and reduces to 4 dims per sub-quantizer) before PQ."""
+    fixed = nlist * dim * 4 + dim * dim * 4 + 256 * dim * 4  # centroids, OPQ matrix, PQ codebooks
+    for m in PQ_SIZES:
+        if m > dim:
+            continue
+        total = fixed + n * (m + ID_BYTES)
+        if total > budget:
+            continue
+        d_out = min(dim, 4 * m) // m * m
+        return IndexChoice(
+            f"OPQ{m}_{d_out},IVF{nlist}{_quantizer_suffix(nlist)},PQ{m}x8", "ivfpq", metric,
+            nprobe=default_nprobe(nlist), train_size=min(n, max(nlist * TRAIN_PER_LIST, PQ_MIN_TRAIN)),
+            estimated_bytes=total,
+            reason=f"raw vectors ({_gib(n * 4 * dim)}) exceed {_gib(budget)}: OPQ+IVF-PQ with "
+            f"{m}-byte codes ({_gib(total)}); expect lower recall than IVF-Flat",
+        )
+    return None
+
+
+def _quantizer_suffix(nlist: int) -> str:
+    return "_HNSW32" if nlist >= HNSW_QUANTIZER_NLIST else ""
+
+
+def find_hnsw(index: faiss.Index) -> Any:
+    """The IndexHNSW below IDMap / PreTransform wrappers, or None."""
+    index = faiss.downcast_index(index)
+    while isinstance(index, (faiss.IndexIDMap, faiss.IndexIDMap2, faiss.IndexPreTransform)):
+        index = faiss.downcast_index(index.index)
+    return index if isinstance(index, faiss.IndexHNSW) else None
+
+
+def _check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {sorted(METRICS)}, not {metric!r}")
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / GiB:.2f} GiB"

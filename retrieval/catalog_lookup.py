@@ -1,0 +1,71 @@
+"""Catalog reads that searches need: which ids a corpus allows, where an image lives, its stored vectors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+
+from indexer.catalog.schema import Corpus, ImageRecord
+from indexer.index_store import vectors_for
+from indexer.spaces import SpaceInfo
+from indexer.workspace import Workspace
+
+from .query import QueryError
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    id: int
+    path: str
+    corpus: str
+    status: str
+    duplicate_of: int | None
+
+
+def allowed_ids(ws: Workspace, corpora: list[str] | None = None, roles: tuple[str, ...] | None = None) -> np.ndarray | None:
+    """Indexed image ids in the named corpora (or corpora with one of `roles`); None = no restriction."""
+    if not corpora and not roles:
+        return None
+    with ws.session() as s:
+        stmt = select(ImageRecord.id).join(Corpus, Corpus.id == ImageRecord.corpus_id).where(
+            ImageRecord.status == "indexed")
+        if corpora:
+            known = set(s.scalars(select(Corpus.name).where(Corpus.name.in_(corpora))))
+            unknown = sorted(set(corpora) - known)
+            if unknown:
+                raise QueryError(f"no corpus named {', '.join(map(repr, unknown))}")
+            stmt = stmt.where(Corpus.name.in_(corpora))
+        if roles:
+            stmt = stmt.where(Corpus.role.in_(roles))
+        return np.fromiter(s.scalars(stmt), dtype=np.int64)
+
+
+def image_refs(ws: Workspace, ids: list[int]) -> dict[int, ImageRef]:
+    out: dict[int, ImageRef] = {}
+    with ws.session() as s:
+        for start in range(0, len(ids), 900):
+            rows = s.execute(
+                select(ImageRecord.id, ImageRecord.path, Corpus.name, ImageRecord.status, ImageRecord.duplicate_of)
+                .join(Corpus, Corpus.id == ImageRecord.corpus_id).where(ImageRecord.id.in_(ids[start:start + 900]))
+            )
+            out.update({row[0]: ImageRef(*row) for row in rows})
+    return out
+
+
+def stored_vectors(ws: Workspace, space: SpaceInfo, ids: list[int]) -> dict[int, np.ndarray]:
+    """Vectors of catalog images in a space; a duplicate's vector is its original's."""
+    refs = image_refs(ws, ids)
+    missing = [i for i in ids if i not in refs]
+    if missing:
+        raise QueryError(f"no image with id {missing[0]} in the catalog")
+    source = {i: (refs[i].duplicate_of if refs[i].status == "duplicate" and refs[i].duplicate_of else i) for i in ids}
+    with ws.session() as s:
+        found_ids, vectors = vectors_for(s, space, sorted(set(source.values())))
+    by_id = dict(zip(found_ids.tolist(), vectors))
+    out = {}
+    for i in ids:
+        if source[i] not in by_id:
+            raise QueryError(f"image {i} ({refs[i].path}) has no {space.name} vector (status: {refs[i].status})")
+        out[i] = by_id[source[i]]
+    return out

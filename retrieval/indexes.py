@@ -1,0 +1,35 @@
+"""Process-wide cache of loaded indexes, refreshed whenever the catalog says they changed."""
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import func, select
+
+from indexer.catalog.schema import IndexLogEntry, IndexSnapshot
+from indexer.index_store import load_index
+from indexer.spaces import SpaceInfo
+from indexer.vectors.index import VectorIndex
+from indexer.workspace import Workspace
+
+_CACHE: dict[tuple[str, int], tuple[tuple, VectorIndex]] = {}
+_LOCK = threading.Lock()
+
+
+def get_index(ws: Workspace, space: SpaceInfo) -> VectorIndex:
+    """The space's up-to-date index, loaded once per change of the catalog."""
+    with ws.session() as s:
+        version = (
+            s.scalar(select(IndexSnapshot.file).where(IndexSnapshot.space_id == space.id,
+                                                      IndexSnapshot.is_current.is_(True))),
+            s.scalar(select(func.max(IndexLogEntry.seq)).where(IndexLogEntry.space_id == space.id)),
+            s.scalar(select(func.count()).select_from(IndexLogEntry).where(IndexLogEntry.space_id == space.id)),
+        )
+    key = (str(ws.home), space.id)
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+    index = load_index(ws, space)
+    with _LOCK:
+        _CACHE[key] = (version, index)
+    return index

@@ -1,0 +1,80 @@
+"""Query expressions in the spirit of rclip: `"2:golden retriever" + ./pool.jpg - fruit`.
+
+Terms are joined by ` + ` or ` - ` (spaces around the sign); a term may carry a weight prefix `W:`.
+A term is an image when it names an existing file, a catalog image when written `id:N`, text otherwise.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+TermKind = Literal["text", "image", "id", "vector"]
+_SPLIT = re.compile(r"\s+([+-])\s+")
+_WEIGHT = re.compile(r"^\s*([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*:(?!//)(.*)$", re.S)
+
+
+class QueryError(ValueError):
+    """The query cannot be understood or resolved."""
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    kind: TermKind
+    value: str | int | np.ndarray
+    weight: float = 1.0
+
+    def describe(self) -> str:
+        value = f"<{len(self.value)}-d vector>" if self.kind == "vector" else self.value
+        return f"{self.weight:+g} x {self.kind}:{value}"
+
+
+def parse_query(expr: str) -> list[QueryTerm]:
+    """Split an expression into signed, weighted terms."""
+    if expr is None or not expr.strip():
+        raise QueryError("empty query")
+    text = expr.strip()
+    if text in ("+", "-") or text.endswith((" +", " -")):
+        raise QueryError(f"the query {expr!r} ends with a dangling + or -")
+    sign = 1.0
+    if text.startswith("- "):
+        sign, text = -1.0, text[2:]
+    elif text.startswith("+ "):
+        text = text[2:]
+    parts = _SPLIT.split(text)
+    terms = [_term(parts[0], sign)]
+    for op, raw in zip(parts[1::2], parts[2::2]):
+        terms.append(_term(raw, 1.0 if op == "+" else -1.0))
+    return terms
+
+
+def _term(raw: str, sign: float) -> QueryTerm:
+    weight = 1.0
+    raw = raw.strip().strip("\"'")
+    match = _WEIGHT.match(raw)
+    if match:
+        weight, raw = float(match.group(1)), match.group(2)
+    raw = raw.strip().strip("\"'").strip()
+    if not raw:
+        raise QueryError("a query term is empty (check the + and - signs)")
+    weight *= sign
+    if raw.lower().startswith("id:"):
+        try:
+            return QueryTerm("id", int(raw[3:]), weight)
+        except ValueError:
+            raise QueryError(f"bad catalog id in {raw!r}; write id:123") from None
+    path = os.path.expanduser(raw)
+    if os.path.isfile(path):
+        return QueryTerm("image", os.path.abspath(path), weight)
+    if _looks_like_path(raw):
+        raise QueryError(f"no such image file: {raw}")
+    return QueryTerm("text", raw, weight)
+
+
+def _looks_like_path(raw: str) -> bool:
+    ext = os.path.splitext(raw)[1].lower()
+    return raw.startswith(("./", "../", "/", "~/")) or ext in {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp",
+                                                                ".tif", ".tiff"}

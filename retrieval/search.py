@@ -1,0 +1,116 @@
+"""Search a workspace: one space at a time, or content and style fused ("this scene, in that style")."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from indexer.spaces import get_space
+from indexer.workspace import Workspace
+
+from .catalog_lookup import allowed_ids, image_refs, stored_vectors
+from .embed import query_vector
+from .indexes import get_index
+from .query import QueryError, QueryTerm, parse_query
+
+DEFAULT_COLLAPSE = 0.97  # cosine above which two results count as near-duplicates
+
+
+@dataclass
+class SearchHit:
+    id: int
+    path: str
+    score: float
+    corpus: str
+    space: str
+    scores: dict[str, float] = field(default_factory=dict)  # per-space cosine (joint search)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+Query = str | list[QueryTerm]
+
+
+def search(ws: Workspace, query: Query, *, space: str = "content", k: int = 10, corpora: list[str] | None = None,
+           collapse: float | None = DEFAULT_COLLAPSE) -> list[SearchHit]:
+    """The k nearest images to `query` in one space, near-duplicates collapsed onto the best of them."""
+    _check_k(k)
+    sp = get_space(ws, space)
+    terms = parse_query(query) if isinstance(query, str) else query
+    qv = query_vector(ws, sp, terms, corpora=corpora)
+    allow = allowed_ids(ws, corpora)
+    fetch = k if collapse is None else 3 * k + 10
+    scores, ids = get_index(ws, sp).search(qv[None], fetch, allow=allow)
+    found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+    if collapse is not None:
+        found = _collapse(ws, [sp], found, collapse)
+    refs = image_refs(ws, [i for i, _ in found[:k]])
+    return [SearchHit(i, refs[i].path, s, refs[i].corpus, sp.name, {sp.name: s}) for i, s in found[:k] if i in refs]
+
+
+def joint_search(ws: Workspace, content: Query, style: Query, *, alpha: float = 0.5, k: int = 10,
+                 corpora: list[str] | None = None, pool: int = 200,
+                 collapse: float | None = DEFAULT_COLLAPSE) -> list[SearchHit]:
+    """Images that match `content` in the content space and `style` in the style space.
+
+    Each space proposes its `pool` nearest images; every candidate is then scored exactly in both spaces,
+    each space's scores are standardised over the candidates (their scales differ between encoders), and
+    fused as alpha * content + (1 - alpha) * style. alpha = 1 is a pure content search, 0 pure style.
+    """
+    _check_k(k)
+    if not 0.0 <= alpha <= 1.0:
+        raise QueryError(f"--alpha must be between 0 and 1, got {alpha}")
+    spaces = [get_space(ws, "content"), get_space(ws, "style")]
+    queries = [content, style]
+    allow = allowed_ids(ws, corpora)
+    vectors, candidates = [], set()
+    for sp, q in zip(spaces, queries):
+        terms = parse_query(q) if isinstance(q, str) else q
+        qv = query_vector(ws, sp, terms, corpora=corpora)
+        vectors.append(qv)
+        _s, ids = get_index(ws, sp).search(qv[None], max(pool, k), allow=allow)
+        candidates.update(int(i) for i in ids[0] if i >= 0)
+    cand = sorted(candidates)
+    if not cand:
+        return []
+    exact = []
+    for sp, qv in zip(spaces, vectors):
+        stored = stored_vectors(ws, sp, cand)
+        exact.append(np.stack([stored[i] for i in cand]) @ qv)
+    fused = alpha * _standardise(exact[0]) + (1 - alpha) * _standardise(exact[1])
+    order = np.argsort(-fused, kind="stable")
+    found = [(cand[j], float(fused[j])) for j in order]
+    if collapse is not None:
+        found = _collapse(ws, spaces, found[: 3 * k + 10], collapse)
+    refs = image_refs(ws, [i for i, _ in found[:k]])
+    pos = {c: j for j, c in enumerate(cand)}
+    return [SearchHit(i, refs[i].path, s, refs[i].corpus, "joint",
+                      {"content": float(exact[0][pos[i]]), "style": float(exact[1][pos[i]])})
+            for i, s in found[:k]]
+
+
+def _standardise(x: np.ndarray) -> np.ndarray:
+    std = float(x.std())
+    return (x - x.mean()) / std if std > 1e-9 else np.zeros_like(x)
+
+
+def _collapse(ws: Workspace, spaces: list, found: list[tuple[int, float]], threshold: float) -> list[tuple[int, float]]:
+    """Drop each result that is a near-duplicate (cosine >= threshold in every given space) of a better one."""
+    if len(found) < 2:
+        return found
+    ids = [i for i, _ in found]
+    mats = []
+    for sp in spaces:
+        stored = stored_vectors(ws, sp, ids)
+        mats.append(np.stack([stored[i] for i in ids]))
+    kept: list[int] = []
+    for j in range(len(ids)):
+        if not any(all(float(m[j] @ m[q]) >= threshold for m in mats) for q in kept):
+            kept.append(j)
+    return [found[j] for j in kept]
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise QueryError(f"k must be at least 1, got {k}")

@@ -1,0 +1,201 @@
+"""The `stylelens` command line: argument parsing and printing only; the work is in the library."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Callable, Sequence
+
+EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--workspace", metavar="DIR", help="workspace directory (default $STYLELENS_HOME or ~/.stylelens)")
+    common.add_argument("--db-url", metavar="URL", help="catalog database URL (default $STYLELENS_DB_URL or SQLite in the workspace)")
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    common.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+
+    parser = argparse.ArgumentParser(prog="stylelens", description="Visual search in separate content and style spaces.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("index", parents=[common], help="index folders or files into a corpus")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--corpus", required=True, metavar="NAME")
+    p.add_argument("--role", choices=["style", "content", "both"], help="what the corpus is for (default both)")
+    p.add_argument("--profile", choices=["starter", "full", "tiny"],
+                   help="models of a NEW workspace (default: full when its weights are available, else starter)")
+    p.add_argument("--workers", type=int, metavar="N", help="decoding processes (default: cores - 1; 0 = in process)")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N")
+    p.add_argument("--index-factory", action="append", default=[], metavar="SPACE=FACTORY",
+                   help='force a FAISS index for a space, e.g. content="IVF1024,Flat"; SPACE=auto undoes it')
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", parents=[common], help="search by text, image, catalog id, or a combination")
+    p.add_argument("query", nargs="?", help='text and/or image terms: "2:golden retriever" + ./pool.jpg - fruit')
+    p.add_argument("--image", action="append", default=[], metavar="PATH", help="add an image file as a query term")
+    p.add_argument("--like", action="append", default=[], type=int, metavar="ID", help="add a catalog image as a query term")
+    p.add_argument("--space", choices=["content", "style"], default="content")
+    p.add_argument("--content", metavar="QUERY", help="joint search: what is shown (with --style)")
+    p.add_argument("--style", metavar="QUERY", help="joint search: how it is shown (with --content)")
+    p.add_argument("--alpha", type=float, default=0.5, help="joint search: weight of content vs style (0..1)")
+    p.add_argument("--corpus", action="append", default=[], metavar="NAME", help="restrict to a corpus (repeatable)")
+    p.add_argument("-k", "--k", type=int, default=10, metavar="N", help="number of results")
+    p.add_argument("--no-collapse", action="store_true", help="keep near-duplicate results")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("status", parents=[common], help="corpora, image counts, spaces and indexes")
+    p.add_argument("--failed", action="store_true", help="also list failed files with their reasons")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("models", help="model registry")
+    msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    m = msub.add_parser("list", parents=[common], help="registered models and whether their weights are present")
+    m.set_defaults(func=cmd_models_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    from indexer.encoders.base import EncoderError
+    from indexer.vectors.index import IndexFileError
+    from indexer.workspace import WorkspaceError
+    from retrieval.query import QueryError
+
+    try:
+        return args.func(args) or 0
+    except (WorkspaceError, QueryError, EncoderError, IndexFileError, ValueError) as exc:
+        print(f"stylelens: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("stylelens: interrupted; finished batches are saved, re-run to complete", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _open(args: argparse.Namespace):  # noqa: ANN202
+    from indexer.workspace import Workspace
+
+    return Workspace.open(args.workspace, args.db_url)
+
+
+def _emit(args: argparse.Namespace, data: object, human: Callable[[], None]) -> None:
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=None))
+    else:
+        human()
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from indexer.pipeline.run import index_paths
+    from indexer.spaces import ensure_profile, set_index_factory
+
+    ws = _open(args)
+    if args.index_factory:
+        ensure_profile(ws, args.profile)
+        for item in args.index_factory:
+            space, sep, factory = item.partition("=")
+            if not sep or not factory:
+                raise ValueError(f"--index-factory wants SPACE=FACTORY, got {item!r}")
+            set_index_factory(ws, space, None if factory == "auto" else factory)
+    summary = index_paths(ws, args.paths, args.corpus, args.role, profile=args.profile, workers=args.workers,
+                          batch_size=args.batch_size)
+    if summary.notice:
+        print(f"stylelens: {summary.notice}", file=sys.stderr)
+
+    def human() -> None:
+        print(f"corpus {summary.corpus} ({summary.role}), profile {summary.profile}: "
+              f"{summary.added} added, {summary.updated} updated, {summary.removed} removed, "
+              f"{summary.unchanged} unchanged, {summary.duplicates} duplicates, {summary.failed} failed "
+              f"in {summary.seconds:.1f}s")
+        for f in summary.failures:
+            print(f"  failed: {f['path']}: {f['reason']}")
+        for root in summary.kept_missing_roots:
+            print(f"  warning: {root} does not exist; its catalog entries were kept")
+        for name, sp in summary.spaces.items():
+            print(f"  space {name}: {sp['ntotal']} vectors, index {sp['factory']}")
+
+    _emit(args, summary.to_dict(), human)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from retrieval.query import QueryError, QueryTerm, parse_query
+    from retrieval.search import DEFAULT_COLLAPSE, joint_search, search
+
+    ws = _open(args)
+    collapse = None if args.no_collapse else DEFAULT_COLLAPSE
+    corpora = args.corpus or None
+    if args.content is not None or args.style is not None:
+        if args.content is None or args.style is None or args.query or args.image or args.like:
+            raise QueryError("a joint search takes exactly --content QUERY and --style QUERY")
+        hits = joint_search(ws, args.content, args.style, alpha=args.alpha, k=args.k, corpora=corpora,
+                            collapse=collapse)
+    else:
+        terms = parse_query(args.query) if args.query else []
+        terms += [QueryTerm("image", p) for p in args.image] + [QueryTerm("id", i) for i in args.like]
+        if not terms:
+            raise QueryError("nothing to search for: give a query, --image PATH or --like ID")
+        for t in terms:
+            if t.kind == "image":
+                import os
+
+                if not os.path.isfile(str(t.value)):
+                    raise QueryError(f"no such image file: {t.value}")
+        hits = search(ws, terms, space=args.space, k=args.k, corpora=corpora, collapse=collapse)
+
+    def human() -> None:
+        if not hits:
+            print("no results")
+        for rank, h in enumerate(hits, 1):
+            extra = "  ".join(f"{k}={v:.3f}" for k, v in h.scores.items()) if h.space == "joint" else ""
+            print(f"{rank:>3}  {h.score:7.3f}  id={h.id:<6} [{h.corpus}] {h.path}  {extra}".rstrip())
+
+    _emit(args, [h.to_dict() for h in hits], human)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from indexer.status import failed_files, workspace_status
+
+    ws = _open(args)
+    status = workspace_status(ws)
+    if args.failed:
+        status["failed_files"] = failed_files(ws)
+
+    def human() -> None:
+        print(f"workspace {status['workspace']}  profile {status['profile']}  database {status['database']}")
+        for c in status["corpora"]:
+            counts = ", ".join(f"{n} {k}" for k, n in sorted(c["images"].items())) or "empty"
+            print(f"  corpus {c['name']} ({c['role']}): {counts}")
+        for sp in status["spaces"]:
+            idx = sp["index"]
+            where = "no index yet" if idx is None else f"{idx['factory']} ({idx['kind']}), {idx['vectors']} vectors, {idx['bytes']} bytes"
+            print(f"  space {sp['name']}: {sp['encoder_id']} {sp['dim']}-d {sp['metric']}; {where}")
+        for f in status.get("failed_files", []):
+            print(f"  failed [{f['corpus']}] {f['path']}: {f['reason']}")
+
+    _emit(args, status, human)
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from indexer.encoders.registry import list_models
+
+    models = list_models()
+
+    def human() -> None:
+        for m in models:
+            d = asdict(m)
+            present = "present" if d.get("weights_present") else "missing"
+            print(f"  {d.get('encoder_id', d.get('name'))}  [{d.get('profile')}/{d.get('role')}] {d.get('dim')}-d  weights {present}")
+
+    _emit(args, [asdict(m) for m in models], human)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
