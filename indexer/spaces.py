@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from .catalog.schema import Space
 from .encoders.base import Encoder
-from .encoders import create_encoder, full_profile_available, profile_spaces
+from .encoders import create_encoder, full_profile_available, model_info, profile_spaces
 from .workspace import Workspace, WorkspaceError
 
 PROFILE_KEY = "profile"
@@ -62,13 +62,12 @@ def ensure_profile(ws: Workspace, requested: str | None = None) -> ProfileDecisi
 
 
 def create_space(ws: Workspace, name: str, encoder_id: str, index_factory: str | None = None) -> SpaceInfo:
-    """Register a space; its dimension comes from the encoder itself."""
-    encoder = create_encoder(encoder_id)
+    """Register a space; its dimension and metric come from the encoder's registry entry."""
+    info = model_info(encoder_id)
     with ws.session() as s:
         if s.scalar(select(Space).where(Space.name == name)) is not None:
             raise WorkspaceError(f"space {name!r} already exists")
-        row = Space(name=name, encoder_id=encoder_id, dim=encoder.dim, metric=encoder.metric,
-                    index_factory=index_factory)
+        row = Space(name=name, encoder_id=encoder_id, dim=info.dim, metric="ip", index_factory=index_factory)
         s.add(row)
         s.flush()
         return _info(row)

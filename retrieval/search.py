@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from indexer.spaces import get_space
+from indexer.spaces import get_space, space_encoder
 from indexer.workspace import Workspace
 
 from .catalog_lookup import allowed_ids, image_refs, stored_vectors
@@ -13,7 +13,7 @@ from .embed import query_vector
 from .indexes import get_index
 from .query import QueryError, QueryTerm, parse_query
 
-DEFAULT_COLLAPSE = 0.97  # cosine above which two results count as near-duplicates
+NEAR_DUPLICATE_SPACE = "content"  # near-duplicates are judged on what is shown, never on style
 
 
 @dataclass
@@ -33,25 +33,26 @@ Query = str | list[QueryTerm]
 
 
 def search(ws: Workspace, query: Query, *, space: str = "content", k: int = 10, corpora: list[str] | None = None,
-           collapse: float | None = DEFAULT_COLLAPSE) -> list[SearchHit]:
-    """The k nearest images to `query` in one space, near-duplicates collapsed onto the best of them."""
+           collapse: bool = True, collapse_threshold: float | None = None) -> list[SearchHit]:
+    """The k nearest images to `query` in one space, near-duplicates collapsed onto the best of them
+    (content cosine >= `collapse_threshold`, by default the content encoder's own near-duplicate level)."""
     _check_k(k)
     sp = get_space(ws, space)
     terms = parse_query(query) if isinstance(query, str) else query
     qv = query_vector(ws, sp, terms, corpora=corpora)
     allow = allowed_ids(ws, corpora)
-    fetch = k if collapse is None else 3 * k + 10
+    fetch = 3 * k + 10 if collapse else k
     scores, ids = get_index(ws, sp).search(qv[None], fetch, allow=allow)
     found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-    if collapse is not None:
-        found = _collapse(ws, [sp], found, collapse)
+    if collapse:
+        found = _collapse(ws, found, collapse_threshold)
     refs = image_refs(ws, [i for i, _ in found[:k]])
     return [SearchHit(i, refs[i].path, s, refs[i].corpus, sp.name, {sp.name: s}) for i, s in found[:k] if i in refs]
 
 
 def joint_search(ws: Workspace, content: Query, style: Query, *, alpha: float = 0.5, k: int = 10,
                  corpora: list[str] | None = None, pool: int = 200,
-                 collapse: float | None = DEFAULT_COLLAPSE) -> list[SearchHit]:
+                 collapse: bool = True, collapse_threshold: float | None = None) -> list[SearchHit]:
     """Images that match `content` in the content space and `style` in the style space.
 
     Each space proposes its `pool` nearest images; every candidate is then scored exactly in both spaces,
@@ -81,8 +82,8 @@ def joint_search(ws: Workspace, content: Query, style: Query, *, alpha: float = 
     fused = alpha * _standardise(exact[0]) + (1 - alpha) * _standardise(exact[1])
     order = np.argsort(-fused, kind="stable")
     found = [(cand[j], float(fused[j])) for j in order]
-    if collapse is not None:
-        found = _collapse(ws, spaces, found[: 3 * k + 10], collapse)
+    if collapse:
+        found = _collapse(ws, found[: 3 * k + 10], collapse_threshold)
     refs = image_refs(ws, [i for i, _ in found[:k]])
     pos = {c: j for j, c in enumerate(cand)}
     return [SearchHit(i, refs[i].path, s, refs[i].corpus, "joint",
@@ -95,18 +96,21 @@ def _standardise(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / std if std > 1e-9 else np.zeros_like(x)
 
 
-def _collapse(ws: Workspace, spaces: list, found: list[tuple[int, float]], threshold: float) -> list[tuple[int, float]]:
-    """Drop each result that is a near-duplicate (cosine >= threshold in every given space) of a better one."""
+def _collapse(ws: Workspace, found: list[tuple[int, float]], threshold: float | None) -> list[tuple[int, float]]:
+    """Drop each result whose content vector is within `threshold` cosine of a better-ranked result's.
+
+    The style space is no judge of near-duplicates: every image in one style is close there."""
     if len(found) < 2:
         return found
+    content = get_space(ws, NEAR_DUPLICATE_SPACE)
+    if threshold is None:
+        threshold = space_encoder(content).near_duplicate_cosine
     ids = [i for i, _ in found]
-    mats = []
-    for sp in spaces:
-        stored = stored_vectors(ws, sp, ids)
-        mats.append(np.stack([stored[i] for i in ids]))
+    stored = stored_vectors(ws, content, ids)
+    mat = np.stack([stored[i] for i in ids])
     kept: list[int] = []
     for j in range(len(ids)):
-        if not any(all(float(m[j] @ m[q]) >= threshold for m in mats) for q in kept):
+        if not kept or float(np.max(mat[kept] @ mat[j])) < threshold:
             kept.append(j)
     return [found[j] for j in kept]
 

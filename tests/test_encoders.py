@@ -109,7 +109,7 @@ def test_lite0_padding_and_normalisation_are_the_measured_best(photos):
     import torch
 
     from indexer.encoders.content_efficientnet import imagenet_labels
-    from indexer.encoders.efficientnet_lite import LITE0_MEAN, LITE0_STD, build_lite0
+    from indexer.encoders.efficientnet_lite import LITE0_MEAN, LITE0_STD, build_lite0, fuse_batchnorm
     from indexer.encoders.preprocess import Preprocess
 
     names = imagenet_labels()
@@ -120,11 +120,12 @@ def test_lite0_padding_and_normalisation_are_the_measured_best(photos):
     norms = {"tf-lite": (LITE0_MEAN, LITE0_STD), "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
     score = {}
     for padding in ("symmetric", "same"):
-        model = build_lite0(padding=padding)
+        model = fuse_batchnorm(build_lite0(padding=padding)).to(memory_format=torch.channels_last)
         for norm, (mean, std) in norms.items():
             pre = Preprocess(224, resize_to=256, mean=mean, std=std)
+            x = torch.from_numpy(np.stack([pre(im) for im in imgs])).contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
-                probs = model(torch.from_numpy(np.stack([pre(im) for im in imgs]))).softmax(-1).numpy()
+                probs = model(x).softmax(-1).numpy()
             probs = (probs[: len(good)] + probs[len(good):]) / 2
             idx = [[i for i, n in enumerate(names) if n in g] for g in good.values()]
             score[(padding, norm)] = float(np.mean([np.log(probs[r, ix].sum()) for r, ix in enumerate(idx)]))

@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", action="append", default=[], metavar="NAME", help="restrict to a corpus (repeatable)")
     p.add_argument("-k", "--k", type=int, default=10, metavar="N", help="number of results")
     p.add_argument("--no-collapse", action="store_true", help="keep near-duplicate results")
+    p.add_argument("--collapse-threshold", type=float, metavar="COS",
+                   help="content cosine above which results are near-duplicates (default: the encoder's)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("status", parents=[common], help="corpora, image counts, spaces and indexes")
@@ -122,16 +124,15 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from retrieval.query import QueryError, QueryTerm, parse_query
-    from retrieval.search import DEFAULT_COLLAPSE, joint_search, search
+    from retrieval.search import joint_search, search
 
     ws = _open(args)
-    collapse = None if args.no_collapse else DEFAULT_COLLAPSE
+    collapse = {"collapse": not args.no_collapse, "collapse_threshold": args.collapse_threshold}
     corpora = args.corpus or None
     if args.content is not None or args.style is not None:
         if args.content is None or args.style is None or args.query or args.image or args.like:
             raise QueryError("a joint search takes exactly --content QUERY and --style QUERY")
-        hits = joint_search(ws, args.content, args.style, alpha=args.alpha, k=args.k, corpora=corpora,
-                            collapse=collapse)
+        hits = joint_search(ws, args.content, args.style, alpha=args.alpha, k=args.k, corpora=corpora, **collapse)
     else:
         terms = parse_query(args.query) if args.query else []
         terms += [QueryTerm("image", p) for p in args.image] + [QueryTerm("id", i) for i in args.like]
@@ -143,7 +144,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
                 if not os.path.isfile(str(t.value)):
                     raise QueryError(f"no such image file: {t.value}")
-        hits = search(ws, terms, space=args.space, k=args.k, corpora=corpora, collapse=collapse)
+        hits = search(ws, terms, space=args.space, k=args.k, corpora=corpora, **collapse)
 
     def human() -> None:
         if not hits:

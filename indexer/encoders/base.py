@@ -20,7 +20,7 @@ class TextNotSupported(EncoderError):
 class Encoder(ABC):
     """Maps images (and, where it can, text) to L2-normalised float32 vectors of one fixed dimension.
 
-    `encoder_id` names model + weights exactly (e.g. "open_clip:ViT-B-32/laion2b_s34b_b79k"); it is
+    `encoder_id` names model + weights exactly (e.g. "open_clip/ViT-B-32:laion2b_s34b_b79k"); it is
     recorded with every space so vectors from different encoders never share an index.
     `preprocess` is picklable and runs in decoding worker processes; `embed_images` takes a stacked batch
     of its outputs.
@@ -32,6 +32,9 @@ class Encoder(ABC):
     preprocess: Preprocess
     supports_text: bool = False
     tiny: bool = False  # random-weight test config: its vectors mean nothing
+    # Cosine above which two images count as near-duplicates (resized / re-encoded copies) in this space.
+    # Encoder-specific: measured per model on copies vs distinct images (see each encoder's docstring).
+    near_duplicate_cosine: float = 0.95
 
     @abstractmethod
     def embed_images(self, batch: np.ndarray) -> np.ndarray:

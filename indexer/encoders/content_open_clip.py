@@ -21,7 +21,6 @@ from .runtime import configure_torch_threads, resolve_device, seeded, torch_forw
 PREFIX = "open_clip/"
 DEFAULT_ARCH, DEFAULT_TAG = "ViT-B-32", "laion2b_s34b_b79k"
 DEFAULT_ID = f"{PREFIX}{DEFAULT_ARCH}:{DEFAULT_TAG}"
-DEFAULT_DIM = 512
 TINY_ID = "tiny/open_clip"
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -51,7 +50,8 @@ def parse_id(encoder_id: str) -> tuple[str, str]:
 
 
 def _is_path(source: str) -> bool:
-    return os.sep in source or "/" in source or source.endswith(_CKPT_SUFFIXES) or os.path.exists(source)
+    """A tag is a bare name; anything with a path separator or a checkpoint suffix is a local path."""
+    return os.sep in source or "/" in source or source.endswith(_CKPT_SUFFIXES)
 
 
 def _local_checkpoint(source: str) -> Path:
@@ -66,11 +66,17 @@ def _local_checkpoint(source: str) -> Path:
     return path
 
 
+def _check_arch(open_clip, arch: str) -> None:
+    if open_clip.get_model_config(arch) is None:
+        raise EncoderError(f"open_clip has no architecture {arch!r}; see open_clip.list_models()")
+
+
 def pretrained_cfg(arch: str, tag: str) -> dict:
     """open_clip's pretrained config for (arch, tag); EncoderError listing the known tags if unknown."""
     if (arch, tag) in _KNOWN_SOURCES:
         return dict(_KNOWN_SOURCES[(arch, tag)])
     open_clip = _import_open_clip()
+    _check_arch(open_clip, arch)
     cfg = open_clip.get_pretrained_cfg(arch, tag)
     if not cfg:
         tags = open_clip.list_pretrained_tags_by_model(arch)
@@ -180,6 +186,8 @@ class OpenClipEncoder(Encoder):
         self.dim = int(model.text_projection.shape[1]) if hasattr(model, "text_projection") else int(
             model.visual.output_dim)
         self.tiny = tiny
+        if tiny:
+            self.near_duplicate_cosine = 0.9999  # random weights: only identical inputs are duplicates
         configure_torch_threads()
 
     def embed_images(self, batch: np.ndarray) -> np.ndarray:
@@ -206,10 +214,14 @@ def create(encoder_id: str = DEFAULT_ID, device: str | None = None) -> OpenClipE
     arch, source = parse_id(encoder_id)
     checkpoint = resolve_weights(arch, source)
     open_clip = _import_open_clip()
+    _check_arch(open_clip, arch)
     cfg = {} if _is_path(source) else open_clip.get_pretrained_cfg(arch, source)
     dev = resolve_device(device)
-    model = open_clip.create_model(arch, pretrained=str(checkpoint), device=dev,
-                                   force_quick_gelu=bool(cfg.get("quick_gelu", False)))
+    try:
+        model = open_clip.create_model(arch, pretrained=str(checkpoint), device=dev,
+                                       force_quick_gelu=bool(cfg.get("quick_gelu", False)))
+    except (RuntimeError, OSError, ValueError, KeyError) as exc:  # corrupt file, wrong architecture...
+        raise EncoderError(f"cannot load open_clip {arch} weights from {checkpoint}: {exc}") from exc
     size = model.visual.image_size
     size = size[0] if isinstance(size, (tuple, list)) else int(size)
     return OpenClipEncoder(encoder_id, model, open_clip.get_tokenizer(arch), _preprocess_for(size, cfg), dev)

@@ -112,7 +112,9 @@ def minilm_embedder(device: str = "cpu") -> TextEmbedder:
     import_torchvision()  # transformers imports torchvision when it is installed
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar on every text query is noise
     model = SentenceTransformer(str(path), device=device, local_files_only=True)
 
     def embed(texts: Sequence[str]) -> np.ndarray:

