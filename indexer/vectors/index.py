@@ -41,6 +41,37 @@ class VectorIndex:
 
     # ---------------------------------------------------------------- construction
     @classmethod
+    def create(
+        cls,
+        dim: int,
+        metric: str = "ip",
+        choice_or_factory: IndexChoice | str | None = None,
+        train_vectors: np.ndarray | None = None,
+        *,
+        n_expected: int | None = None,
+        seed: int = 0,
+    ) -> "VectorIndex":
+        """An empty index, trained when its kind needs it (IVF, PQ) on a seeded random sample of
+        `choice.train_size` rows of `train_vectors`. Use it to stream vectors in with `add`.
+
+        `choice_or_factory`: an IndexChoice, a faiss factory string (validated by `parse_override`),
+        or None to let `choose_index` decide for `n_expected` (default: len(train_vectors)) vectors.
+        """
+        train = _as_vectors(train_vectors if train_vectors is not None else np.empty((0, dim), np.float32), dim)
+        if choice_or_factory is None:
+            choice = choose_index(len(train) if n_expected is None else n_expected, dim, metric=metric)
+        elif isinstance(choice_or_factory, str):
+            choice = parse_override(choice_or_factory, dim, metric)
+        else:
+            choice = choice_or_factory
+        if choice.metric != metric:
+            raise ValueError(f"choice is for metric {choice.metric!r}, index asked for {metric!r}")
+        index = ops.make_index(dim, choice)
+        if not index.is_trained:
+            _train(index, train, choice, seed)
+        return cls(index, choice)
+
+    @classmethod
     def build(
         cls,
         dim: int,
@@ -51,27 +82,13 @@ class VectorIndex:
         *,
         seed: int = 0,
     ) -> "VectorIndex":
-        """Build an index from (ids, vectors). `choice_or_factory`: an IndexChoice, a faiss factory
-        string (validated by `parse_override`), or None to let `choose_index` decide from the size.
-        Trainable indexes are trained on a seeded random sample of `choice.train_size` vectors."""
+        """`create` (training on `vectors` if needed) then `add(ids, vectors)`; deterministic for a seed."""
         ids_arr = _as_ids(ids if ids is not None else [])
         vecs = _as_vectors(vectors if vectors is not None else np.empty((0, dim), np.float32), dim)
         if len(ids_arr) != len(vecs):
             raise ValueError(f"{len(ids_arr)} ids but {len(vecs)} vectors")
-        if choice_or_factory is None:
-            choice = choose_index(len(vecs), dim, metric=metric)
-        elif isinstance(choice_or_factory, str):
-            choice = parse_override(choice_or_factory, dim, metric)
-        else:
-            choice = choice_or_factory
-        if choice.metric != metric:
-            raise ValueError(f"choice is for metric {choice.metric!r}, index asked for {metric!r}")
-        index = ops.make_index(dim, choice)
-        if not index.is_trained:
-            _train(index, vecs, choice, seed)
-        self = cls(index, choice)
-        if len(ids_arr):
-            self.add(ids_arr, vecs)
+        self = cls.create(dim, metric, choice_or_factory, vecs, seed=seed)
+        self.add(ids_arr, vecs)
         return self
 
     # ---------------------------------------------------------------- properties

@@ -1,0 +1,64 @@
+"""The same catalog on a real PostgreSQL server: indexing, re-indexing and search through SQLAlchemy."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import assert_consistent
+from corpus_factory import pattern_image
+from pg_server import PgServer, find_pg_bin
+
+from indexer.pipeline.run import index_paths
+from indexer.workspace import Workspace
+from retrieval.search import search
+
+REQUIRED = os.environ.get("STYLELENS_REQUIRE_POSTGRES") == "1"  # CI sets it: no silent skip there
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    bin_dir = find_pg_bin()
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        bin_dir = None
+    if bin_dir is None:
+        if REQUIRED:
+            pytest.fail("PostgreSQL server binaries and psycopg are required (STYLELENS_REQUIRE_POSTGRES=1)")
+        pytest.skip("no PostgreSQL server binaries or no psycopg on this machine")
+    # not under pytest's tmp dir: that one is private to root, and the server runs as `postgres`
+    base = Path(tempfile.mkdtemp(prefix="stylelens-pg-"))
+    base.chmod(0o755)
+    server = PgServer(base / "server", bin_dir, port=55000 + os.getpid() % 1000)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_index_reindex_and_search_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    root = tmp_path / "imgs"
+    root.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(8):
+        pattern_image((64, 64), tuple(tuple(int(c) for c in rng.integers(0, 255, 3)) for _ in range(4))).save(root / f"{i}.png")
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    ws = Workspace.open(tmp_path / "ws", db_url=pg_url)
+    try:
+        first = index_paths(ws, [str(root)], "pg", profile="tiny", workers=0, progress=False)
+        assert (first.added, first.failed) == (8, 1)
+        (root / "0.png").unlink()
+        second = index_paths(ws, [str(root)], "pg", workers=0, progress=False)
+        assert (second.removed, second.unchanged, second.added) == (1, 8, 0)
+        ids = assert_consistent(ws)
+        assert len(ids) == 7
+        target = sorted(ids)[3]
+        hit = search(ws, f"id:{target}", k=1)[0]
+        assert hit.id == target and hit.corpus == "pg"
+    finally:
+        ws.close()
