@@ -25,6 +25,7 @@ from .workspace import Workspace
 log = logging.getLogger(__name__)
 
 IVF_RETRAIN_GROWTH = 4  # retrain an IVF index once the corpus has grown this many times past its training set
+MEMORY_BUDGET_KEY = "index_memory_budget"  # workspace setting, bytes per index
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,19 @@ class SnapshotInfo:
     log_seq: int
 
 
-def desired_choice(space: SpaceInfo, n_vectors: int) -> IndexChoice:
-    """The index a space of this size should have: the user's factory string, or one chosen by size."""
+def desired_choice(space: SpaceInfo, n_vectors: int, memory_budget: int | None = None) -> IndexChoice:
+    """The index a space of this size should have: the user's factory string, or one chosen by size
+    within the memory budget (default: choose_index's)."""
     if space.index_factory:
         return parse_override(space.index_factory, dim=space.dim, metric=space.metric)
+    if memory_budget:
+        return choose_index(n_vectors, space.dim, memory_budget_bytes=memory_budget, metric=space.metric)
     return choose_index(n_vectors, space.dim, metric=space.metric)
+
+
+def memory_budget(ws: Workspace) -> int | None:
+    value = ws.get_setting(MEMORY_BUDGET_KEY)
+    return int(value) if value else None
 
 
 def load_index(ws: Workspace, space: SpaceInfo) -> VectorIndex:
@@ -57,7 +66,7 @@ def checkpoint(ws: Workspace, space: SpaceInfo) -> SnapshotInfo:
     with ws.session() as s:
         index, snapshot, seq = _load_current(ws, s, space)
         n = index.ntotal
-        choice = desired_choice(space, n)
+        choice = desired_choice(space, n, memory_budget(ws))
         trained_on = snapshot.trained_on if snapshot is not None else n
         rebuild = index.factory != choice.factory and (
             space.index_factory is not None
@@ -135,7 +144,7 @@ def _load_current(ws: Workspace, s: Session, space: SpaceInfo) -> tuple[VectorIn
                         snapshot.file, exc)
     if index is None:
         n = s.scalar(select(func.count()).select_from(Embedding).where(Embedding.space_id == space.id))
-        return _build_from_catalog(s, space, desired_choice(space, n)), None, seq
+        return _build_from_catalog(s, space, desired_choice(space, n, memory_budget(ws))), None, seq
     _replay(s, space, index, after=snapshot.log_seq, up_to=seq)
     return index, snapshot, seq
 

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from .catalog.schema import Space
 from .encoders.base import Encoder
+from .vectors.selection import parse_override
 from .encoders import create_encoder, full_profile_available, model_info, profile_spaces
 from .workspace import Workspace, WorkspaceError
 
@@ -87,11 +88,13 @@ def get_space(ws: Workspace, name: str) -> SpaceInfo:
 
 
 def set_index_factory(ws: Workspace, name: str, factory: str | None) -> None:
-    """Force (or, with None, stop forcing) a FAISS factory string for one space."""
+    """Force (or, with None, stop forcing) a FAISS factory string for one space; validated before it is kept."""
     with ws.session() as s:
         row = s.scalar(select(Space).where(Space.name == name))
         if row is None:
             raise WorkspaceError(f"no space named {name!r}")
+        if factory is not None:
+            parse_override(factory, dim=row.dim, metric=row.metric)  # raises InvalidFactoryError
         row.index_factory = factory
 
 

@@ -83,6 +83,8 @@ def test_errors_are_one_line_messages_not_tracebacks(capsys, corpus: Path, tmp_p
         (("search", f"id:{good}", "--corpus", "nope"), "no corpus"),
         (("index", str(corpus), "--corpus", "c", "--profile", "starter"), "created with profile"),
         (("index", str(corpus), "--corpus", "c", "--index-factory", "content=Bogus12"), "factory"),
+        (("index", str(corpus), "--corpus", "c", "--index-memory", "lots"), "cannot read the size"),
+        (("index", str(corpus), "--corpus", "c", "--index-memory", "100B"), "raise the memory budget"),  # kept: last
     ]:
         code, _out, err = _run(capsys, *args, *ws)
         assert code == 1, args

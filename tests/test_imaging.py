@@ -514,3 +514,16 @@ def test_content_style_families(tmp_path):
     assert 0 < np.abs(a - b).mean() < 60
     again = cf.render_family_image(0, 0, 0, size=96)
     assert np.array_equal(np.asarray(again), arrays["scene0_style0_v0.png"].astype(np.uint8))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_short_side_decodes_just_large_enough_for_the_model(tmp_path, fmt) -> None:
+    path = tmp_path / f"big.{fmt.lower()}"
+    cf.pattern_image((1600, 1200)).save(path, fmt)
+    decoded = decode_file(str(path), short_side=256)
+    assert (decoded.width, decoded.height) == (1600, 1200)  # the original's size is what is recorded
+    assert 256 <= min(decoded.image.size) <= 300 and decoded.image.size[0] > decoded.image.size[1]
+    assert cf.colours_close(cf.quadrant_colours(decoded.image), cf.PATTERN, 40)
+    small = tmp_path / f"small.{fmt.lower()}"
+    cf.pattern_image((200, 150)).save(small, fmt)
+    assert decode_file(str(small), short_side=256).image.size == (200, 150)  # never upscaled

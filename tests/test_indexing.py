@@ -15,6 +15,7 @@ from indexer.catalog.schema import ImageRecord, IndexSnapshot
 from indexer.index_store import checkpoint, load_index
 from indexer.pipeline.run import index_paths
 from indexer.spaces import get_space, set_index_factory
+from indexer.vectors.selection import InvalidFactoryError
 from indexer.workspace import WorkspaceError
 
 
@@ -113,8 +114,9 @@ def test_missing_root_keeps_its_catalog_entries(workspace, tmp_path: Path) -> No
     index_paths(workspace, [str(root)], "drive", profile="tiny", workers=0, progress=False)
     shutil.rmtree(root)
     summary = index_paths(workspace, [str(root)], "drive", workers=0, progress=False)
-    assert summary.removed == 0 and summary.kept_missing_roots == [str(root)]
+    assert summary.removed == 0 and summary.failed == 0 and summary.kept_missing_roots == [str(root)]
     assert len(assert_consistent(workspace)) == 1
+    assert set(_statuses(workspace)) == {str(root / "x.png")}
 
 
 def test_forced_factory_and_corrupt_snapshot_are_handled(workspace, tmp_path: Path) -> None:
@@ -136,9 +138,9 @@ def test_forced_factory_and_corrupt_snapshot_are_handled(workspace, tmp_path: Pa
     path = workspace.index_dir / file
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # a torn file on disk
     assert len(load_index(workspace, content).ids()) == 11  # rebuilt from the catalog's vectors
-    with pytest.raises(Exception, match="(?i)factory|invalid"):
+    with pytest.raises(InvalidFactoryError, match="NotAnIndex42"):
         set_index_factory(workspace, "content", "NotAnIndex42")
-        checkpoint(workspace, get_space(workspace, "content"))
+    assert get_space(workspace, "content").index_factory == "HNSW16"  # a bad string is never kept
 
 
 def test_profile_is_fixed_at_creation(workspace, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from indexer.vectors import (
     parse_override,
 )
 from indexer.vectors import selection, storage
-from indexer.vectors.faiss_ops import find_hnsw
+from indexer.vectors.faiss_ops import find_hnsw, list_ids
 
 DIM = 32
 N = 2000
@@ -142,6 +142,7 @@ def test_add_remove_upsert_keep_ids_exact(built, data):
     expected = np.union1d(expected, new_ids)
     np.testing.assert_array_equal(built.ids(), expected)
     assert built.ntotal == len(expected)  # no duplicate entries inside faiss either
+    np.testing.assert_array_equal(np.sort(list_ids(built.faiss_index)), expected)  # cache == faiss
     _, found = built.search(new_vecs, 5)
     hit = (found == new_ids[:, None]).any(axis=1)
     assert hit.mean() >= (1.0 if built.kind in ("flat", "hnsw", "ivf") else 0.8)
@@ -195,6 +196,15 @@ def test_hnsw_rebuild_keeps_search_params(data):
     index.remove(ids[:10])
     assert find_hnsw(index.faiss_index).hnsw.efSearch == 77
     assert index.faiss_index.reconstruct(int(ids[10])).shape == (DIM,)  # reverse map rebuilt
+
+
+def test_ivf_with_hnsw_quantizer_uses_stored_params(data):
+    ids, vecs = data
+    index = VectorIndex.build(DIM, "ip", parse_override("IVF32_HNSW32,Flat", DIM, nprobe=32), ids, vecs)
+    quantizer = faiss.downcast_index(faiss.extract_index_ivf(index.faiss_index).quantizer)
+    assert quantizer.hnsw.efSearch >= 64
+    _, found = index.search(vecs[:20], 1, exclude=ids[:10])
+    assert found[10:, 0].tolist() == ids[10:20].tolist() and not np.isin(found, ids[:10]).any()
 
 
 # ---------------------------------------------------------------------------- persistence

@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, metavar="N")
     p.add_argument("--index-factory", action="append", default=[], metavar="SPACE=FACTORY",
                    help='force a FAISS index for a space, e.g. content="IVF1024,Flat"; SPACE=auto undoes it')
+    p.add_argument("--index-memory", metavar="SIZE", help="memory budget per index for choosing its type, e.g. 2GiB "
+                   "(kept for the workspace; default 4GiB)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", parents=[common], help="search by text, image, catalog id, or a combination")
@@ -94,6 +96,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     from indexer.spaces import ensure_profile, set_index_factory
 
     ws = _open(args)
+    if args.index_memory:
+        from indexer.index_store import MEMORY_BUDGET_KEY
+
+        ws.set_setting(MEMORY_BUDGET_KEY, str(parse_size(args.index_memory)))
     if args.index_factory:
         ensure_profile(ws, args.profile)
         for item in args.index_factory:
@@ -120,6 +126,18 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     _emit(args, summary.to_dict(), human)
     return 0
+
+
+def parse_size(text: str) -> int:
+    """'4GiB', '512MB', '1e9' -> bytes."""
+    units = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "kib": 2**10, "m": 1e6, "mb": 1e6, "mib": 2**20, "g": 1e9,
+             "gb": 1e9, "gib": 2**30, "t": 1e12, "tb": 1e12, "tib": 2**40}
+    import re
+
+    match = re.fullmatch(r"\s*([0-9.]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
+    if not match or match.group(2).lower() not in units or float(match.group(1)) <= 0:
+        raise ValueError(f"cannot read the size {text!r}; write e.g. 2GiB or 512MB")
+    return int(float(match.group(1)) * units[match.group(2).lower()])
 
 
 def cmd_search(args: argparse.Namespace) -> int:

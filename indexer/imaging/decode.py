@@ -87,10 +87,11 @@ def decode_file(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_side: int | None = 1024,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    short_side: int | None = None,
 ) -> DecodedImage:
     """Read and decode `path`; raise `ImageRejected` with a reason for anything that is not a usable image."""
     data = read_image_bytes(path, max_bytes=max_bytes)
-    return decode_bytes(data, max_pixels=max_pixels, max_side=max_side)
+    return decode_bytes(data, max_pixels=max_pixels, max_side=max_side, short_side=short_side)
 
 
 def read_image_bytes(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
@@ -131,8 +132,13 @@ def read_image_bytes(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_M
     return data
 
 
-def decode_bytes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = 1024) -> DecodedImage:
-    """Decode an encoded image held in memory (see `decode_file`)."""
+def decode_bytes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = 1024,
+                 short_side: int | None = None) -> DecodedImage:
+    """Decode an encoded image held in memory (see `decode_file`).
+
+    `short_side`: also downsize while the shorter side stays >= this many pixels (what a model's
+    preprocessing needs); with JPEG's reduced-scale decoding this is much cheaper than a full decode.
+    """
     if not data:
         raise ImageRejected("zero-byte file")
     digest = hashlib.sha256(data).hexdigest()
@@ -149,8 +155,9 @@ def decode_bytes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side:
             if width * height > max_pixels:
                 raise ImageRejected(_too_large(width, height, max_pixels))
             fmt = im.format or "unknown"
-            if max_side and fmt in ("JPEG", "MPO"):
-                _draft(im, max_side)
+            scale = _target_scale(width, height, max_side, short_side)
+            if scale < 1 and fmt in ("JPEG", "MPO"):
+                _draft(im, scale)
             try:
                 im.load()
             except MemoryError:
@@ -166,8 +173,8 @@ def decode_bytes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side:
                 raise
             except Exception as exc:
                 raise ImageRejected(f"unsupported mode {im.mode}: {_describe(exc)}") from None
-            if max_side:
-                rgb = _shrink(rgb, max_side)
+            if scale < 1:
+                rgb = _shrink(rgb, scale, (width, height))
             if orientation in _TRANSPOSE:
                 rgb = rgb.transpose(_TRANSPOSE[orientation])
                 if orientation >= 5:
@@ -239,12 +246,19 @@ def _too_large(width: int, height: int, limit: int) -> str:
     )
 
 
-def _draft(im: Image.Image, max_side: int) -> None:
-    """Ask libjpeg to decode at 1/2, 1/4 or 1/8 scale while the longer side stays >= max_side."""
+def _target_scale(width: int, height: int, max_side: int | None, short_side: int | None) -> float:
+    """The factor (<= 1) to decode at: longer side <= max_side, and no smaller than short_side needs."""
+    scale = 1.0
+    if max_side:
+        scale = min(scale, max_side / max(width, height))
+    if short_side:
+        scale = min(scale, short_side / min(width, height))
+    return scale
+
+
+def _draft(im: Image.Image, scale: float) -> None:
+    """Ask libjpeg to decode at 1/2, 1/4 or 1/8 scale while staying >= `scale` of the full size."""
     width, height = im.size
-    scale = max_side / max(width, height)
-    if scale >= 1:
-        return
     target = (max(1, int(width * scale + 0.999)), max(1, int(height * scale + 0.999)))
     try:
         im.draft(None, target)
@@ -252,12 +266,11 @@ def _draft(im: Image.Image, max_side: int) -> None:
         pass
 
 
-def _shrink(im: Image.Image, max_side: int) -> Image.Image:
-    width, height = im.size
-    if max(width, height) <= max_side:
+def _shrink(im: Image.Image, scale: float, original: tuple[int, int]) -> Image.Image:
+    """Resize to `scale` of the original size (the image may already be smaller after a JPEG draft)."""
+    size = (max(1, round(original[0] * scale)), max(1, round(original[1] * scale)))
+    if im.size == size or im.size[0] < size[0]:
         return im
-    scale = max_side / max(width, height)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 

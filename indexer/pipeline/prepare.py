@@ -38,8 +38,10 @@ class Prepared:
 
 def prepare(task: PrepareTask) -> Prepared:
     """Decode one file and build each space's model input; bad input becomes `Prepared.error`."""
+    # decode only as large as the largest input any space needs: the rest is wasted work
+    short = max((recipe.resize_to or recipe.size) for _name, recipe in task.preprocess) if task.preprocess else None
     try:
-        decoded = decode_file(task.path, max_side=task.max_side)
+        decoded = decode_file(task.path, max_side=task.max_side, short_side=short)
     except ImageRejected as exc:
         return Prepared(task.path, error=exc.reason)
     inputs = {name: recipe(decoded.image) for name, recipe in task.preprocess}

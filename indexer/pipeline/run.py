@@ -68,7 +68,8 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
         with ws.session() as s:
             known = known_files(s, info.id)
         stats = ScanStats()
-        plan = make_plan(known, scan(roots, stats=stats), roots, missing)
+        live = [r for r in roots if r not in missing]  # missing roots are reported, not recorded as files
+        plan = make_plan(known, scan(live, stats=stats), roots, missing)
         summary.ignored = stats.ignored
         summary.kept_missing_roots = plan.kept_missing_roots
         summary.unchanged = len(plan.unchanged)

@@ -149,7 +149,7 @@ class VectorIndex:
             raise ValueError(f"{len(present)} ids already in the index (e.g. {present[:5].tolist()}); "
                              "use upsert() to replace their vectors")
         self._index.add_with_ids(vecs, ids_arr)
-        self._changed()
+        self._changed(added=ids_arr)
 
     def remove(self, ids: Iterable[int] | np.ndarray) -> int:
         """Remove these ids (absent ones are ignored); return how many were removed."""
@@ -161,7 +161,7 @@ class VectorIndex:
             removed = ops.remove_native(self._index, ids_arr)
         else:
             removed = ops.rebuild_without(self._index, ids_arr)
-        self._changed()
+        self._changed(removed=ids_arr)
         return removed
 
     def upsert(self, ids: Iterable[int] | np.ndarray, vectors: np.ndarray) -> None:
@@ -172,7 +172,7 @@ class VectorIndex:
         present = ids_arr[self.contains(ids_arr)]
         if len(present) and not ops.supports_native_remove(self._index):
             ops.rebuild_without(self._index, present, ids_arr, vecs)  # one rebuild, not two
-            self._changed()
+            self._changed(added=ids_arr[~np.isin(ids_arr, present)])
             return
         self.remove(present)
         self.add(ids_arr, vecs)
@@ -207,8 +207,12 @@ class VectorIndex:
                 allowed, excluded = np.setdiff1d(allowed, excluded, assume_unique=True), None
         if not len(q) or self.ntotal == 0 or (allowed is not None and not len(allowed)):
             return scores, labels
+        ops.set_query_parallelism(self._index, len(q))
+        exact = None
         if allowed is not None and len(allowed) <= EXACT_SUBSET_MAX:
-            dist, found = ops.exact_subset_search(self._index, q, k, allowed)
+            exact = ops.exact_subset_search(self._index, q, k, allowed)  # None: cannot reconstruct
+        if exact is not None:
+            dist, found = exact
         elif allowed is not None or (excluded is not None and len(excluded)):
             selector, keep = ops.id_selector(allowed if allowed is not None else excluded,
                                              invert=allowed is None)
@@ -264,9 +268,19 @@ class VectorIndex:
             raise ValueError(f"{len(ids_arr)} ids but {len(vecs)} vectors")
         return ids_arr, vecs
 
-    def _changed(self) -> None:
-        self._ids_cache = None
+    def _changed(self, added: np.ndarray | None = None, removed: np.ndarray | None = None) -> None:
+        """Drop the GPU replica; update the sorted id cache in O(n) instead of re-listing faiss."""
         self._gpu, self._gpu_stale = None, True
+        cache = self._ids_cache
+        if cache is None:
+            return
+        if removed is not None and len(removed):
+            cache = cache[~np.isin(cache, removed, assume_unique=True)]
+        if added is not None and len(added):
+            new = np.sort(added)
+            cache = np.insert(cache, np.searchsorted(cache, new), new)
+        cache.flags.writeable = False
+        self._ids_cache = cache
 
     def _search_index(self, k: int) -> faiss.Index:
         """GPU replica for unfiltered searches when a GPU is present, else the CPU index."""
