@@ -25,8 +25,10 @@ Usage: python scripts/bench_index.py [--sizes 100k 1M] [--dim 512] [--queries 50
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import faiss
@@ -234,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hard", action="store_true", help="use the stress mixture (isolated clusters)")
     parser.add_argument("--ann-only", action="store_true", help="run only the ANN section")
+    parser.add_argument("--e2e-only", action="store_true", help="run only the end-to-end indexing section")
+    parser.add_argument("--images", type=int, default=256, help="end-to-end: photos to index")
+    parser.add_argument("--profile", default="starter", help="end-to-end: encoder profile")
+    parser.add_argument("--workers", type=int, help="end-to-end: decoding processes (default cores - 1)")
     return parser
 
 
@@ -246,17 +252,26 @@ def run_ann_section(args: argparse.Namespace) -> None:
     print(format_ann_table(results))
 
 
-# (name, runner, part of --ann-only). Further sections (end-to-end indexing) are appended here.
-SECTIONS: list[tuple[str, Callable[[argparse.Namespace], None], bool]] = [
-    ("ann", run_ann_section, True),
+def run_e2e_section(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_e2e import bench_end_to_end, print_end_to_end
+
+    print_end_to_end(bench_end_to_end(args.images, args.profile, workers=args.workers))
+
+
+# (name, runner): end-to-end first (it needs a quiet machine, before the ANN builds heat it up).
+SECTIONS: list[tuple[str, Callable[[argparse.Namespace], None]]] = [
+    ("e2e", run_e2e_section),
+    ("ann", run_ann_section),
 ]
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    for _name, run, in_ann_only in SECTIONS:
-        if in_ann_only or not args.ann_only:
-            run(args)
+    for name, run in SECTIONS:
+        if (name == "ann" and args.e2e_only) or (name == "e2e" and args.ann_only):
+            continue
+        run(args)
 
 
 if __name__ == "__main__":

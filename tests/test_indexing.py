@@ -105,6 +105,14 @@ def test_exact_duplicates_are_stored_once_and_promoted_when_the_original_goes(wo
     assert c_dup == b_id
     after = load_index(workspace, content)
     assert before.ntotal == after.ntotal == 2
+    # the new original changes content: its duplicate c takes over its old bytes, b gets new vectors
+    _write(root / "b.png", 77)
+    os.utime(root / "b.png", ns=(5, 5))
+    summary = index_paths(workspace, [str(root)], "dups", workers=0, progress=False)
+    assert (summary.updated, summary.unchanged) == (1, 2)
+    statuses = _statuses(workspace)
+    assert statuses[str(root / "b.png")][0] == statuses[str(root / "c.png")][0] == "indexed"
+    assert len(assert_consistent(workspace)) == 3
 
 
 def test_missing_root_keeps_its_catalog_entries(workspace, tmp_path: Path) -> None:

@@ -68,6 +68,9 @@ def test_flat_search_exact_ids_on_hand_made_set():
 def test_selection_kinds_by_size():
     assert choose_index(1_000, 512).kind == "flat"
     assert choose_index(selection.FLAT_MAX_CELLS // 512, 512).factory == "Flat"
+    assert choose_index(selection.FLAT_MAX_CELLS // 512 + 1, 512).kind == "hnsw"
+    assert choose_index(selection.HNSW_MAX_VECTORS, 128).kind == "hnsw"
+    assert choose_index(selection.HNSW_MAX_VECTORS + 1, 128).kind == "ivf"
     hnsw = choose_index(100_000, 512)
     assert (hnsw.kind, hnsw.factory, hnsw.ef_search) == ("hnsw", "HNSW32", selection.HNSW_EF_SEARCH)
     ivf = choose_index(1_000_000, 512)
@@ -78,7 +81,7 @@ def test_selection_kinds_by_size():
 
 def test_selection_respects_memory_budget():
     pq = choose_index(1_000_000, 512, memory_budget_bytes=1 * GiB)
-    assert pq.kind == "ivfpq" and pq.factory == "OPQ64_256,IVF4096,PQ64x8"
+    assert pq.kind == "ivfpq" and pq.factory == "OPQ64,IVF4096,PQ64x8"
     assert pq.estimated_bytes <= 1 * GiB
     small = choose_index(1_000_000, 512, memory_budget_bytes=100 << 20)
     assert small.kind == "ivfpq" and "PQ32x8" in small.factory

@@ -28,6 +28,11 @@ class Preprocess:
 
     def __call__(self, image: Image.Image) -> np.ndarray:
         """Turn an RGB PIL image into a float32 array of shape (3, size, size) or (size, size, 3)."""
+        return self.finish(self.pixels(image)[None])[0]
+
+    def pixels(self, image: Image.Image) -> np.ndarray:
+        """The geometric half: resized and cropped uint8 (size, size, 3). Cheap to send between processes
+        (a quarter of the float32 bytes); `finish` turns a stack of them into model input."""
         if image.mode != "RGB":
             image = image.convert("RGB")
         resample = _RESAMPLE[self.interpolation]
@@ -47,8 +52,17 @@ class Preprocess:
             image = image.resize((nw, nh), resample)
             left, top = int(round((nw - self.size) / 2.0)), int(round((nh - self.size) / 2.0))
             image = image.crop((left, top, left + self.size, top + self.size))
-        arr = np.asarray(image, dtype=np.float32) / 255.0
-        arr = (arr - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return np.asarray(image, dtype=np.uint8)
+
+    def finish(self, pixels: np.ndarray) -> np.ndarray:
+        """The arithmetic half, for a whole batch: uint8 (N, size, size, 3) -> float32 model input
+        (N, 3, size, size) or (N, size, size, 3), scaled to [0, 1] and normalised."""
+        shape = (1, 3, 1, 1) if self.layout == "CHW" else (1, 1, 1, 3)
+        scale = (np.float32(1.0 / 255.0) / np.asarray(self.std, np.float32)).reshape(shape)
+        shift = (np.asarray(self.mean, np.float32) / np.asarray(self.std, np.float32)).reshape(shape)
         if self.layout == "CHW":
-            arr = arr.transpose(2, 0, 1)
-        return np.ascontiguousarray(arr, dtype=np.float32)
+            pixels = pixels.transpose(0, 3, 1, 2)  # moving bytes before widening them is 4x cheaper
+        arr = np.ascontiguousarray(pixels).astype(np.float32)
+        arr *= scale
+        arr -= shift
+        return arr

@@ -71,6 +71,8 @@ class OnnxPredictor:
                 opts.intra_op_num_threads = ort_intra_op_threads()
                 opts.inter_op_num_threads = 1
                 opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                # idle threads must sleep, not spin: decoding workers share these cores during indexing
+                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 providers = ["CPUExecutionProvider"]
                 if self.device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
                     providers.insert(0, "CUDAExecutionProvider")

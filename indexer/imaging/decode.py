@@ -136,8 +136,10 @@ def decode_bytes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side:
                  short_side: int | None = None) -> DecodedImage:
     """Decode an encoded image held in memory (see `decode_file`).
 
-    `short_side`: also downsize while the shorter side stays >= this many pixels (what a model's
-    preprocessing needs); with JPEG's reduced-scale decoding this is much cheaper than a full decode.
+    `short_side` (model-input mode, used by indexing): downsize until the shorter side is exactly
+    short_side, cheaply: JPEG's reduced-scale decoding, an integer box reduction, then one bilinear
+    (antialiased) step of less than 2x; the models' own resizes then have almost nothing left to do.
+    `max_side` is ignored in this mode.
     """
     if not data:
         raise ImageRejected("zero-byte file")
@@ -155,7 +157,7 @@ def decode_bytes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side:
             if width * height > max_pixels:
                 raise ImageRejected(_too_large(width, height, max_pixels))
             fmt = im.format or "unknown"
-            scale = _target_scale(width, height, max_side, short_side)
+            scale = _target_scale(width, height, None if short_side else max_side, short_side)
             if scale < 1 and fmt in ("JPEG", "MPO"):
                 _draft(im, scale)
             try:
@@ -173,7 +175,11 @@ def decode_bytes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side:
                 raise
             except Exception as exc:
                 raise ImageRejected(f"unsupported mode {im.mode}: {_describe(exc)}") from None
-            if scale < 1:
+            if short_side:
+                rgb = _reduce(rgb, short_side)
+                if scale < 1:
+                    rgb = _shrink(rgb, scale, (width, height), Image.Resampling.BILINEAR)
+            elif scale < 1:
                 rgb = _shrink(rgb, scale, (width, height))
             if orientation in _TRANSPOSE:
                 rgb = rgb.transpose(_TRANSPOSE[orientation])
@@ -266,12 +272,20 @@ def _draft(im: Image.Image, scale: float) -> None:
         pass
 
 
-def _shrink(im: Image.Image, scale: float, original: tuple[int, int]) -> Image.Image:
-    """Resize to `scale` of the original size (the image may already be smaller after a JPEG draft)."""
+def _shrink(im: Image.Image, scale: float, original: tuple[int, int],
+            resample: Image.Resampling = Image.Resampling.BICUBIC) -> Image.Image:
+    """Resize to `scale` of the original size (the image may already be smaller after a JPEG draft).
+    Pillow's filters widen with the reduction factor, so every choice here is antialiased."""
     size = (max(1, round(original[0] * scale)), max(1, round(original[1] * scale)))
     if im.size == size or im.size[0] < size[0]:
         return im
-    return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return im.resize(size, resample, reducing_gap=3.0)
+
+
+def _reduce(im: Image.Image, short_side: int) -> Image.Image:
+    """Box-reduce by the largest integer factor that keeps the shorter side >= short_side (fast, antialiased)."""
+    factor = min(im.size) // short_side
+    return im.reduce(factor) if factor >= 2 else im
 
 
 def _orientation(im: Image.Image) -> int:

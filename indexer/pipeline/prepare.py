@@ -29,7 +29,7 @@ class Prepared:
     width: int | None = None
     height: int | None = None
     format: str | None = None
-    inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    pixels: dict[str, np.ndarray] = field(default_factory=dict)  # space -> uint8 crop (Preprocess.pixels)
 
     @property
     def ok(self) -> bool:
@@ -44,6 +44,6 @@ def prepare(task: PrepareTask) -> Prepared:
         decoded = decode_file(task.path, max_side=task.max_side, short_side=short)
     except ImageRejected as exc:
         return Prepared(task.path, error=exc.reason)
-    inputs = {name: recipe(decoded.image) for name, recipe in task.preprocess}
+    pixels = {name: recipe.pixels(decoded.image) for name, recipe in task.preprocess}
     return Prepared(task.path, sha256=decoded.sha256, width=decoded.width, height=decoded.height,
-                    format=decoded.format, inputs=inputs)
+                    format=decoded.format, pixels=pixels)

@@ -14,7 +14,7 @@ from ..index_store import SnapshotInfo, checkpoint
 from ..spaces import ensure_profile, list_spaces, space_encoder
 from ..workspace import Workspace
 from .lock import index_lock
-from .parallel import ordered_map
+from .parallel import ordered_map, worker_pool
 from .plan import Plan, known_files, make_plan
 from .prepare import Prepared, PrepareTask, prepare
 from .writer import FAILED, find_duplicates, record_batch, record_failure, remove_images
@@ -42,6 +42,10 @@ class IndexSummary:
         return asdict(self)
 
 
+CHUNK = 8  # files per task sent to a decoding worker
+MIN_EARLY_BATCH = 8  # smallest batch embedded early while the decoding workers catch up
+
+
 def default_workers() -> int:
     """Decoding processes: leave one core to the model forward."""
     return max(1, (os.cpu_count() or 2) - 1)
@@ -61,7 +65,8 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
     missing = {r for r in roots if not os.path.lexists(r)}
     info = ensure_corpus(ws, corpus, role, [r for r in roots if r not in missing])
     summary = IndexSummary(corpus=info.name, role=info.role, profile=decision.profile, notice=decision.notice)
-    with index_lock(ws.home):
+    n_workers = default_workers() if workers is None else workers
+    with index_lock(ws.home), worker_pool(n_workers, warm_module=prepare.__module__) as pool:
         spaces = list_spaces(ws)
         space_ids = {sp.name: sp.id for sp in spaces}
         encoders = {sp.name: space_encoder(sp) for sp in spaces}
@@ -83,11 +88,18 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
         tasks = (PrepareTask(path, recipes, max_side) for path in todo)
         batch: list[tuple[FoundFile, Prepared]] = []
         bad: list[Prepared] = []
-        n_workers = default_workers() if workers is None else workers
         # progress=None: a bar only on a terminal
         with tqdm(total=len(todo), unit="img", desc=f"indexing {info.name}",
                   disable=None if progress is None else not progress) as bar:
-            for prepared in ordered_map(prepare, tasks, workers=n_workers):
+            # look ahead two batches, so decoding runs on while a batch is embedded and written
+            ahead = max(4 * n_workers, 2 * batch_size // CHUNK + 1)
+
+            def use_the_wait() -> None:  # the workers are behind: embed what is ready instead of idling
+                if len(batch) >= MIN_EARLY_BATCH:
+                    bar.update(_flush(ws, info.id, space_ids, encoders, todo, batch, bad, summary))
+
+            for prepared in ordered_map(prepare, tasks, pool=pool, workers=n_workers, chunk_size=CHUNK,
+                                        max_pending_chunks=ahead, on_wait=use_the_wait):
                 if prepared.ok:
                     batch.append((todo[prepared.path], prepared))
                 else:
@@ -111,8 +123,8 @@ def _flush(ws: Workspace, corpus_id: int, space_ids: dict[str, int], encoders: d
     with ws.session() as s:
         duplicates = find_duplicates(s, corpus_id, batch)
         fresh = [p for f, p in batch if f.path not in duplicates]
-        vectors = {name: enc.embed_images(np.stack([p.inputs[name] for p in fresh])) if fresh else None
-                   for name, enc in encoders.items()}
+        vectors = {name: enc.embed_images(enc.preprocess.finish(np.stack([p.pixels[name] for p in fresh])))
+                   if fresh else None for name, enc in encoders.items()}
         for outcome in record_batch(s, corpus_id, space_ids, batch, vectors, duplicates):
             if outcome.status == "duplicate":
                 summary.duplicates += 1

@@ -29,13 +29,25 @@ def record_batch(s: Session, corpus_id: int, space_ids: dict[str, int], items: l
     """Write decoded files: the embedded ones with their vectors, exact duplicates pointing at their original.
 
     `vectors[space][i]` belongs to the i-th item not in `duplicate_of` (see `find_duplicates`).
+    Rows are fetched and inserted a batch at a time: per-row round trips dominated indexing time.
     """
+    existing = _existing_rows(s, corpus_id, [found.path for found, _p in items])
+    images: list[tuple[ImageRecord, bool]] = []
+    for found, _prepared in items:
+        image = existing.get(found.path)
+        if image is None:
+            image = ImageRecord(corpus_id=corpus_id, path=found.path, bytes=found.size, mtime_ns=found.mtime_ns,
+                                status=FAILED)
+            s.add(image)
+        else:
+            _release(s, image, space_ids)
+            image.bytes, image.mtime_ns = found.size, found.mtime_ns
+        images.append((image, found.path not in existing))
+    s.flush()  # one multi-row INSERT assigns the new ids
     outcomes: list[Outcome] = []
     ids_by_path: dict[str, int] = {}
     row_index = 0
-    for found, prepared in items:
-        image, was_new = _upsert_image(s, corpus_id, found)
-        _release(s, image, space_ids)
+    for (found, prepared), (image, was_new) in zip(items, images):
         image.sha256, image.width, image.height = prepared.sha256, prepared.width, prepared.height
         image.format, image.error = prepared.format, None
         ids_by_path[found.path] = image.id
@@ -48,11 +60,20 @@ def record_batch(s: Session, corpus_id: int, space_ids: dict[str, int], items: l
             image.status, image.duplicate_of = INDEXED, None
             for space, space_id in space_ids.items():
                 vec = np.ascontiguousarray(vectors[space][row_index], dtype=np.float32)
-                s.merge(Embedding(image_id=image.id, space_id=space_id, vector=vec.tobytes()))
+                s.add(Embedding(image_id=image.id, space_id=space_id, vector=vec.tobytes()))
                 s.add(IndexLogEntry(space_id=space_id, image_id=image.id, op="add"))
             row_index += 1
         outcomes.append(Outcome(found.path, image.status, was_new, image.id))
     return outcomes
+
+
+def _existing_rows(s: Session, corpus_id: int, paths: list[str]) -> dict[str, ImageRecord]:
+    rows: dict[str, ImageRecord] = {}
+    for start in range(0, len(paths), 900):
+        for image in s.scalars(select(ImageRecord).where(ImageRecord.corpus_id == corpus_id,
+                                                         ImageRecord.path.in_(paths[start:start + 900]))):
+            rows[image.path] = image
+    return rows
 
 
 def record_failure(s: Session, corpus_id: int, space_ids: dict[str, int], path: str, reason: str,

@@ -3,19 +3,23 @@
 Decision, in order (cells = n_vectors * dim, the floats an exhaustive scan reads per query):
 
 1. **flat** (exact) while cells <= FLAT_MAX_CELLS and the vectors fit the budget.
-2. **hnsw** (HNSW32, or a smaller M the budget allows, never below 8) while cells <= HNSW_MAX_CELLS.
-3. **ivf** (IVF-Flat) when the raw vectors fit the budget.
+2. **hnsw** (HNSW32, or a smaller M the budget allows, never below 8) while n <= HNSW_MAX_VECTORS.
+3. **ivf** (IVF-Flat, nlist ~ 4*sqrt(n)) when the raw vectors fit the budget.
 4. **ivfpq** (OPQ + IVF-PQ) otherwise, with the largest PQ code size that fits.
 
 Thresholds were measured on the 2-core AVX2 development machine (faiss-cpu 1.15.1), one query at a time:
 
-* Exact flat search costs ~0.3 ms per million cells (512-d: 10k vectors 1.3 ms, 20k 3.2 ms, 50k 8 ms;
-  128-d: 50k 2.9 ms). FLAT_MAX_CELLS = 2**23 keeps exact search at ~2.5 ms p50, half the 5 ms target.
-* HNSW32 inserts ~10k vectors/s at 512-d. FAISS cannot delete from HNSW, so removal rebuilds the graph;
-  HNSW_MAX_CELLS = 2**27 (262k vectors at 512-d) bounds that rebuild to roughly 30 s. Beyond it IVF
-  (native removal) takes over.
-* IVF-Flat at 1M x 512 with nlist 4096: training on 160k points takes ~95 s, adding 1M ~35 s, and
-  nprobe 64 (nlist/64) gives recall@10 >= 0.99 on clustered data at ~3 ms p50; see scripts/bench_index.py.
+* Exact flat search costs ~0.3 ms per million cells (512-d: 10k vectors 1.3 ms, 20k 3.2 ms, 50k 8 ms),
+  and at the threshold FLAT_MAX_CELLS = 2**23 it measured 1.8 / 2.7 / 2.6 / 3.3 ms p50 for
+  dim 16 / 32 / 64 / 100: exact results, inside the 5 ms target.
+* HNSW32 inserts 9-13k vectors/s whatever the dim (512-d 100k: 11 s; 128-d 400k: 32 s). FAISS cannot
+  delete from HNSW, so removal rebuilds the graph; HNSW_MAX_VECTORS = 2**18 bounds that rebuild to
+  ~30 s. Beyond it IVF (native removal) takes over. efSearch 128: recall@10 0.984 at 100k x 512.
+* IVF-Flat at 1M x 512, nlist 4096: train (160k sample) + add 1M in 74 s; nprobe = nlist/32 = 128 gives
+  recall@10 0.999 at 3.0 ms p50 (0.985 at 4.4 ms on a harder stress mixture); nlist/64 was 0.91 there.
+* IVF-PQ at 200k x 512 (nprobe 32): recall@10 0.44 with PQ64, 0.50 with OPQ64 (full-dim rotation) but
+  0.47 with OPQ64_256 and 0.26 with OPQ32_128 vs 0.34 for plain PQ32: OPQ helps only without dimension
+  reduction, so the rotation keeps all dims. PQ recall is low without re-ranking (see `reason`).
 """
 from __future__ import annotations
 
@@ -30,11 +34,11 @@ GiB = 1 << 30
 DEFAULT_MEMORY_BUDGET = 4 * GiB
 
 FLAT_MAX_CELLS = 1 << 23
-HNSW_MAX_CELLS = 1 << 27
+HNSW_MAX_VECTORS = 1 << 18
 HNSW_MAX_M = 32
 HNSW_MIN_M = 8
 HNSW_EF_CONSTRUCTION = 40
-HNSW_EF_SEARCH = 128  # recall@10 0.978 at 100k x 512 (bench mixture), ~0.45 ms; 64 gave 0.962
+HNSW_EF_SEARCH = 128  # recall@10 0.984, p50 0.42 ms at 100k x 512 (bench_index.py); 64 gave ~0.96
 MIN_TRAIN_PER_LIST = 39  # faiss k-means warns below 39 training points per centroid
 TRAIN_PER_LIST = 39  # sample used to train IVF: k-means cost grows linearly with it
 MIN_NLIST = 16
@@ -97,14 +101,14 @@ def choose_index(
             "Flat", "flat", metric, estimated_bytes=flat_bytes,
             reason=f"{n} x {dim} = {cells} cells <= {FLAT_MAX_CELLS}: exact search stays fast",
         )
-    if cells <= HNSW_MAX_CELLS:
+    if n <= HNSW_MAX_VECTORS:
         m = _hnsw_m(n, dim, budget)
         if m is not None:
             return IndexChoice(
                 f"HNSW{m}", "hnsw", metric, ef_search=HNSW_EF_SEARCH,
                 ef_construction=HNSW_EF_CONSTRUCTION, estimated_bytes=hnsw_bytes(n, dim, m),
-                reason=f"{cells} cells: graph search; M={m} fits {_gib(budget)}; "
-                f"rebuild on removal is affordable up to {HNSW_MAX_CELLS} cells",
+                reason=f"{cells} cells > {FLAT_MAX_CELLS}: graph search; M={m} fits {_gib(budget)}; "
+                f"rebuild on removal stays affordable up to {HNSW_MAX_VECTORS} vectors",
             )
     nlist = ivf_nlist(n)
     if nlist is not None:
@@ -194,21 +198,23 @@ def _hnsw_m(n: int, dim: int, budget: int) -> int | None:
 
 
 def _ivfpq_choice(n: int, dim: int, nlist: int, budget: int, metric: str) -> IndexChoice | None:
-    """Largest PQ code that fits; OPQ rotates (and reduces to 4 dims per sub-quantizer) before PQ."""
+    """Largest PQ code that fits; an OPQ rotation (no dimension reduction) balances the sub-spaces."""
     fixed = nlist * dim * 4 + dim * dim * 4 + 256 * dim * 4  # centroids, OPQ matrix, PQ codebooks
     for m in PQ_SIZES:
-        if m > dim:
+        if m > dim // 2:  # at least two dims per sub-quantizer
             continue
         total = fixed + n * (m + ID_BYTES)
         if total > budget:
             continue
-        d_out = min(dim, 4 * m) // m * m
+        d_out = dim // m * m
+        opq = f"OPQ{m}" if d_out == dim else f"OPQ{m}_{d_out}"
         return IndexChoice(
-            f"OPQ{m}_{d_out},IVF{nlist}{_quantizer_suffix(nlist)},PQ{m}x8", "ivfpq", metric,
+            f"{opq},IVF{nlist}{_quantizer_suffix(nlist)},PQ{m}x8", "ivfpq", metric,
             nprobe=default_nprobe(nlist), train_size=min(n, max(nlist * TRAIN_PER_LIST, PQ_MIN_TRAIN)),
             estimated_bytes=total,
             reason=f"raw vectors ({_gib(n * 4 * dim)}) exceed {_gib(budget)}: OPQ+IVF-PQ with "
-            f"{m}-byte codes ({_gib(total)}); expect lower recall than IVF-Flat",
+            f"{m}-byte codes ({_gib(total)}); recall@10 is far below IVF-Flat (~0.5 measured at "
+            f"64 bytes, 512-d): re-rank a larger candidate list with exact vectors",
         )
     return None
 

@@ -43,8 +43,9 @@ def save_index(path: str | os.PathLike[str], index: faiss.Index, header: dict[st
     header_bytes = json.dumps(header, sort_keys=True).encode("utf-8")
     if len(header_bytes) > _MAX_HEADER:
         raise ValueError(f"index header too large ({len(header_bytes)} bytes)")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".faiss.tmp", dir=path.parent)
     try:
+        _match_mode(fd, path)
         with os.fdopen(fd, "wb") as f:
             f.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes)))
             f.write(header_bytes)
@@ -152,6 +153,18 @@ def _read_payload(f: BinaryIO, size: int, path: Path) -> faiss.Index:
         raise IndexFileError(f"faiss could not read the index in {path}: {exc}") from exc
     finally:
         del reader
+
+
+def _match_mode(fd: int, path: Path) -> None:
+    """mkstemp creates 0600 files: keep the replaced file's mode, or use 0644 for a new one."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o644
+    try:
+        os.fchmod(fd, mode)
+    except (AttributeError, OSError):  # no fchmod on Windows
+        pass
 
 
 def _fsync_dir(directory: Path) -> None:
