@@ -14,6 +14,8 @@ from .indexes import get_index
 from .query import QueryError, QueryTerm, parse_query
 
 NEAR_DUPLICATE_SPACE = "content"  # near-duplicates are judged on what is shown, never on style
+LOSSY_KINDS = ("ivfpq",)  # compressed codes: approximate scores, so candidates are re-scored exactly
+RERANK_FACTOR = 10
 
 
 @dataclass
@@ -42,8 +44,13 @@ def search(ws: Workspace, query: Query, *, space: str = "content", k: int = 10, 
     qv = query_vector(ws, sp, terms, corpora=corpora)
     allow = allowed_ids(ws, corpora)
     fetch = 3 * k + 10 if collapse else k
-    scores, ids = get_index(ws, sp).search(qv[None], fetch, allow=allow)
+    index = get_index(ws, sp)
+    if index.kind in LOSSY_KINDS:
+        fetch = max(RERANK_FACTOR * fetch, 100)
+    scores, ids = index.search(qv[None], fetch, allow=allow)
     found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+    if index.kind in LOSSY_KINDS:
+        found = _rescore(ws, sp, qv, [i for i, _ in found])
     if collapse:
         found = _collapse(ws, found, collapse_threshold)
     refs = image_refs(ws, [i for i, _ in found[:k]])
@@ -89,6 +96,16 @@ def joint_search(ws: Workspace, content: Query, style: Query, *, alpha: float = 
     return [SearchHit(i, refs[i].path, s, refs[i].corpus, "joint",
                       {"content": float(exact[0][pos[i]]), "style": float(exact[1][pos[i]])})
             for i, s in found[:k]]
+
+
+def _rescore(ws: Workspace, space, qv: np.ndarray, ids: list[int]) -> list[tuple[int, float]]:
+    """Exact cosine of each candidate from the catalog's full vectors, best first."""
+    if not ids:
+        return []
+    stored = stored_vectors(ws, space, ids)
+    exact = np.stack([stored[i] for i in ids]) @ qv
+    order = np.argsort(-exact, kind="stable")
+    return [(ids[j], float(exact[j])) for j in order]
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:

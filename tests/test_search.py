@@ -103,3 +103,21 @@ def test_joint_search_alpha_moves_between_content_and_style(demo) -> None:
     mixed = joint_search(ws, "space shuttle", style, alpha=0.35, k=1)[0]
     assert mixed.id == ids["rocket-style-12.jpg"]  # this scene, in that style
     assert set(mixed.scores) == {"content", "style"}
+
+
+def test_compressed_index_results_are_rescored_exactly(demo) -> None:
+    """With IVF-PQ codes the index's scores are approximate; results must carry exact cosines, in order."""
+    from indexer.index_store import checkpoint
+    from indexer.spaces import get_space, set_index_factory
+
+    ws, ids, *_ = demo
+    exact = search(ws, "espresso", k=5, collapse=False)
+    set_index_factory(ws, "content", "IVF1,PQ16x4")
+    try:
+        assert checkpoint(ws, get_space(ws, "content")).kind == "ivfpq"
+        approx = search(ws, "espresso", k=5, collapse=False)
+        assert [h.id for h in approx] == [h.id for h in exact]
+        assert [h.score for h in approx] == pytest.approx([h.score for h in exact], abs=1e-5)
+    finally:
+        set_index_factory(ws, "content", None)
+        checkpoint(ws, get_space(ws, "content"))
