@@ -33,12 +33,15 @@ class ProfileDecision:
     notice: str | None  # said to the person when the choice was made for them
 
 
-def ensure_profile(ws: Workspace, requested: str | None = None) -> ProfileDecision:
+def ensure_profile(ws: Workspace, requested: str | None = None,
+                   encoders: dict[str, str] | None = None) -> ProfileDecision:
     """Fix the workspace's profile on first use and create its spaces; later calls must agree with it.
 
     With no request, a new workspace gets `full` when the open_clip weights are present or can be
-    fetched, otherwise `starter`, with a notice saying why.
+    fetched, otherwise `starter`, with a notice saying why. `encoders` ({space: encoder id}) replaces
+    the profile's encoder for a space, e.g. an open_clip checkpoint given as a local path.
     """
+    encoders = {k: v for k, v in (encoders or {}).items() if v}
     current = ws.get_setting(PROFILE_KEY)
     if requested is not None and requested not in KNOWN_PROFILES:
         raise WorkspaceError(f"unknown profile {requested!r}; choose one of {', '.join(KNOWN_PROFILES)}")
@@ -48,15 +51,27 @@ def ensure_profile(ws: Workspace, requested: str | None = None) -> ProfileDecisi
                 f"workspace {ws.home} was created with profile {current!r}; its vectors cannot be mixed with "
                 f"{requested!r}. Use a new --workspace for the {requested!r} profile."
             )
+        have = {sp.name: sp.encoder_id for sp in list_spaces(ws)}
+        for name, encoder_id in encoders.items():
+            if have.get(name) != encoder_id:
+                raise WorkspaceError(f"space {name!r} of workspace {ws.home} uses {have.get(name)!r}, not "
+                                     f"{encoder_id!r}; use a new --workspace for other encoders")
         return ProfileDecision(current, None)
     notice = None
     profile = requested
-    if profile is None:
+    if profile is None and not encoders:
         available, reason = full_profile_available()
         profile = "full" if available else "starter"
         if not available:
             notice = f"using the offline 'starter' profile: {reason}"
-    for name, encoder_id in profile_spaces(profile).items():
+    profile = profile or "starter"
+    chosen = {**profile_spaces(profile), **encoders}
+    unknown = sorted(set(encoders) - set(profile_spaces(profile)))
+    if unknown:
+        raise WorkspaceError(f"no space named {unknown[0]!r} in profile {profile!r}")
+    for encoder_id in encoders.values():
+        create_encoder(encoder_id)  # a bad id or missing weights fail now, before anything is created
+    for name, encoder_id in chosen.items():
         create_space(ws, name, encoder_id)
     ws.set_setting(PROFILE_KEY, profile)
     return ProfileDecision(profile, notice)

@@ -160,3 +160,20 @@ def test_profile_is_fixed_at_creation(workspace, tmp_path: Path) -> None:
         index_paths(workspace, [str(root)], "p", profile="starter", workers=0, progress=False)
     with pytest.raises(WorkspaceError, match="role"):
         index_paths(workspace, [str(root)], "p", role="style", workers=0, progress=False)
+
+
+def test_encoders_can_be_chosen_per_space_for_a_new_workspace(workspace, tmp_path: Path) -> None:
+    root = tmp_path / "e"
+    root.mkdir()
+    _write(root / "x.png", 1)
+    with pytest.raises(Exception, match="(?i)unknown|known"):
+        index_paths(workspace, [str(root)], "e", profile="tiny", encoders={"content": "tiny/nope"}, workers=0,
+                    progress=False)
+    assert workspace.get_setting("profile") is None  # a bad id leaves nothing half-created
+    index_paths(workspace, [str(root)], "e", profile="tiny", encoders={"content": "tiny/open_clip"}, workers=0,
+                progress=False)
+    assert get_space(workspace, "content").encoder_id == "tiny/open_clip"
+    assert get_space(workspace, "style").encoder_id == "tiny/magenta-style"
+    with pytest.raises(WorkspaceError, match="uses 'tiny/open_clip'"):
+        index_paths(workspace, [str(root)], "e", encoders={"content": "tiny/efficientnet-lite"}, workers=0,
+                    progress=False)

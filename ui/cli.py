@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", choices=["style", "content", "both"], help="what the corpus is for (default both)")
     p.add_argument("--profile", choices=["starter", "full", "tiny"],
                    help="models of a NEW workspace (default: full when its weights are available, else starter)")
+    p.add_argument("--content-encoder", metavar="ID", help="encoder of a NEW workspace's content space, e.g. "
+                   "open_clip/ViT-B-32:/path/to/open_clip_model.safetensors (see `stylelens models list`)")
+    p.add_argument("--style-encoder", metavar="ID", help="encoder of a NEW workspace's style space")
     p.add_argument("--workers", type=int, metavar="N", help="decoding processes (default: cores - 1; 0 = in process)")
     p.add_argument("--batch-size", type=int, default=32, metavar="N")
     p.add_argument("--index-factory", action="append", default=[], metavar="SPACE=FACTORY",
@@ -96,19 +99,20 @@ def cmd_index(args: argparse.Namespace) -> int:
     from indexer.spaces import ensure_profile, set_index_factory
 
     ws = _open(args)
+    encoders = {"content": args.content_encoder, "style": args.style_encoder}
     if args.index_memory:
         from indexer.index_store import MEMORY_BUDGET_KEY
 
         ws.set_setting(MEMORY_BUDGET_KEY, str(parse_size(args.index_memory)))
     if args.index_factory:
-        ensure_profile(ws, args.profile)
+        ensure_profile(ws, args.profile, encoders)
         for item in args.index_factory:
             space, sep, factory = item.partition("=")
             if not sep or not factory:
                 raise ValueError(f"--index-factory wants SPACE=FACTORY, got {item!r}")
             set_index_factory(ws, space, None if factory == "auto" else factory)
-    summary = index_paths(ws, args.paths, args.corpus, args.role, profile=args.profile, workers=args.workers,
-                          batch_size=args.batch_size)
+    summary = index_paths(ws, args.paths, args.corpus, args.role, profile=args.profile, encoders=encoders,
+                          workers=args.workers, batch_size=args.batch_size)
     if summary.notice:
         print(f"stylelens: {summary.notice}", file=sys.stderr)
 
@@ -208,9 +212,9 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
     def human() -> None:
         for m in models:
-            d = asdict(m)
-            present = "present" if d.get("weights_present") else "missing"
-            print(f"  {d.get('encoder_id', d.get('name'))}  [{d.get('profile')}/{d.get('role')}] {d.get('dim')}-d  weights {present}")
+            state = "present" if m.weights_present else "MISSING"
+            print(f"{m.encoder_id:<40} {m.profile:>7}/{m.role:<7} {m.dim:>5}-d  text={'yes' if m.supports_text else 'no ':<3}"
+                  f"  weights {state}: {m.weights}")
 
     _emit(args, [asdict(m) for m in models], human)
     return 0

@@ -52,15 +52,16 @@ def default_workers() -> int:
 
 
 def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None = None, *,
-                profile: str | None = None, workers: int | None = None, batch_size: int = 32,
-                max_side: int = 1024, progress: bool | None = None) -> IndexSummary:
+                profile: str | None = None, encoders: dict[str, str] | None = None, workers: int | None = None,
+                batch_size: int = 32, max_side: int = 1024, progress: bool | None = None) -> IndexSummary:
     """Index files and folders into `corpus`: new and changed files are embedded, deleted ones removed.
 
     Safe to interrupt at any point (even kill -9): every batch commits on its own, and re-running
     finishes the job. Returns what happened, including each failed file with its reason.
+    `profile` and `encoders` ({space: encoder id}) choose the models of a new workspace.
     """
     started = time.perf_counter()
-    decision = ensure_profile(ws, profile)
+    decision = ensure_profile(ws, profile, encoders)
     roots = [os.path.abspath(os.path.expanduser(p)) for p in paths]
     missing = {r for r in roots if not os.path.lexists(r)}
     info = ensure_corpus(ws, corpus, role, [r for r in roots if r not in missing])
@@ -69,7 +70,7 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
     with index_lock(ws.home), worker_pool(n_workers, warm_module=prepare.__module__) as pool:
         spaces = list_spaces(ws)
         space_ids = {sp.name: sp.id for sp in spaces}
-        encoders = {sp.name: space_encoder(sp) for sp in spaces}
+        models = {sp.name: space_encoder(sp) for sp in spaces}
         with ws.session() as s:
             known = known_files(s, info.id)
         stats = ScanStats()
@@ -83,7 +84,7 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
             with ws.session() as s:
                 remove_images(s, space_ids, [k.id for k in plan.deleted])
             summary.removed = len(plan.deleted)
-        recipes = tuple((name, enc.preprocess) for name, enc in encoders.items())
+        recipes = tuple((name, enc.preprocess) for name, enc in models.items())
         todo = {f.path: f for f in plan.to_process}
         tasks = (PrepareTask(path, recipes, max_side) for path in todo)
         batch: list[tuple[FoundFile, Prepared]] = []
@@ -96,7 +97,7 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
 
             def use_the_wait() -> None:  # the workers are behind: embed what is ready instead of idling
                 if len(batch) >= MIN_EARLY_BATCH:
-                    bar.update(_flush(ws, info.id, space_ids, encoders, todo, batch, bad, summary))
+                    bar.update(_flush(ws, info.id, space_ids, models, todo, batch, bad, summary))
 
             for prepared in ordered_map(prepare, tasks, pool=pool, workers=n_workers, chunk_size=CHUNK,
                                         max_pending_chunks=ahead, on_wait=use_the_wait):
@@ -105,8 +106,8 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
                 else:
                     bad.append(prepared)
                 if len(batch) >= batch_size or len(bad) >= batch_size:
-                    bar.update(_flush(ws, info.id, space_ids, encoders, todo, batch, bad, summary))
-            bar.update(_flush(ws, info.id, space_ids, encoders, todo, batch, bad, summary))
+                    bar.update(_flush(ws, info.id, space_ids, models, todo, batch, bad, summary))
+            bar.update(_flush(ws, info.id, space_ids, models, todo, batch, bad, summary))
         for space in spaces:
             snap: SnapshotInfo = checkpoint(ws, space)
             summary.spaces[space.name] = {"kind": snap.kind, "factory": snap.factory, "ntotal": snap.ntotal}
