@@ -42,7 +42,7 @@ class IndexSummary:
         return asdict(self)
 
 
-CHUNK = 8  # files per task sent to a decoding worker
+CHUNK = 4  # files per task sent to a decoding worker
 MIN_EARLY_BATCH = 8  # smallest batch embedded early while the decoding workers catch up
 
 
