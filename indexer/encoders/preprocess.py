@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+MAX_INTERMEDIATE_SIDE = 4096  # beyond this (e.g. a 1 x 3000 strip) the crop is resampled directly
 _RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS}
 
 
@@ -49,9 +50,13 @@ class Preprocess:
             else:
                 nw, nh = int(target * w / h), target
             nw, nh = max(self.size, nw), max(self.size, nh)
-            image = image.resize((nw, nh), resample)
             left, top = int(round((nw - self.size) / 2.0)), int(round((nh - self.size) / 2.0))
-            image = image.crop((left, top, left + self.size, top + self.size))
+            if max(nw, nh) <= MAX_INTERMEDIATE_SIDE:
+                image = image.resize((nw, nh), resample).crop((left, top, left + self.size, top + self.size))
+            else:  # extreme aspect ratio: resample only the crop's source box, never a huge intermediate
+                sx, sy = w / nw, h / nh
+                box = (left * sx, top * sy, (left + self.size) * sx, (top + self.size) * sy)
+                image = image.resize((self.size, self.size), resample, box=box)
         return np.asarray(image, dtype=np.uint8)
 
     def finish(self, pixels: np.ndarray) -> np.ndarray:

@@ -44,6 +44,11 @@ def prepare(task: PrepareTask) -> Prepared:
         decoded = decode_file(task.path, max_side=task.max_side, short_side=short)
     except ImageRejected as exc:
         return Prepared(task.path, error=exc.reason)
-    pixels = {name: recipe.pixels(decoded.image) for name, recipe in task.preprocess}
+    try:
+        pixels = {name: recipe.pixels(decoded.image) for name, recipe in task.preprocess}
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one odd file must not stop a whole indexing run
+        return Prepared(task.path, error=f"cannot prepare model input: {type(exc).__name__}: {exc}")
     return Prepared(task.path, sha256=decoded.sha256, width=decoded.width, height=decoded.height,
                     format=decoded.format, pixels=pixels)

@@ -61,13 +61,21 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
     `profile` and `encoders` ({space: encoder id}) choose the models of a new workspace.
     """
     started = time.perf_counter()
+    with index_lock(ws.home):
+        return _index_locked(ws, paths, corpus, role, profile, encoders, workers, batch_size, max_side,
+                             progress, started)
+
+
+def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None, profile: str | None,
+                  encoders: dict[str, str] | None, workers: int | None, batch_size: int, max_side: int,
+                  progress: bool | None, started: float) -> IndexSummary:
     decision = ensure_profile(ws, profile, encoders)
     roots = [os.path.abspath(os.path.expanduser(p)) for p in paths]
     missing = {r for r in roots if not os.path.lexists(r)}
     info = ensure_corpus(ws, corpus, role, [r for r in roots if r not in missing])
     summary = IndexSummary(corpus=info.name, role=info.role, profile=decision.profile, notice=decision.notice)
     n_workers = default_workers() if workers is None else workers
-    with index_lock(ws.home), worker_pool(n_workers, warm_module=prepare.__module__) as pool:
+    with worker_pool(n_workers, warm_module=prepare.__module__) as pool:
         spaces = list_spaces(ws)
         space_ids = {sp.name: sp.id for sp in spaces}
         models = {sp.name: space_encoder(sp) for sp in spaces}
