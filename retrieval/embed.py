@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from indexer.encoders.base import TextNotSupported, l2_normalize
-from indexer.imaging.decode import ImageRejected, decode_file
-from indexer.spaces import SpaceInfo, get_space, space_encoder
+from indexer.pipeline.prepare import PrepareTask, prepare
+from indexer.spaces import SpaceInfo, get_space, list_spaces, space_encoder
 from indexer.workspace import Workspace
 
 from .catalog_lookup import allowed_ids, stored_vectors
@@ -40,11 +40,13 @@ def term_vector(ws: Workspace, space: SpaceInfo, term: QueryTerm, *, corpora: li
         return stored_vectors(ws, space, [int(term.value)])[int(term.value)]
     encoder = space_encoder(space)
     if term.kind == "image":
-        try:
-            decoded = decode_file(str(term.value))
-        except ImageRejected as exc:
-            raise QueryError(f"cannot use {term.value} as a query image: {exc.reason}") from None
-        return encoder.embed_images(encoder.preprocess(decoded.image)[None])[0]
+        # exactly the indexing path (same decode size for the same set of spaces), so an indexed file
+        # used as a query finds itself with cosine 1
+        recipes = tuple((sp.name, space_encoder(sp).preprocess) for sp in list_spaces(ws))
+        prepared = prepare(PrepareTask(str(term.value), recipes))
+        if not prepared.ok:
+            raise QueryError(f"cannot use {term.value} as a query image: {prepared.error}")
+        return encoder.embed_images(encoder.preprocess.finish(prepared.pixels[space.name][None]))[0]
     try:
         return encoder.embed_texts([str(term.value)])[0]
     except TextNotSupported:

@@ -121,3 +121,34 @@ def test_compressed_index_results_are_rescored_exactly(demo) -> None:
     finally:
         set_index_factory(ws, "content", None)
         checkpoint(ws, get_space(ws, "content"))
+
+
+def test_open_vocabulary_text_goes_through_the_clip_text_tower(tmp_path) -> None:
+    """With an open_clip content encoder (tiny config here), a text query's score is exactly the cosine
+    between the text tower's and the image tower's embeddings."""
+    import numpy as np
+    from corpus_factory import pattern_image
+
+    from indexer.encoders import create_encoder
+    from indexer.spaces import get_space
+    from retrieval.catalog_lookup import stored_vectors
+
+    root = tmp_path / "imgs"
+    root.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(4):
+        pattern_image((64, 64), tuple(tuple(int(c) for c in rng.integers(0, 255, 3)) for _ in range(4))).save(root / f"{i}.png")
+    ws = Workspace.open(tmp_path / "ws")
+    try:
+        index_paths(ws, [str(root)], "c", profile="tiny", encoders={"content": "tiny/open_clip"}, workers=0,
+                    progress=False)
+        hits = search(ws, "a red square", k=4, collapse=False)
+        text = create_encoder("tiny/open_clip").embed_texts(["a red square"])[0]
+        for hit in hits:  # the stored image vector is what a search by that very file computes
+            by_file = search(ws, [QueryTerm("image", hit.path)], k=1, collapse=False)[0]
+            assert by_file.id == hit.id and by_file.score == pytest.approx(1.0, abs=1e-5)
+        images = stored_vectors(ws, get_space(ws, "content"), [h.id for h in hits])
+        assert [h.score for h in hits] == pytest.approx([float(images[h.id] @ text) for h in hits], abs=1e-5)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True) and len(hits) == 4
+    finally:
+        ws.close()

@@ -36,10 +36,17 @@ class Prepared:
         return self.error is None
 
 
+def decode_short_side(recipes: tuple[tuple[str, Preprocess], ...]) -> int | None:
+    """The shorter side to decode at: just large enough for the largest input any space needs."""
+    return max((recipe.resize_to or recipe.size) for _name, recipe in recipes) if recipes else None
+
+
 def prepare(task: PrepareTask) -> Prepared:
-    """Decode one file and build each space's model input; bad input becomes `Prepared.error`."""
-    # decode only as large as the largest input any space needs: the rest is wasted work
-    short = max((recipe.resize_to or recipe.size) for _name, recipe in task.preprocess) if task.preprocess else None
+    """Decode one file and build each space's model input; bad input becomes `Prepared.error`.
+
+    Query images go through this same function, so a file searched for gets the very vectors it was
+    indexed with."""
+    short = decode_short_side(task.preprocess)
     try:
         decoded = decode_file(task.path, max_side=task.max_side, short_side=short)
     except ImageRejected as exc:
