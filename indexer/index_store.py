@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
