@@ -69,3 +69,23 @@ def stored_vectors(ws: Workspace, space: SpaceInfo, ids: list[int]) -> dict[int,
             raise QueryError(f"image {i} ({refs[i].path}) has no {space.name} vector (status: {refs[i].status})")
         out[i] = by_id[source[i]]
     return out
+
+
+def corpus_vectors(ws: Workspace, space: SpaceInfo, corpus: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) of every indexed image of a corpus in one space, ids ascending."""
+    from indexer.catalog.schema import Embedding
+
+    with ws.session() as s:
+        if s.scalar(select(Corpus.id).where(Corpus.name == corpus)) is None:
+            raise QueryError(f"no corpus named {corpus!r}")
+        rows = s.execute(
+            select(Embedding.image_id, Embedding.vector)
+            .join(ImageRecord, ImageRecord.id == Embedding.image_id)
+            .join(Corpus, Corpus.id == ImageRecord.corpus_id)
+            .where(Corpus.name == corpus, Embedding.space_id == space.id, ImageRecord.status == "indexed")
+            .order_by(Embedding.image_id)
+        ).all()
+    if not rows:
+        return np.empty(0, np.int64), np.empty((0, space.dim), np.float32)
+    ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+    return ids, np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), space.dim)

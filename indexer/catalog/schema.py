@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -127,3 +128,60 @@ class IndexSnapshot(Base):
     bytes: Mapped[int] = mapped_column(BigInteger)
     is_current: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Collection(Base):
+    """A named, curated set of catalog images (a style dataset in the making)."""
+
+    __tablename__ = "collections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CollectionItem(Base):
+    """One image in a collection, with tags, a note and provenance: who or what added it, and when.
+
+    The path and sha256 are copied at add time, so the item still says what it was if the file leaves
+    the catalog (image_id then becomes NULL)."""
+
+    __tablename__ = "collection_items"
+    __table_args__ = (UniqueConstraint("collection_id", "image_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"))
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    tags: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of strings
+    note: Mapped[str | None] = mapped_column(Text)
+    added_by: Mapped[str] = mapped_column(Text)  # e.g. "query:<expr>", "ids", "neighbourhood:<ids>", "user:<name>"
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MiningRun(Base):
+    """A PARASOL triplet-mining run: its parameters (JSON) and progress; resumable."""
+
+    __tablename__ = "mining_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    params: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # running | done
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Triplet(Base):
+    """(x, y, s) for one training image x: y = content image, s = style image (NULL when none survived)."""
+
+    __tablename__ = "triplets"
+    __table_args__ = (UniqueConstraint("run_id", "x_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("mining_runs.id", ondelete="CASCADE"))
+    x_id: Mapped[int] = mapped_column(Integer)
+    y_id: Mapped[int | None] = mapped_column(Integer)
+    s_id: Mapped[int | None] = mapped_column(Integer)
+    s_style_sim: Mapped[float | None] = mapped_column(Float)    # style similarity of x and s (maximised)
+    s_content_sim: Mapped[float | None] = mapped_column(Float)  # content similarity of x and s (under a ceiling)
+    y_content_sim: Mapped[float | None] = mapped_column(Float)  # content similarity of x and y (maximised)
+    y_style_sim: Mapped[float | None] = mapped_column(Float)    # style similarity of x and y (under a ceiling)

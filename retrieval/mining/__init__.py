@@ -1,0 +1,1 @@
+"""PARASOL triplet mining by cross-modal search (METHODS.md section 1a)."""

@@ -1,0 +1,135 @@
+"""`mine_triplets`: batched, resumable PARASOL triplet mining recorded in the catalog."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from tqdm.auto import tqdm
+
+from indexer.catalog.schema import MiningRun, Triplet
+from indexer.spaces import get_space
+from indexer.workspace import Workspace
+
+from ..catalog_lookup import allowed_ids, corpus_vectors
+from ..indexes import get_index
+from ..query import QueryError
+from .manifest import write_histograms, write_manifest
+from .select import VectorTable, cross_similarity, pick_nearest_under_ceiling
+
+
+@dataclass(frozen=True)
+class MiningParams:
+    """What a run mines; fixed for the life of a run (a resumed run must ask for the same)."""
+
+    train: str
+    style_db: str
+    content_db: str
+    k: int = 50
+    content_ceiling: float = 0.8  # max content similarity of x and its style image s
+    style_ceiling: float = 0.95   # max style similarity of x and its content image y
+    allow_self: bool = False      # may x itself be picked as its own s or y
+    style_space: str = "style"
+    content_space: str = "content"
+
+    def check(self) -> None:
+        if self.k < 1:
+            raise QueryError(f"k must be at least 1, got {self.k}")
+        for name in ("content_ceiling", "style_ceiling"):
+            if not -1.0 <= getattr(self, name) <= 1.0:
+                raise QueryError(f"{name} is a cosine similarity in [-1, 1], got {getattr(self, name)}")
+
+
+@dataclass
+class MiningSummary:
+    run: str
+    train_images: int
+    mined_now: int
+    complete: int          # x with both y and s
+    with_style: int
+    with_content: int
+    manifest_parquet: str
+    manifest_jsonl: str
+    histograms: str
+    seconds: float
+    params: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def mine_triplets(ws: Workspace, params: MiningParams, *, run: str | None = None, out: str | Path | None = None,
+                  batch_size: int = 256, progress: bool | None = None) -> MiningSummary:
+    """Mine (x, y, s) for every image x of the training corpus; resume `run` if it exists."""
+    params.check()
+    started = time.perf_counter()
+    name = run or f"mining-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
+    run_id = _open_run(ws, name, params)
+    style_sp, content_sp = get_space(ws, params.style_space), get_space(ws, params.content_space)
+    train_ids, train_style = corpus_vectors(ws, style_sp, params.train)
+    train_content = VectorTable(*corpus_vectors(ws, content_sp, params.train)).rows(train_ids)[0]
+    style_db_content = VectorTable(*corpus_vectors(ws, content_sp, params.style_db))
+    content_db_style = VectorTable(*corpus_vectors(ws, style_sp, params.content_db))
+    style_allow, content_allow = allowed_ids(ws, [params.style_db]), allowed_ids(ws, [params.content_db])
+    style_index, content_index = get_index(ws, style_sp), get_index(ws, content_sp)
+    with ws.session() as s:
+        done = set(s.scalars(select(Triplet.x_id).where(Triplet.run_id == run_id)))
+    todo = np.asarray([i for i, x in enumerate(train_ids.tolist()) if x not in done], dtype=np.int64)
+    kk = params.k if params.allow_self else params.k + 1  # top-k others when x may not pick itself
+    with tqdm(total=len(todo), unit="x", desc=f"mining {name}", disable=None if progress is None else not progress) as bar:
+        for start in range(0, len(todo), batch_size):
+            rows = todo[start:start + batch_size]
+            x_ids = train_ids[rows]
+            exclude = None if params.allow_self else x_ids
+            s_sim, s_ids = style_index.search(train_style[rows], kk, allow=style_allow)
+            s = pick_nearest_under_ceiling(s_ids, s_sim, cross_similarity(train_content[rows], s_ids, style_db_content),
+                                           params.content_ceiling, exclude)
+            y_sim, y_ids = content_index.search(train_content[rows], kk, allow=content_allow)
+            y = pick_nearest_under_ceiling(y_ids, y_sim, cross_similarity(train_style[rows], y_ids, content_db_style),
+                                           params.style_ceiling, exclude)
+            with ws.session() as session:  # one transaction per batch: a kill loses at most this batch
+                session.add_all(
+                    Triplet(run_id=run_id, x_id=int(x), s_id=_id(s.ids[j]), y_id=_id(y.ids[j]),
+                            s_style_sim=_f(s.primary[j]), s_content_sim=_f(s.cross[j]),
+                            y_content_sim=_f(y.primary[j]), y_style_sim=_f(y.cross[j]))
+                    for j, x in enumerate(x_ids.tolist()))
+            bar.update(len(rows))
+    with ws.session() as session:
+        row = session.get(MiningRun, run_id)
+        row.status, row.finished_at = "done", datetime.now(timezone.utc)
+    out_dir = Path(out) if out else ws.home / "mining" / name
+    table = write_manifest(ws, run_id, out_dir)
+    histograms = write_histograms(table, params, out_dir / "similarities.png")
+    complete = int(sum(1 for r in table if r["y_id"] is not None and r["s_id"] is not None))
+    return MiningSummary(
+        run=name, train_images=len(train_ids), mined_now=len(todo), complete=complete,
+        with_style=sum(1 for r in table if r["s_id"] is not None),
+        with_content=sum(1 for r in table if r["y_id"] is not None),
+        manifest_parquet=str(out_dir / "triplets.parquet"), manifest_jsonl=str(out_dir / "triplets.jsonl"),
+        histograms=str(histograms), seconds=round(time.perf_counter() - started, 3), params=asdict(params))
+
+
+def _open_run(ws: Workspace, name: str, params: MiningParams) -> int:
+    wanted = json.dumps(asdict(params), sort_keys=True)
+    with ws.session() as s:
+        row = s.scalar(select(MiningRun).where(MiningRun.name == name))
+        if row is None:
+            row = MiningRun(name=name, params=wanted, status="running")
+            s.add(row)
+            s.flush()
+        elif row.params != wanted:
+            raise QueryError(f"mining run {name!r} was started with other parameters ({row.params}); "
+                             "resume it with the same ones or choose another --run name")
+        return row.id
+
+
+def _id(value: np.int64) -> int | None:
+    return int(value) if value >= 0 else None
+
+
+def _f(value: np.float32) -> float | None:
+    return None if np.isnan(value) else float(value)
