@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-from typing import Callable, Sequence
+from typing import Sequence
+
+from ui.cli_common import emit, open_workspace
+from ui.cli_datasets import add_dataset_commands
 
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", action="append", default=[], metavar="NAME", help="restrict to a corpus (repeatable)")
     p.add_argument("-k", "--k", type=int, default=10, metavar="N", help="number of results")
     p.add_argument("--no-collapse", action="store_true", help="keep near-duplicate results")
+    p.add_argument("--add-to", metavar="COLLECTION", help="add the results to a collection (provenance: the query)")
     p.add_argument("--collapse-threshold", type=float, metavar="COS",
                    help="content cosine above which results are near-duplicates (default: the encoder's)")
     p.set_defaults(func=cmd_search)
@@ -55,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[common], help="corpora, image counts, spaces and indexes")
     p.add_argument("--failed", action="store_true", help="also list failed files with their reasons")
     p.set_defaults(func=cmd_status)
+
+    add_dataset_commands(sub, common)
 
     p = sub.add_parser("models", help="model registry")
     msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
@@ -69,11 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from indexer.encoders.base import EncoderError
     from indexer.vectors.index import IndexFileError
     from indexer.workspace import WorkspaceError
+    from retrieval.export.items import ExportError
     from retrieval.query import QueryError
 
     try:
         return args.func(args) or 0
-    except (WorkspaceError, QueryError, EncoderError, IndexFileError, ValueError) as exc:
+    except (WorkspaceError, QueryError, EncoderError, IndexFileError, ExportError, ValueError) as exc:
         print(f"stylelens: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -81,24 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _open(args: argparse.Namespace):  # noqa: ANN202
-    from indexer.workspace import Workspace
-
-    return Workspace.open(args.workspace, args.db_url)
-
-
-def _emit(args: argparse.Namespace, data: object, human: Callable[[], None]) -> None:
-    if args.json:
-        print(json.dumps(data, ensure_ascii=False, indent=None))
-    else:
-        human()
-
-
 def cmd_index(args: argparse.Namespace) -> int:
     from indexer.pipeline.run import index_paths
     from indexer.spaces import ensure_profile, set_index_factory
 
-    ws = _open(args)
+    ws = open_workspace(args)
     encoders = {"content": args.content_encoder, "style": args.style_encoder}
     if args.index_memory:
         from indexer.index_store import MEMORY_BUDGET_KEY
@@ -128,7 +121,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         for name, sp in summary.spaces.items():
             print(f"  space {name}: {sp['ntotal']} vectors, index {sp['factory']}")
 
-    _emit(args, summary.to_dict(), human)
+    emit(args, summary.to_dict(), human)
     return 0
 
 
@@ -148,7 +141,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from retrieval.query import QueryError, QueryTerm, parse_query
     from retrieval.search import joint_search, search
 
-    ws = _open(args)
+    ws = open_workspace(args)
     collapse = {"collapse": not args.no_collapse, "collapse_threshold": args.collapse_threshold}
     corpora = args.corpus or None
     if args.content is not None or args.style is not None:
@@ -168,6 +161,14 @@ def cmd_search(args: argparse.Namespace) -> int:
                     raise QueryError(f"no such image file: {t.value}")
         hits = search(ws, terms, space=args.space, k=args.k, corpora=corpora, **collapse)
 
+    if args.add_to:
+        from retrieval.collections import add_images
+
+        query = args.query or " + ".join([*map(str, args.image), *(f"id:{i}" for i in args.like)])
+        if args.content is not None:
+            query = f"content={args.content}; style={args.style}; alpha={args.alpha}"
+        add_images(ws, args.add_to, [h.id for h in hits], added_by=f"query:{query}")
+
     def human() -> None:
         if not hits:
             print("no results")
@@ -175,14 +176,14 @@ def cmd_search(args: argparse.Namespace) -> int:
             extra = "  ".join(f"{k}={v:.3f}" for k, v in h.scores.items()) if h.space == "joint" else ""
             print(f"{rank:>3}  {h.score:7.3f}  id={h.id:<6} [{h.corpus}] {h.path}  {extra}".rstrip())
 
-    _emit(args, [h.to_dict() for h in hits], human)
+    emit(args, [h.to_dict() for h in hits], human)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from indexer.status import failed_files, workspace_status
 
-    ws = _open(args)
+    ws = open_workspace(args)
     status = workspace_status(ws)
     if args.failed:
         status["failed_files"] = failed_files(ws)
@@ -199,7 +200,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         for f in status.get("failed_files", []):
             print(f"  failed [{f['corpus']}] {f['path']}: {f['reason']}")
 
-    _emit(args, status, human)
+    emit(args, status, human)
     return 0
 
 
@@ -216,7 +217,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
             print(f"{m.encoder_id:<40} {m.profile:>7}/{m.role:<7} {m.dim:>5}-d  text={'yes' if m.supports_text else 'no ':<3}"
                   f"  weights {state}: {m.weights}")
 
-    _emit(args, [asdict(m) for m in models], human)
+    emit(args, [asdict(m) for m in models], human)
     return 0
 
 

@@ -4,7 +4,12 @@
 >>> enc.encoder_id == "starter/efficientnet-lite0"
 True
 
-Any `open_clip/<arch>:<tag or local checkpoint path>` id is accepted besides the listed ones.
+Any `open_clip/<arch>:<tag or local checkpoint path>` id is accepted besides the listed ones, and so are the
+published style encoders loaded from a local checkpoint the user downloaded (no hub):
+`aladin/vit-b16:<path to aladinVIT_bamfg_64.47.pt>` (ALADIN-ViT, 256-d) and `csd/vit-l14:<path to the CSD
+ViT-L checkpoint>` (CSD, 768-d); `aladin/tiny:<path>` / `csd/tiny:<path>` load tiny-config checkpoints.
+`list_models()` shows them with the path from STYLELENS_ALADIN_CHECKPOINT / STYLELENS_CSD_CHECKPOINT when set
+(weights_present then says whether that file exists), else with a placeholder path and weights_present False.
 Heavy imports (torch, open_clip, sentence-transformers, onnxruntime) happen only when a model is built.
 """
 from __future__ import annotations
@@ -111,7 +116,51 @@ _SPECS: dict[str, _Spec] = {
         "TINY TEST CONFIG: Magenta-style predictor, random weights", "style", "tiny", 16, False,
         "none (random)", _TINY_LICENCE, "style_magenta:create_tiny", _always,
     ),
+    "tiny/aladin": _Spec(
+        "TINY TEST CONFIG: ALADIN-ViT (2-layer ViT + projection head), random weights", "style", "tiny", 16,
+        False, "none (random)", _TINY_LICENCE, "style_aladin:create_tiny", _always,
+    ),
+    "tiny/csd": _Spec(
+        "TINY TEST CONFIG: CSD (2-layer CLIP ViT + style head), random weights", "style", "tiny", 16, False,
+        "none (random)", _TINY_LICENCE, "style_csd:create_tiny", _always,
+    ),
 }
+
+# Style encoders loaded from a local checkpoint path given in the id: prefix -> (module, display name).
+_LOCAL_FAMILIES: dict[str, tuple[str, str]] = {
+    "aladin/": ("style_aladin", "ALADIN-ViT style codes (BAM-FG; the style encoder PARASOL uses)"),
+    "csd/": ("style_csd", "CSD contrastive style descriptors (CLIP ViT-L/14 + style head)"),
+}
+
+
+def _local_family(encoder_id: str):
+    """The module serving an `aladin/...` or `csd/...` id, or None."""
+    for prefix, (module, _name) in _LOCAL_FAMILIES.items():
+        if encoder_id.startswith(prefix):
+            return importlib.import_module(f"{__package__}.{module}")
+    return None
+
+
+def _local_info(encoder_id: str) -> ModelInfo:
+    mod = _local_family(encoder_id)
+    from .style_aladin import parse_local_id
+
+    arch, path = parse_local_id(encoder_id, mod.PREFIX, mod.ARCHS, mod.PREFIX.rstrip("/"))
+    name = _LOCAL_FAMILIES[mod.PREFIX][1]
+    if arch == "tiny":
+        name = f"TINY TEST CONFIG: {name}, tiny checkpoint"
+    return ModelInfo(encoder_id, f"{name}, {mod.dim_of(encoder_id)}-d", "style",
+                     "tiny" if arch == "tiny" else "full", mod.dim_of(encoder_id), False,
+                     f"local file {path} (expected: {mod.OFFICIAL_FILE}; set {mod.CHECKPOINT_ENV})",
+                     mod.weights_present(encoder_id), mod.LICENCE)
+
+
+def _listed_local_ids() -> list[str]:
+    """One entry per local-checkpoint family: the configured path, else a placeholder."""
+    ids = []
+    for mod in (_local_family(prefix) for prefix in _LOCAL_FAMILIES):
+        ids.append(mod.configured_id() or f"{mod.PREFIX}{mod.DEFAULT_ARCH}:<path to {mod.OFFICIAL_FILE}>")
+    return ids
 
 
 def known_ids() -> list[str]:
@@ -122,13 +171,16 @@ def known_ids() -> list[str]:
 def _unknown(encoder_id: str) -> EncoderError:
     return EncoderError(
         f"unknown encoder id {encoder_id!r}; known: {', '.join(_SPECS)}; "
-        "or any open_clip/<arch>:<pretrained tag or local checkpoint path>"
+        "or any open_clip/<arch>:<pretrained tag or local checkpoint path>, "
+        "aladin/vit-b16:<local checkpoint path>, csd/vit-l14:<local checkpoint path>"
     )
 
 
 def model_info(encoder_id: str) -> ModelInfo:
     """Registry facts for one id, without building the model (open_clip ids outside the list included)."""
     spec = _SPECS.get(encoder_id)
+    if spec is None and _local_family(encoder_id) is not None:
+        return _local_info(encoder_id)
     if spec is None:
         if not encoder_id.startswith("open_clip/"):
             raise _unknown(encoder_id)
@@ -147,7 +199,7 @@ def model_info(encoder_id: str) -> ModelInfo:
 
 def list_models() -> list[ModelInfo]:
     """All registered encoders (starter, full default, tiny) and whether their weights are on this machine."""
-    return [model_info(i) for i in _SPECS]
+    return [model_info(i) for i in [*_SPECS, *_listed_local_ids()]]
 
 
 def profile_spaces(profile: str) -> dict[str, str]:
@@ -168,6 +220,8 @@ def build_encoder(encoder_id: str, device: str | None = None) -> Encoder:
         from .content_open_clip import create
 
         enc = create(encoder_id, device)
+    elif _local_family(encoder_id) is not None:
+        enc = _local_family(encoder_id).create(encoder_id, device)
     else:
         raise _unknown(encoder_id)
     if enc.encoder_id != encoder_id:  # the catalog records ids; they must rebuild the same encoder
@@ -182,7 +236,7 @@ def _cached(encoder_id: str, device: str) -> Encoder:
 
 def create_encoder(encoder_id: str, device: str | None = None) -> Encoder:
     """The encoder for `encoder_id` on `device` (default: cuda if available, else cpu), cached per process."""
-    if encoder_id not in _SPECS and not encoder_id.startswith("open_clip/"):
+    if encoder_id not in _SPECS and not encoder_id.startswith(("open_clip/", *_LOCAL_FAMILIES)):
         raise _unknown(encoder_id)
     return _cached(encoder_id, resolve_device(device))
 
