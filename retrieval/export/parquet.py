@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .common import Context, LoadedItem, as_float32_list, vector_key
+from .common import Context, LoadedItem, record, vector_key
 from .naming import collection_stem, safe_join
 
 #: Same struct as Hugging Face ``datasets.Image`` stores in Arrow.
@@ -35,24 +35,8 @@ def schema(ctx: Context) -> pa.Schema:
 
 
 def _row(li: LoadedItem, ctx: Context) -> dict:
-    it = li.item
-    row = {
-        "id": int(it.id),
-        "file_name": li.file_name,
-        "image": {"bytes": li.data, "path": li.file_name},
-        "sha256": it.sha256,
-        "corpus": it.corpus,
-        "source_path": it.path,
-        "tags": [str(t) for t in it.tags],
-        "note": it.note,
-        "added_by": it.added_by,
-        "added_at": it.added_at,
-        "collection": ctx.collection,
-    }
-    if ctx.include_vectors:
-        for s in ctx.spaces:
-            row[vector_key(s)] = as_float32_list((it.vectors or {}).get(s))
-    return row
+    """The common metadata record plus the image itself (column order comes from `schema`)."""
+    return {**record(li, ctx), "image": {"bytes": li.data, "path": li.file_name}}
 
 
 def write(loaded: Iterable[LoadedItem], root: Path, ctx: Context) -> list[str]:
