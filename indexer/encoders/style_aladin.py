@@ -175,19 +175,41 @@ def build_aladin_vit(cfg: AladinConfig):
 
 
 _OFF = "enc_style.transformer."
-# (official key regex, our key template); q/k/v are fused separately.
-_RENAMES: list[tuple[str, str]] = [
-    (rf"^{_OFF}embeddings\.patch_embeddings\.(weight|bias)$", r"backbone.patch_embed.proj.\1"),
-    (rf"^{_OFF}embeddings\.position_embeddings$", "backbone.pos_embed"),
-    (rf"^{_OFF}embeddings\.cls_token$", "backbone.cls_token"),
-    (rf"^{_OFF}encoder\.layer\.(\d+)\.attention_norm\.(weight|bias)$", r"backbone.blocks.\1.norm1.\2"),
-    (rf"^{_OFF}encoder\.layer\.(\d+)\.ffn_norm\.(weight|bias)$", r"backbone.blocks.\1.norm2.\2"),
-    (rf"^{_OFF}encoder\.layer\.(\d+)\.ffn\.(fc1|fc2)\.(weight|bias)$", r"backbone.blocks.\1.mlp.\2.\3"),
-    (rf"^{_OFF}encoder\.layer\.(\d+)\.attn\.out\.(weight|bias)$", r"backbone.blocks.\1.attn.proj.\2"),
-    (rf"^{_OFF}encoder\.encoder_norm\.(weight|bias)$", r"backbone.norm.\1"),
-    (r"^enc_style\.proj_head\.(fc1|fc2)\.(weight|bias)$", r"head.\1.\2"),
+# One table for both directions: (official key, our key), with {i} a layer, {p} weight|bias, {fc} fc1|fc2.
+# q/k/v are fused (official -> ours) and split (ours -> official) separately.
+_KEY_PAIRS: list[tuple[str, str]] = [
+    (_OFF + "embeddings.patch_embeddings.{p}", "backbone.patch_embed.proj.{p}"),
+    (_OFF + "embeddings.position_embeddings", "backbone.pos_embed"),
+    (_OFF + "embeddings.cls_token", "backbone.cls_token"),
+    (_OFF + "encoder.layer.{i}.attention_norm.{p}", "backbone.blocks.{i}.norm1.{p}"),
+    (_OFF + "encoder.layer.{i}.ffn_norm.{p}", "backbone.blocks.{i}.norm2.{p}"),
+    (_OFF + "encoder.layer.{i}.ffn.{fc}.{p}", "backbone.blocks.{i}.mlp.{fc}.{p}"),
+    (_OFF + "encoder.layer.{i}.attn.out.{p}", "backbone.blocks.{i}.attn.proj.{p}"),
+    (_OFF + "encoder.encoder_norm.{p}", "backbone.norm.{p}"),
+    ("enc_style.proj_head.{fc}.{p}", "head.{fc}.{p}"),
 ]
-_QKV = re.compile(rf"^{_OFF}encoder\.layer\.(\d+)\.attn\.(query|key|value)\.(weight|bias)$")
+_FIELDS = {"i": r"\d+", "p": "weight|bias", "fc": "fc1|fc2"}
+_QKV = re.compile(rf"^{re.escape(_OFF)}encoder\.layer\.(\d+)\.attn\.(query|key|value)\.(weight|bias)$")
+_OUR_QKV = re.compile(r"^backbone\.blocks\.(\d+)\.attn\.qkv\.(weight|bias)$")
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """A key template -> a regex with one named group per {field}."""
+    parts = re.split(r"\{(\w+)\}", template)
+    return re.compile("".join(re.escape(part) if n % 2 == 0 else f"(?P<{part}>{_FIELDS[part]})"
+                              for n, part in enumerate(parts)))
+
+
+_TO_OURS = [(_pattern(official), ours) for official, ours in _KEY_PAIRS]
+_TO_OFFICIAL = [(_pattern(ours), official) for official, ours in _KEY_PAIRS]
+
+
+def _rename(key: str, table: list[tuple[re.Pattern[str], str]]) -> str | None:
+    for pattern, template in table:
+        m = pattern.fullmatch(key)
+        if m:
+            return template.format(**m.groupdict())
+    return None
 
 
 def official_to_model(state: dict) -> dict:
@@ -201,12 +223,7 @@ def official_to_model(state: dict) -> dict:
         if m:
             parts.setdefault((m.group(1), m.group(3)), {})[m.group(2)] = value
             continue
-        for pattern, template in _RENAMES:
-            if re.match(pattern, key):
-                out[re.sub(pattern, template, key)] = value
-                break
-        else:
-            out[key] = value
+        out[_rename(key, _TO_OURS) or key] = value
     for (layer, kind), qkv in parts.items():
         if set(qkv) == {"query", "key", "value"}:
             out[f"backbone.blocks.{layer}.attn.qkv.{kind}"] = torch.cat([qkv["query"], qkv["key"], qkv["value"]])
@@ -218,29 +235,16 @@ def official_to_model(state: dict) -> dict:
 def model_to_official(state: dict) -> dict:
     """Our state dict -> the official `AViT` layout (`torch.save` of it loads in the official main.py)."""
     out: dict = {}
-    inverse = [
-        (r"^backbone\.patch_embed\.proj\.(weight|bias)$", rf"{_OFF}embeddings.patch_embeddings.\1"),
-        (r"^backbone\.pos_embed$", f"{_OFF}embeddings.position_embeddings"),
-        (r"^backbone\.cls_token$", f"{_OFF}embeddings.cls_token"),
-        (r"^backbone\.blocks\.(\d+)\.norm1\.(weight|bias)$", rf"{_OFF}encoder.layer.\1.attention_norm.\2"),
-        (r"^backbone\.blocks\.(\d+)\.norm2\.(weight|bias)$", rf"{_OFF}encoder.layer.\1.ffn_norm.\2"),
-        (r"^backbone\.blocks\.(\d+)\.mlp\.(fc1|fc2)\.(weight|bias)$", rf"{_OFF}encoder.layer.\1.ffn.\2.\3"),
-        (r"^backbone\.blocks\.(\d+)\.attn\.proj\.(weight|bias)$", rf"{_OFF}encoder.layer.\1.attn.out.\2"),
-        (r"^backbone\.norm\.(weight|bias)$", rf"{_OFF}encoder.encoder_norm.\1"),
-        (r"^head\.(fc1|fc2)\.(weight|bias)$", r"enc_style.proj_head.\1.\2"),
-    ]
     for key, value in state.items():
-        m = re.match(r"^backbone\.blocks\.(\d+)\.attn\.qkv\.(weight|bias)$", key)
+        m = _OUR_QKV.match(key)
         if m:
             for name, chunk in zip(("query", "key", "value"), value.chunk(3)):
                 out[f"{_OFF}encoder.layer.{m.group(1)}.attn.{name}.{m.group(2)}"] = chunk.clone()
             continue
-        for pattern, template in inverse:
-            if re.match(pattern, key):
-                out[re.sub(pattern, template, key)] = value
-                break
-        else:
+        official = _rename(key, _TO_OFFICIAL)
+        if official is None:
             raise KeyError(f"no official ALADIN key for {key}")
+        out[official] = value
     return out
 
 
