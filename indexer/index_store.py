@@ -126,7 +126,7 @@ def vectors_for(s: Session, space: SpaceInfo, image_ids: list[int]) -> tuple[np.
         ):
             ids.append(image_id)
             rows.append(blob)
-    return _stack(ids, rows, space.dim)
+    return stack_vectors(ids, rows, space.dim)
 
 
 def _load_current(ws: Workspace, s: Session, space: SpaceInfo) -> tuple[VectorIndex, IndexSnapshot | None, int]:
@@ -177,11 +177,12 @@ def _build_from_catalog(s: Session, space: SpaceInfo, choice: IndexChoice) -> Ve
     for image_id, blob in result:
         ids.append(image_id)
         rows.append(blob)
-    id_arr, vectors = _stack(ids, rows, space.dim)
+    id_arr, vectors = stack_vectors(ids, rows, space.dim)
     return VectorIndex.build(space.dim, space.metric, choice, id_arr, vectors)
 
 
-def _stack(ids: list[int], rows: list[bytes], dim: int) -> tuple[np.ndarray, np.ndarray]:
+def stack_vectors(ids: list[int], rows: list[bytes], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Catalog vector blobs -> (int64 ids, float32 (n, dim) matrix)."""
     if not ids:
         return np.empty(0, np.int64), np.empty((0, dim), np.float32)
     vectors = np.frombuffer(b"".join(rows), dtype=np.float32).reshape(len(ids), dim)

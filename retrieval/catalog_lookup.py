@@ -7,7 +7,7 @@ import numpy as np
 from sqlalchemy import select
 
 from indexer.catalog.schema import Corpus, ImageRecord
-from indexer.index_store import vectors_for
+from indexer.index_store import stack_vectors, vectors_for
 from indexer.spaces import SpaceInfo
 from indexer.workspace import Workspace
 
@@ -85,7 +85,4 @@ def corpus_vectors(ws: Workspace, space: SpaceInfo, corpus: str) -> tuple[np.nda
             .where(Corpus.name == corpus, Embedding.space_id == space.id, ImageRecord.status == "indexed")
             .order_by(Embedding.image_id)
         ).all()
-    if not rows:
-        return np.empty(0, np.int64), np.empty((0, space.dim), np.float32)
-    ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-    return ids, np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), space.dim)
+    return stack_vectors([r[0] for r in rows], [r[1] for r in rows], space.dim)
