@@ -82,10 +82,7 @@ def joint_search(ws: Workspace, content: Query, style: Query, *, alpha: float = 
     cand = sorted(candidates)
     if not cand:
         return []
-    exact = []
-    for sp, qv in zip(spaces, vectors):
-        stored = stored_vectors(ws, sp, cand)
-        exact.append(np.stack([stored[i] for i in cand]) @ qv)
+    exact = [_matrix(ws, sp, cand) @ qv for sp, qv in zip(spaces, vectors)]
     fused = alpha * _standardise(exact[0]) + (1 - alpha) * _standardise(exact[1])
     order = np.argsort(-fused, kind="stable")
     found = [(cand[j], float(fused[j])) for j in order]
@@ -102,10 +99,15 @@ def _rescore(ws: Workspace, space, qv: np.ndarray, ids: list[int]) -> list[tuple
     """Exact cosine of each candidate from the catalog's full vectors, best first."""
     if not ids:
         return []
-    stored = stored_vectors(ws, space, ids)
-    exact = np.stack([stored[i] for i in ids]) @ qv
+    exact = _matrix(ws, space, ids) @ qv
     order = np.argsort(-exact, kind="stable")
     return [(ids[j], float(exact[j])) for j in order]
+
+
+def _matrix(ws: Workspace, space, ids: list[int]) -> np.ndarray:  # noqa: ANN001
+    """The catalog vectors of `ids` in `space`, one row each, in the given order."""
+    stored = stored_vectors(ws, space, ids)
+    return np.stack([stored[i] for i in ids])
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
@@ -123,8 +125,7 @@ def _collapse(ws: Workspace, found: list[tuple[int, float]], threshold: float | 
     if threshold is None:
         threshold = space_encoder(content).near_duplicate_cosine
     ids = [i for i, _ in found]
-    stored = stored_vectors(ws, content, ids)
-    mat = np.stack([stored[i] for i in ids])
+    mat = _matrix(ws, content, ids)
     kept: list[int] = []
     for j in range(len(ids)):
         if not kept or float(np.max(mat[kept] @ mat[j])) < threshold:
