@@ -44,6 +44,9 @@ def test_mixed_corpus_indexes_every_good_file_and_records_every_bad_one(workspac
     assert summary.ignored == 1  # readme.txt
     indexed = assert_consistent(workspace)
     assert len(indexed) == summary.added
+    again = index_paths(workspace, [str(root)], "mixed", workers=0, progress=False)
+    assert (again.failed, again.added, again.updated) == (0, 0, 0)  # recorded failures are not retried
+    assert again.unchanged == summary.added + summary.duplicates + summary.failed
 
 
 def _write(path: Path, seed: int, size: int = 96) -> None:

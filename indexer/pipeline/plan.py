@@ -19,6 +19,7 @@ class KnownFile:
     bytes: int
     mtime_ns: int
     status: str
+    error: str | None
 
 
 @dataclass
@@ -37,7 +38,8 @@ class Plan:
 
 def known_files(s: Session, corpus_id: int) -> dict[str, KnownFile]:
     rows = s.execute(
-        select(ImageRecord.id, ImageRecord.path, ImageRecord.bytes, ImageRecord.mtime_ns, ImageRecord.status)
+        select(ImageRecord.id, ImageRecord.path, ImageRecord.bytes, ImageRecord.mtime_ns, ImageRecord.status,
+               ImageRecord.error)
         .where(ImageRecord.corpus_id == corpus_id)
     )
     return {row.path: KnownFile(*row) for row in rows}

@@ -159,17 +159,10 @@ def _record_problems(ws: Workspace, corpus_id: int, space_ids: dict[str, int], p
     with ws.session() as s:
         for problem in plan.problems:
             old = known.get(problem.path)
-            if old is not None and old.status == FAILED and _same_error(s, old.id, problem.reason):
+            if old is not None and old.status == FAILED and old.error == problem.reason:
                 summary.unchanged += 1
                 continue
             record_failure(s, corpus_id, space_ids, problem.path, problem.reason)
             fresh.append(problem)
     summary.failed += len(fresh)
     summary.failures.extend({"path": p.path, "reason": p.reason} for p in fresh)
-
-
-def _same_error(s, image_id: int, reason: str) -> bool:  # noqa: ANN001
-    from ..catalog.schema import ImageRecord
-
-    row = s.get(ImageRecord, image_id)
-    return row is not None and row.error == reason
