@@ -1,6 +1,7 @@
 """Embedding spaces of a workspace and the profile they come from (starter | full | tiny)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from .workspace import Workspace, WorkspaceError
 
 PROFILE_KEY = "profile"
 KNOWN_PROFILES = ("starter", "full", "tiny")
+SPACE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,22 @@ def create_space(ws: Workspace, name: str, encoder_id: str, index_factory: str |
         s.add(row)
         s.flush()
         return _info(row)
+
+
+def add_space(ws: Workspace, name: str, encoder_id: str) -> SpaceInfo:
+    """Add a space with its own encoder to a workspace that already has its profile's spaces.
+
+    Images indexed from now on are embedded in it too; those indexed before get their vectors from
+    `indexer.pipeline.backfill.backfill_space`. The encoder is built first, so a bad id or missing
+    weights fail before anything is recorded.
+    """
+    if ws.get_setting(PROFILE_KEY) is None:
+        raise WorkspaceError("this workspace has no spaces yet; index a folder first, then add spaces to it")
+    if not SPACE_NAME.fullmatch(name):
+        raise WorkspaceError(f"space name {name!r} must be lowercase letters, digits, '-' or '_', "
+                             "starting with a letter")
+    create_encoder(encoder_id)
+    return create_space(ws, name, encoder_id)
 
 
 def list_spaces(ws: Workspace) -> list[SpaceInfo]:

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from .catalog.schema import Corpus, ImageRecord
 from .corpora import list_corpora
 from .index_store import current_snapshot, pending_changes
+from .pipeline.backfill import missing_count
 from .spaces import list_spaces
 from .workspace import Workspace, safe_url
 
@@ -33,6 +34,7 @@ def workspace_status(ws: Workspace) -> dict:
             "index": None if snap is None else {"kind": snap.kind, "factory": snap.factory, "vectors": snap.ntotal,
                                                 "bytes": snap.bytes, "file": snap.file},
             "pending_changes": pending_changes(ws, sp),
+            "missing_vectors": missing_count(ws, sp.id),
         })
     return {"workspace": str(ws.home), "database": safe_url(ws.db_url), "profile": ws.get_setting("profile"),
             "corpora": corpora, "spaces": spaces}

@@ -96,3 +96,18 @@ def test_export_refuses_to_overwrite_and_mining_writes_its_manifest(capsys, ws: 
     rows = [json.loads(line) for line in Path(summary["manifest_jsonl"]).read_text().splitlines()]
     assert [r["x_id"] for r in rows] == sorted(r["x_id"] for r in rows) and all(r["s_id"] != r["x_id"] for r in rows)
     assert Path(summary["histograms"]).is_file()
+
+
+def test_an_item_whose_file_left_the_catalog_is_kept_and_skipped_with_its_reason(capsys, ws: list[str],
+                                                                                tmp_path: Path) -> None:
+    run(capsys, "collection", "create", "keep", *ws)
+    run(capsys, "collection", "add", "keep", "--ids", "2", "5", *ws)
+    gone = Path(run(capsys, "collection", "show", "keep", *ws)[0]["path"])
+    gone.unlink()
+    assert run(capsys, "index", str(tmp_path / "imgs"), "--corpus", "c", "--workers", "0", *ws)["removed"] == 1
+    items = run(capsys, "collection", "show", "keep", *ws)
+    assert [(i["image_id"], i["path"]) for i in items] == [(None, str(gone)), (5, items[1]["path"])]
+    report = run(capsys, "export", "keep", str(tmp_path / "out"), "--format", "folder", *ws)
+    assert report["n_items"] == 1
+    assert [(s["path"], s["reason"].split(";")[0]) for s in report["skipped"]] == \
+        [(str(gone), "its image left the catalog (file deleted or moved since it was added)")]

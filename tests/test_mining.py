@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 import retrieval.mining.run as mining_run
 from indexer.catalog.schema import ImageRecord
+from indexer.pipeline.backfill import backfill_space
 from indexer.pipeline.run import index_paths
-from indexer.spaces import get_space
+from indexer.spaces import add_space, get_space
 from indexer.workspace import Workspace
 from retrieval.catalog_lookup import corpus_vectors
 from retrieval.mining.run import MiningParams, mine_triplets
@@ -38,7 +39,7 @@ def _rows(summary) -> list[dict]:
 
 def _reference(ws, params: MiningParams) -> dict[int, tuple[int | None, int | None]]:
     """Brute force over all vectors: x -> (y, s), straight from the definition in METHODS.md 1a."""
-    ids, style = corpus_vectors(ws, get_space(ws, "style"), "fam")
+    ids, style = corpus_vectors(ws, get_space(ws, params.style_space), "fam")
     _, content = corpus_vectors(ws, get_space(ws, "content"), "fam")
     out = {}
     for i, x in enumerate(ids.tolist()):
@@ -116,3 +117,17 @@ def test_an_interrupted_run_resumes_to_the_same_manifest(families, monkeypatch) 
     assert pq.read_table(resumed.manifest_parquet).equals(pq.read_table(whole.manifest_parquet))
     with Image.open(resumed.histograms) as png:
         assert png.format == "PNG" and png.size[0] > 400
+
+
+def test_mining_runs_in_a_style_space_added_beside_the_profile_one(families) -> None:
+    ws, _labels, root = families
+    add_space(ws, "aladin", "tiny/aladin")
+    backfill_space(ws, "aladin", workers=0, progress=False)
+    params = MiningParams("fam", "fam", "fam", k=20, content_ceiling=0.6, style_ceiling=0.9, style_space="aladin")
+    summary = mine_triplets(ws, params, run="aladin", out=root / "aladin", progress=False)
+    rows = _rows(summary)
+    assert {r["x_id"]: (r["y_id"], r["s_id"]) for r in rows} == _reference(ws, params)
+    default = _rows(mine_triplets(ws, MiningParams("fam", "fam", "fam", k=20, content_ceiling=0.6, style_ceiling=0.9),
+                                  run="default-space", out=root / "default-space", progress=False))
+    # the style similarities come from the chosen space: tiny ALADIN codes, not the Magenta vectors
+    assert [r["s_style_sim"] for r in rows] != [r["s_style_sim"] for r in default]

@@ -295,3 +295,45 @@ def test_save_writes_into_target_directory_only(data, tmp_path, monkeypatch):
     monkeypatch.setattr(storage.os, "replace", spy)
     VectorIndex.build(DIM, "ip", "Flat", ids, vecs).save(tmp_path / "x.faiss")
     assert seen == [str(tmp_path)]
+
+
+@pytest.mark.parametrize("factory", ["HNSW8", "IVF64,Flat"])
+def test_a_large_restrictive_allow_list_still_returns_the_exact_top_k(factory, monkeypatch):
+    """Above EXACT_SUBSET_MAX the search goes through a faiss selector; an ANN walk that the filter starves
+    comes back short, and those rows must be completed exactly (mining restricts to one corpus this way)."""
+    from indexer.vectors import index as index_mod
+
+    monkeypatch.setattr(index_mod, "EXACT_SUBSET_MAX", 64)  # the selector path, at test size
+    rng = np.random.default_rng(3)
+    near = unit_vectors(3000, seed=5, clusters=5)
+    far = -near[:300] + 0.05 * rng.standard_normal((300, DIM)).astype(np.float32)  # the allowed ids: far away
+    far /= np.linalg.norm(far, axis=1, keepdims=True)
+    vecs = np.concatenate([near, far]).astype(np.float32)
+    ids = np.arange(len(vecs), dtype=np.int64) + 1
+    index = VectorIndex.build(DIM, "ip", factory, ids, vecs, seed=1)
+    allow = ids[3000:]
+    queries = near[:20]
+    raw = VectorIndex._complete_short_rows
+    monkeypatch.setattr(VectorIndex, "_complete_short_rows", lambda self, q, k, a, d, f: (d, f))
+    _, starved = index.search(queries, 10, allow=allow)
+    short = (starved >= 0).sum(1) < 10
+    assert short.any()  # the filter does starve the walk: the case under test happens
+    monkeypatch.setattr(VectorIndex, "_complete_short_rows", raw)
+    scores, found = index.search(queries, 10, allow=allow)
+    assert (found >= 0).all() and np.isin(found, allow).all()
+    brute = far @ queries.T
+    expected = allow[np.argsort(-brute, axis=0, kind="stable")[:10].T]
+    assert [set(r) for r in found[short].tolist()] == [set(r) for r in expected[short].tolist()]
+    np.testing.assert_allclose(scores[short], -np.sort(-brute.T, axis=1)[short, :10], rtol=1e-5, atol=1e-5)
+
+
+def test_exact_subset_search_merges_chunks_to_the_one_shot_result(data, monkeypatch):
+    from indexer.vectors import faiss_ops
+
+    ids, vecs = data
+    index = VectorIndex.build(DIM, "ip", "Flat", ids, vecs)
+    whole = faiss_ops.exact_subset_search(index._index, vecs[:5], 7, ids[::3].copy())
+    monkeypatch.setattr(faiss_ops, "SUBSET_CHUNK", 50)
+    chunked = faiss_ops.exact_subset_search(index._index, vecs[:5], 7, ids[::3].copy())
+    assert chunked[1].tolist() == whole[1].tolist()
+    np.testing.assert_allclose(chunked[0], whole[0], rtol=1e-6)

@@ -8,6 +8,7 @@ from typing import Sequence
 
 from ui.cli_common import emit, open_workspace
 from ui.cli_datasets import add_dataset_commands
+from ui.cli_spaces import add_space_commands
 
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
 
     add_dataset_commands(sub, common)
+    add_space_commands(sub, common)
 
     p = sub.add_parser("models", help="model registry")
     msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")

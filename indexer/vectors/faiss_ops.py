@@ -108,19 +108,33 @@ def remove_native(index: faiss.Index, ids: np.ndarray) -> int:
     return int(index.remove_ids(selector))
 
 
+SUBSET_CHUNK = 65536  # ids reconstructed at a time by exact_subset_search (bounds its memory)
+
+
 def exact_subset_search(index: faiss.Index, queries: np.ndarray, k: int,
                         ids: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Brute-force top-k over the stored vectors of `ids` (all present, unique): exact where ANN
     search with a restrictive filter would come back short. IVF-PQ vectors are the decoded codes.
-    None if this index type cannot reconstruct vectors (some user-forced factories)."""
-    try:
-        vectors = index.reconstruct_batch(ids)
-    except RuntimeError:
-        return None
-    dist, pos = faiss.knn(queries, np.ascontiguousarray(vectors, dtype=np.float32), min(k, len(ids)),
-                          metric=index.metric_type)
-    found = np.where(pos >= 0, ids[np.maximum(pos, 0)], -1)
-    return dist, found
+    Large id sets are scanned in chunks and merged. None if this index type cannot reconstruct
+    vectors (some user-forced factories)."""
+    kk = min(k, len(ids))
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    for start in range(0, len(ids), SUBSET_CHUNK):
+        chunk = ids[start:start + SUBSET_CHUNK]
+        try:
+            vectors = index.reconstruct_batch(chunk)
+        except RuntimeError:
+            return None
+        dist, pos = faiss.knn(queries, np.ascontiguousarray(vectors, dtype=np.float32), min(kk, len(chunk)),
+                              metric=index.metric_type)
+        parts.append((dist, np.where(pos >= 0, chunk[np.maximum(pos, 0)], -1)))
+    if len(parts) == 1:
+        return parts[0]
+    dist = np.concatenate([d for d, _ in parts], axis=1)
+    found = np.concatenate([f for _, f in parts], axis=1)
+    key = -dist if index.metric_type == faiss.METRIC_INNER_PRODUCT else dist
+    order = np.argsort(np.where(found < 0, np.inf, key), axis=1, kind="stable")[:, :kk]
+    return np.take_along_axis(dist, order, 1), np.take_along_axis(found, order, 1)
 
 
 def supports_native_remove(index: faiss.Index) -> bool:

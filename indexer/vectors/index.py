@@ -191,7 +191,8 @@ class VectorIndex:
         Missing results are padded with id -1 and score -inf ("ip") / +inf ("l2"). `allow` restricts
         results to those ids, `exclude` drops ids; both apply before the top-k is taken. An allow-list
         of at most EXACT_SUBSET_MAX present ids is searched exactly over their stored vectors (an ANN
-        walk with a restrictive filter can come back short); larger filters go through faiss selectors.
+        walk with a restrictive filter can come back short); larger filters go through faiss selectors,
+        and any row that still comes back short is searched again exactly over the allowed vectors.
         """
         q = _as_vectors(queries, self.dim, name="queries")
         if k <= 0:
@@ -219,6 +220,8 @@ class VectorIndex:
             params = ops.search_params(self._index, self._choice, selector)
             dist, found = self._index.search(q, k, params=params)
             del keep
+            if allowed is not None:
+                dist, found = self._complete_short_rows(q, k, allowed, dist, found)
         else:
             dist, found = self._search_index(k).search(q, k)
         width = found.shape[1]  # < k when an allow-list holds fewer than k ids
@@ -226,6 +229,22 @@ class VectorIndex:
         scores[:, :width] = dist
         scores[labels < 0] = pad
         return scores, labels
+
+    def _complete_short_rows(self, q: np.ndarray, k: int, allowed: np.ndarray, dist: np.ndarray,
+                             found: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A filtered HNSW walk or IVF probe can come back with fewer than k allowed ids although
+        more exist; those rows are searched again exactly over the allowed vectors."""
+        short = np.flatnonzero((found >= 0).sum(1) < min(k, len(allowed)))
+        if not len(short):
+            return dist, found
+        exact = ops.exact_subset_search(self._index, q[short], k, allowed)
+        if exact is None:
+            return dist, found
+        dist, found = dist.copy(), found.copy()
+        width = exact[1].shape[1]
+        dist[short, :width], found[short, :width] = exact
+        dist[short, width:], found[short, width:] = dist.dtype.type(0), -1
+        return dist, found
 
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str]) -> None:

@@ -40,12 +40,15 @@ def export_items(
     include_vectors: bool = False,
     shard_size: int = 1000,
     strict: bool = False,
+    left_out: Sequence[SkippedItem] = (),
 ) -> ExportReport:
     """Export ``items`` to ``out`` in format ``fmt`` (one of FORMATS).
 
     Items whose source is missing, unreadable or changed (sha256 mismatch) are skipped
     and listed in the report, or raise ExportError when ``strict``. ``shard_size`` is
-    samples per tar shard (webdataset) or rows per row group (parquet).
+    samples per tar shard (webdataset) or rows per row group (parquet). ``left_out`` lists items
+    the caller already knows cannot be exported (e.g. their image left the catalog); they go into
+    the report's skipped list, or raise ExportError when ``strict``.
     """
     writer = WRITERS.get(fmt)
     if writer is None:
@@ -58,7 +61,9 @@ def export_items(
         spaces=vector_spaces(items) if include_vectors else (),
         shard_size=shard_size,
     )
-    skipped: list[SkippedItem] = []
+    if strict and left_out:
+        raise ExportError(f"item {left_out[0].path!r}: {left_out[0].reason}")
+    skipped: list[SkippedItem] = list(left_out)
     n = 0
 
     def counted() -> Iterable[LoadedItem]:
