@@ -1,2 +1,23 @@
 """Stylizers that turn search results into new images (InstantStyle, DiffStyle, StyO, DualStyleGAN, PARASOL
-and a fast offline one). Works on images and embeddings; imports `indexer`, never `retrieval`."""
+and a fast offline one). Works on images and embeddings; imports `indexer`, never `retrieval`.
+
+One interface (`generation.base.Stylizer`), one registry (`generation.registry.create_stylizer`), and the
+shared steps every method can use: colour matching (`generation.colour`), interpolation strips
+(`generation.interpolate`) and catalog records (`generation.records`).
+"""
+from .base import ContentRef, StyleRef, StylizeError, Stylizer, StylizeResult
+from .registry import (
+    create_stylizer,
+    list_generators,
+    list_methods,
+    register,
+    register_builtin,
+)
+
+register_builtin("fast", "generation.fast")
+register_builtin("instantstyle", "generation.instantstyle")
+
+__all__ = [
+    "ContentRef", "StyleRef", "StylizeError", "StylizeResult", "Stylizer",
+    "create_stylizer", "list_generators", "list_methods", "register", "register_builtin",
+]

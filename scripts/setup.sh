@@ -16,6 +16,8 @@ python -m pip install --quiet "$TORCH_SPEC"                       # torch first:
 python -m pip install --quiet "$TORCHVISION_SPEC" "$TORCH_SPEC"   # torchvision pinned to the matching release
 python -m pip install --quiet -e ".[$EXTRAS]" "$TORCH_SPEC"
 echo "StyleLens installed in $(pwd)/.venv"
+[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || echo "(optional) the Studio's browser test uses Debian's" \
+  "Chromium: sudo apt-get install chromium chromium-driver"
 if [ "${STYLELENS_SKIP_DEMO:-0}" != 1 ]; then
   python scripts/demo.py "$@"
 fi

@@ -62,3 +62,39 @@ def test_index_reindex_and_search_on_postgresql(pg_url: str, tmp_path: Path) -> 
         assert hit.id == target and hit.corpus == "pg"
     finally:
         ws.close()
+
+
+def test_schema_and_generation_records_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from blend_stylizer import BLEND, register_blend
+
+    from generation import create_stylizer
+    from generation.inputs import resolve_content, resolve_style
+    from generation.jobs import GenerationRequest, generate
+    from generation.records import (
+        differing_outputs,
+        load_record,
+        record_generation,
+        regenerate,
+    )
+    from indexer.catalog.schema import Base
+
+    pattern_image((48, 48)).save(tmp_path / "c.png")
+    pattern_image((48, 48), ((9, 9, 9),) * 4).save(tmp_path / "s.png")
+    ws = Workspace.open(tmp_path / "ws", db_url=pg_url)
+    try:
+        with ws.engine.connect() as conn:  # the migrations build exactly the ORM's schema on PostgreSQL too
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        stylizer = create_stylizer(register_blend())
+        request = GenerationRequest(resolve_content(ws, str(tmp_path / "c.png")),
+                                    [resolve_style(ws, f"{tmp_path / 's.png'}:0.5")], seed=2**40)
+        first = record_generation(ws, request, generate(stylizer, request, tmp_path / "a"))
+        child = record_generation(ws, request, generate(stylizer, request, tmp_path / "b"),
+                                  parent=first)
+        rec = load_record(ws, child)
+        assert (rec.method, rec.seed, rec.parent_id) == (BLEND, 2**40, first)
+        regenerate(ws, child, tmp_path / "c")
+        assert differing_outputs(rec, tmp_path / "c") == []
+    finally:
+        ws.close()

@@ -8,7 +8,9 @@ from typing import Sequence
 
 from ui.cli_common import emit, open_workspace
 from ui.cli_datasets import add_dataset_commands
+from ui.cli_generate import add_generate_commands, generator_rows
 from ui.cli_spaces import add_space_commands
+from ui.cli_ui import add_ui_command
 
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -62,10 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_dataset_commands(sub, common)
     add_space_commands(sub, common)
+    add_ui_command(sub, common)
+    add_generate_commands(sub, common)
 
     p = sub.add_parser("models", help="model registry")
     msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
-    m = msub.add_parser("list", parents=[common], help="registered models and whether their weights are present")
+    m = msub.add_parser("list", parents=[common], help="registered encoders and generators, and whether their "
+                        "weights are present")
     m.set_defaults(func=cmd_models_list)
     return parser
 
@@ -212,14 +217,21 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     from indexer.encoders.registry import list_models
 
     models = list_models()
+    generators = generator_rows()
 
     def human() -> None:
         for m in models:
             state = "present" if m.weights_present else "MISSING"
             print(f"{m.encoder_id:<40} {m.profile:>7}/{m.role:<7} {m.dim:>5}-d  text={'yes' if m.supports_text else 'no ':<3}"
                   f"  weights {state}: {m.weights}")
+        for g in generators:
+            if not g["available"]:
+                print(f"{g['method']:<40} generator  UNAVAILABLE: {g['reason']}")
+                continue
+            state = "present" if g["weights_present"] else "MISSING"
+            print(f"{g['model_id']:<40} {g['method']:>12} generator  weights {state}: {g['description']}")
 
-    emit(args, [asdict(m) for m in models], human)
+    emit(args, {"encoders": [asdict(m) for m in models], "generators": generators}, human)
     return 0
 
 

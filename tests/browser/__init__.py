@@ -1,0 +1,1 @@
+"""Helpers for the Studio tests (the running app, Chromium, a small indexed corpus)."""

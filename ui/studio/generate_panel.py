@@ -1,0 +1,142 @@
+"""The generate action of the Refine page: a content image, the picked styles, a method with its main
+parameters; runs `generation.jobs.generate` (a single stylize, or an interpolation strip along the same
+path Refine walks) with progress per step, records it (`generation.records`), shows the strip and where
+it was saved (WORKSPACE/generated/<time>/)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from generation import list_methods
+from generation.base import ContentRef, Stylizer
+from generation.inputs import resolve_content, resolve_style
+from generation.interpolate import interpolation_weights
+from generation.jobs import GenerationRequest, build_stylizer, generate
+from generation.records import record_generation
+from indexer.workspace import Workspace
+
+from . import state, thumbs, uploads
+from .errors import shown_errors
+from .params_form import params_form
+
+GENERATED_DIR = "generated"
+DEFAULT_METHOD = "fast"
+_LAST = "last_generation"
+
+
+@dataclass(frozen=True)
+class GenerationView:
+    """What a finished run left to show: its record, the strip grid (None for one stylize) and the images."""
+
+    record_id: int
+    method: str
+    grid: Path | None
+    images: list[Path]
+    out_dir: Path
+
+
+class ReportingStylizer:
+    """Wraps a stylizer so every `stylize` call (one per strip step) reports progress; otherwise the same."""
+
+    def __init__(self, inner: Stylizer, on_call: Callable[[int], None]) -> None:
+        self._inner, self._on_call, self._calls = inner, on_call, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def stylize(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._inner.stylize(*args, **kwargs)
+        self._calls += 1
+        self._on_call(self._calls)
+        return result
+
+
+@st.cache_resource(show_spinner="Loading the method's models...")
+def _stylizer(method: str) -> Stylizer:
+    return build_stylizer(method)
+
+
+def out_dir(ws: Workspace) -> Path:
+    """A fresh folder per run, so a repeated request never collides with an earlier one's files."""
+    return ws.home / GENERATED_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def run_generation(ws: Workspace, stylizer: Stylizer, content: state.Pick | None, styles: list[state.Pick],
+                   params: dict[str, Any], seed: int, steps: int, prompt: str = "") -> GenerationView:
+    """Resolve the picks, generate (a strip when 2+ styles) with a progress bar, record and return the run.
+    `prompt`: text content for methods that take one (with or without a content image)."""
+    content_ref = (resolve_content(ws, content.ref, prompt=prompt or None) if content is not None
+                   else ContentRef(prompt=prompt))
+    style_refs = [resolve_style(ws, p.ref) for p in styles]
+    weights = interpolation_weights(len(style_refs), steps) if len(style_refs) >= 2 else None
+    request = GenerationRequest(content_ref, style_refs, params, seed, weights)
+    calls = len(weights) if weights else 1
+    bar = st.progress(0.0, text=f"Generating with {stylizer.name}: 0 of {calls} images")
+
+    def report(done: int) -> None:
+        bar.progress(done / calls, text=f"Generating with {stylizer.name}: {done} of {calls} images")
+
+    reporting = ReportingStylizer(stylizer, report)
+    generated = generate(reporting, request, out_dir(ws), progress=False)  # type: ignore[arg-type]
+    record_id = record_generation(ws, request, generated)
+    saved = generated.saved
+    return GenerationView(record_id, stylizer.name, saved.out_dir / saved.grid.path if saved.grid else None,
+                          saved.paths(), saved.out_dir)
+
+
+def _content_picker() -> state.Pick | None:
+    """The content: set by "Stylize" on a result, or dropped here."""
+    left, right = st.columns([1, 2])
+    with right:
+        dropped = uploads.image_upload("Drop a content image", key="gen_content_upload")
+        if dropped is not None and st.button("Use the dropped image as content", key="gen_use_upload"):
+            state.set_content(state.Pick(str(dropped.path), str(dropped.path), dropped.name))
+    content = state.content()
+    with left:
+        if content is None:
+            st.info("No content yet: “Stylize” on a search result, or drop an image.")
+        else:
+            thumbs.show(content.path, f"content: {content.label}")
+    return content
+
+
+def _show(view: GenerationView) -> None:
+    if view.grid is not None:
+        st.image(str(view.grid), caption=f"interpolation strip ({view.method}, record {view.record_id})")
+    else:
+        st.image([str(p) for p in view.images], caption=[p.name for p in view.images], width=384)
+    st.caption(f"Saved in {view.out_dir} (generation record {view.record_id}): "
+               + ", ".join(p.name for p in ([view.grid] if view.grid else []) + view.images))
+
+
+def render(ws: Workspace, styles: list[state.Pick], steps: int) -> None:
+    """The generate section: content, method and parameters, the action, and the last result."""
+    st.subheader("Generate")
+    content = _content_picker()
+    methods = list_methods()
+    method = st.selectbox("Method", methods, key="gen_method",
+                          index=methods.index(DEFAULT_METHOD) if DEFAULT_METHOD in methods else 0)
+    stylizer = None
+    with shown_errors(f"Method {method} cannot run here"):
+        stylizer = _stylizer(method)
+    if stylizer is None:
+        return
+    params = params_form(stylizer.Params, key=f"gen-{method}")
+    seed = int(st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="gen_seed"))
+    prompt = st.text_input("Prompt", key=f"gen-{method}-prompt", help="text content (this method can generate "
+                           "from words, or guide the content image)") if stylizer.supports_prompt else ""
+    label = f"Generate a {steps}-step strip" if len(styles) >= 2 else "Stylize"
+    if not styles:
+        st.caption("Pick at least one style (two or more for an interpolation strip).")
+    ready = bool(styles) and (content is not None or bool(prompt.strip()))
+    if st.button(label, type="primary", key="gen_go", disabled=not ready):
+        st.session_state.pop(_LAST, None)
+        with shown_errors("Generation failed"):
+            st.session_state[_LAST] = run_generation(ws, stylizer, content, styles, params, seed, steps, prompt)
+    if _LAST in st.session_state:
+        _show(st.session_state[_LAST])

@@ -1,0 +1,83 @@
+"""Search page: text and/or a dropped image, in the content space, the style space, or both fused with a
+weight; results in a paged thumbnail grid with scores and the result actions. Calls
+`retrieval.search.search` / `joint_search` exactly as `stylelens search` does."""
+from __future__ import annotations
+
+import streamlit as st
+
+from indexer.corpora import list_corpora
+from indexer.workspace import Workspace
+from ui.studio import actions, state, uploads
+from ui.studio.context import workspace
+from ui.studio.errors import shown_errors
+from ui.studio.grid import Card, image_grid, reset_pager
+from ui.studio.queries import SearchRequest, caption
+
+_MODE_LABELS = {"content": "Content (what is shown)", "style": "Style (how it is shown)", "joint": "Joint (both)"}
+RESULTS, LAST_REQUEST, PAGER = "search_results", "search_last_request", "search_grid"
+
+
+def _controls(ws: Workspace) -> SearchRequest:
+    st.session_state.setdefault(state.Q_MODE, "content")
+    text = st.text_input("Query", key=state.Q_TEXT, placeholder='a cat · id:12 · "2:a harbour + id:7 - boat"',
+                         help="Words, catalog ids (id:12), image paths; W: weights a term, ' - ' subtracts it")
+    nonce = st.session_state.get(state.Q_UPLOAD_NONCE, 0)
+    image = uploads.image_upload("…or drop an image to search by example", key=f"q_upload_{nonce}")
+    mode_col, corpus_col, k_col = st.columns([3, 3, 1])
+    mode = mode_col.radio("Space", list(_MODE_LABELS), key=state.Q_MODE, horizontal=True, format_func=_MODE_LABELS.get)
+    corpora = corpus_col.multiselect("Corpora", [c.name for c in list_corpora(ws)], key="q_corpora",
+                                     placeholder="all corpora")
+    k = k_col.number_input("Results", min_value=1, max_value=500, value=48, key="q_k")
+    request = SearchRequest(mode, text, str(image.path) if image else None, corpora=tuple(corpora), k=int(k))
+    if mode == "joint":
+        style_col, upload_col = st.columns(2)
+        style = style_col.text_input("Style query", key=state.Q_STYLE, placeholder="id:12 · words · an image path",
+                                     help="How it should look; “Use as style” on a result fills this in")
+        with upload_col:
+            style_image = uploads.image_upload("…or drop a style image", key=f"q_style_upload_{nonce}")
+        st.session_state.setdefault(state.Q_ALPHA, 0.5)
+        alpha = st.slider("Fusion weight α: content ← → style", 0.0, 1.0, step=0.05, key=state.Q_ALPHA,
+                          help="alpha × content + (1 − alpha) × style, each space's scores standardised")
+        request = SearchRequest(mode, text, request.image, style, str(style_image.path) if style_image else None,
+                                float(alpha), request.corpora, request.k)
+    return request
+
+
+def _run(ws: Workspace, request: SearchRequest) -> None:
+    st.session_state[LAST_REQUEST] = request
+    st.session_state.pop(RESULTS, None)
+    reset_pager(PAGER)
+    with shown_errors("Search failed"), st.spinner("Searching..."):
+        st.session_state[RESULTS] = (request, request.run(ws))
+
+
+def _results(ws: Workspace) -> None:
+    found = st.session_state.get(RESULTS)
+    if found is None:
+        return
+    request, hits = found
+    if not hits:
+        st.info("No results.")
+        return
+    actions.collection_target(ws)
+    cards = [Card(h.id, h.path, caption(rank, h)) for rank, h in enumerate(hits, 1)]
+    image_grid(cards, key=PAGER,
+               below=lambda card, key: actions.hit_actions(card, key, added_by=f"query:{request.describe()}"))
+
+
+def render() -> None:
+    """The whole page."""
+    st.title("Search")
+    state.show_flashes()
+    ws = workspace()
+    request = _controls(ws)
+    clicked = st.button("Search", type="primary")
+    forced = st.session_state.pop(state.RUN_SEARCH, False)
+    changed = request != st.session_state.get(LAST_REQUEST) and not request.is_empty()
+    if clicked or forced or changed:
+        _run(ws, request)
+    _results(ws)
+
+
+if __name__ == "__main__":
+    render()

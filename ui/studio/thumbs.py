@@ -1,0 +1,43 @@
+"""Thumbnails of catalog and uploaded images: decoded with the indexer's decoder (EXIF orientation, every
+mode to RGB, decompression-bomb guard), at most THUMB_SIDE pixels, cached per file version."""
+from __future__ import annotations
+
+import io
+import os
+
+import streamlit as st
+
+from indexer.imaging.decode import ImageRejected, decode_file
+
+THUMB_SIDE = 256  # longer side in pixels: sharp in a 4-column grid, small to send
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def _thumbnail(path: str, mtime_ns: int, size: int) -> bytes | str:
+    """JPEG bytes of the thumbnail, or the reason there is none (cached: the key pins the file version)."""
+    try:
+        image = decode_file(path, max_side=THUMB_SIDE).image
+    except ImageRejected as exc:
+        return exc.reason
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def thumbnail(path: str) -> bytes | str:
+    """The thumbnail of `path` as JPEG bytes, or a short reason why it cannot be shown."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return f"file not readable ({exc.strerror or exc})"
+    return _thumbnail(path, info.st_mtime_ns, info.st_size)
+
+
+def show(path: str, caption: str) -> None:
+    """Draw the thumbnail of `path` with `caption` (or the caption and why there is no picture)."""
+    thumb = thumbnail(path)
+    if isinstance(thumb, bytes):
+        st.image(thumb, caption=caption, width="stretch")
+    else:
+        st.caption(caption)
+        st.warning(f"no preview: {thumb}")
