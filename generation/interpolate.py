@@ -14,7 +14,7 @@ replaced by the path's.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -36,11 +36,13 @@ def interpolation_weights(n_styles: int, steps: int) -> list[Weights]:
 
 def interpolation_strip(stylizer: Stylizer, content: ContentRef, styles: Sequence[StyleRef], steps: int,
                         params: Any = None, seed: int = 0, *, weights: Sequence[Sequence[float]] | None = None,
-                        progress: bool | None = None) -> list[StylizeResult]:
+                        progress: bool | None = None,
+                        on_step: Callable[[int, int], None] | None = None) -> list[StylizeResult]:
     """One `stylize` call per step, same content, params and seed, styles reweighted along the path.
 
     `weights` replaces the computed path (one row per step, one weight per style), e.g. to replay a
-    recorded strip. `progress`: None shows a bar only on a terminal.
+    recorded strip. `progress`: None shows a bar only on a terminal. `on_step(done, total)` is called
+    after every step (e.g. by the Studio's progress bar).
     """
     rows = [tuple(float(w) for w in row) for row in weights] if weights is not None else \
         interpolation_weights(len(styles), steps)
@@ -52,4 +54,6 @@ def interpolation_strip(stylizer: Stylizer, content: ContentRef, styles: Sequenc
     for row in bar:
         step_styles = [dataclasses.replace(s, weight=w) for s, w in zip(styles, row) if w > 0]
         results.append(stylizer.stylize(content, step_styles, params, seed))
+        if on_step is not None:
+            on_step(len(results), len(rows))
     return results

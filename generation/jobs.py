@@ -7,7 +7,7 @@ runs, and written only when every image is made. Recording the run is `generatio
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,11 +88,12 @@ def describe_request(stylizer: Stylizer, request: GenerationRequest) -> dict[str
 
 def generate(stylizer: Stylizer, request: GenerationRequest, out_dir: str | Path, *, overwrite: bool = False,
              names: Sequence[str] | None = None, grid: str | None = None,
-             progress: bool | None = None) -> Generated:
+             progress: bool | None = None, on_step: Callable[[int, int], None] | None = None) -> Generated:
     """Make the request's images with `stylizer` and save them (PNG) in `out_dir`.
 
     `names` / `grid` replace the generated file names (one per image / the strip grid's; a regeneration
     reuses the recorded ones). Refuses before running when the files already exist, unless `overwrite`.
+    `on_step(done, total)` reports each image (or strip step) made.
     """
     out = prepare_out_dir(out_dir)
     description = describe_request(stylizer, request)
@@ -104,9 +105,11 @@ def generate(stylizer: Stylizer, request: GenerationRequest, out_dir: str | Path
         check_names(out, [*names, grid] if request.steps is not None else names, overwrite=overwrite)
     if request.steps is None:
         calls = [stylizer.stylize(request.content, request.styles, request.params, request.seed)]
+        if on_step is not None:
+            on_step(1, 1)
     else:
         calls = interpolation_strip(stylizer, request.content, request.styles, len(request.steps), request.params,
-                                    request.seed, weights=request.steps, progress=progress)
+                                    request.seed, weights=request.steps, progress=progress, on_step=on_step)
     images = [im for call in calls for im in call.images]
     counts = [len(call.images) for call in calls]
     if names is None:

@@ -27,8 +27,13 @@ def _statuses(ws) -> dict[str, tuple[str, str | None]]:
 def test_mixed_corpus_indexes_every_good_file_and_records_every_bad_one(workspace, tmp_path: Path) -> None:
     root = tmp_path / "corpus"
     good, bad = write_mixed_corpus(root)
-    summary = index_paths(workspace, [str(root)], "mixed", profile="tiny", workers=1, progress=False)
+    reports: list[tuple[int, int]] = []
+    summary = index_paths(workspace, [str(root)], "mixed", profile="tiny", workers=1, progress=False,
+                          on_progress=lambda done, total: reports.append((done, total)))
     statuses = _statuses(workspace)
+    total = reports[0][1]  # files handed to the decoders: all but those the scan already rejected
+    assert reports[0] == (0, total) and reports[-1] == (total, total) and total > 0
+    assert [d for d, _ in reports] == sorted({d for d, _ in reports}) and {t for _, t in reports} == {total}
     for name in good:
         status, error = statuses[os.path.join(str(root), name)]
         assert status in ("indexed", "duplicate"), (name, error)

@@ -70,8 +70,11 @@ def test_strip_endpoints_equal_single_style_runs_exactly() -> None:
     content = _content()
     a = StyleRef(image=_solid((220, 30, 30)), weight=0.3, source="a")
     b = StyleRef(image=_solid((20, 40, 230)), source="b")
-    strip = interpolation_strip(stylizer, content, [a, b], 5, {"strength": 0.7}, seed=11, progress=False)
+    steps: list[tuple[int, int]] = []
+    strip = interpolation_strip(stylizer, content, [a, b], 5, {"strength": 0.7}, seed=11, progress=False,
+                                on_step=lambda done, total: steps.append((done, total)))
     assert len(strip) == 5 and {r.seed for r in strip} == {11}
+    assert steps == [(i, 5) for i in range(1, 6)]
     only_a = stylizer.stylize(content, [a], {"strength": 0.7}, seed=11)
     only_b = stylizer.stylize(content, [b], {"strength": 0.7}, seed=11)
     assert _png(strip[0].images[0]) == _png(only_a.images[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -53,22 +54,25 @@ def default_workers() -> int:
 
 def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None = None, *,
                 profile: str | None = None, encoders: dict[str, str] | None = None, workers: int | None = None,
-                batch_size: int = 32, max_side: int = 1024, progress: bool | None = None) -> IndexSummary:
+                batch_size: int = 32, max_side: int = 1024, progress: bool | None = None,
+                on_progress: Callable[[int, int], None] | None = None) -> IndexSummary:
     """Index files and folders into `corpus`: new and changed files are embedded, deleted ones removed.
 
     Safe to interrupt at any point (even kill -9): every batch commits on its own, and re-running
     finishes the job. Returns what happened, including each failed file with its reason.
     `profile` and `encoders` ({space: encoder id}) choose the models of a new workspace.
+    `on_progress(done, total)` is called as files to embed are settled (e.g. by the Studio's progress bar).
     """
     started = time.perf_counter()
     with index_lock(ws.home):
         return _index_locked(ws, paths, corpus, role, profile, encoders, workers, batch_size, max_side,
-                             progress, started)
+                             progress, started, on_progress)
 
 
 def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None, profile: str | None,
                   encoders: dict[str, str] | None, workers: int | None, batch_size: int, max_side: int,
-                  progress: bool | None, started: float) -> IndexSummary:
+                  progress: bool | None, started: float,
+                  on_progress: Callable[[int, int], None] | None = None) -> IndexSummary:
     decision = ensure_profile(ws, profile, encoders)
     roots = [os.path.abspath(os.path.expanduser(p)) for p in paths]
     missing = {r for r in roots if not os.path.lexists(r)}
@@ -98,8 +102,8 @@ def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None
         batch: list[tuple[FoundFile, Prepared]] = []
         bad: list[Prepared] = []
         # progress=None: a bar only on a terminal
-        with tqdm(total=len(todo), unit="img", desc=f"indexing {info.name}",
-                  disable=None if progress is None else not progress) as bar:
+        with _Progress(tqdm(total=len(todo), unit="img", desc=f"indexing {info.name}",
+                            disable=None if progress is None else not progress), on_progress) as bar:
             # look ahead two batches, so decoding runs on while a batch is embedded and written
             ahead = max(4 * n_workers, 2 * batch_size // CHUNK + 1)
 
@@ -121,6 +125,28 @@ def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None
             summary.spaces[space.name] = {"kind": snap.kind, "factory": snap.factory, "ntotal": snap.ntotal}
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+class _Progress:
+    """A tqdm bar that also reports (done, total) to an optional callback."""
+
+    def __init__(self, bar: tqdm, callback: Callable[[int, int], None] | None) -> None:
+        self.bar, self.callback, self.done = bar, callback, 0
+        if callback is not None:
+            callback(0, int(bar.total or 0))
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
+
+    def update(self, n: int) -> None:
+        if n:
+            self.done += n
+            self.bar.update(n)
+            if self.callback is not None:
+                self.callback(self.done, int(self.bar.total or 0))
 
 
 def _flush(ws: Workspace, corpus_id: int, space_ids: dict[str, int], encoders: dict, todo: dict[str, FoundFile],

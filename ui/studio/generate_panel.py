@@ -4,7 +4,6 @@ path Refine walks) with progress per step, records it (`generation.records`), sh
 it was saved (WORKSPACE/generated/<time>/)."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,22 +39,6 @@ class GenerationView:
     out_dir: Path
 
 
-class ReportingStylizer:
-    """Wraps a stylizer so every `stylize` call (one per strip step) reports progress; otherwise the same."""
-
-    def __init__(self, inner: Stylizer, on_call: Callable[[int], None]) -> None:
-        self._inner, self._on_call, self._calls = inner, on_call, 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def stylize(self, *args: Any, **kwargs: Any) -> Any:
-        result = self._inner.stylize(*args, **kwargs)
-        self._calls += 1
-        self._on_call(self._calls)
-        return result
-
-
 @st.cache_resource(show_spinner="Loading the method's models...")
 def _stylizer(method: str) -> Stylizer:
     return build_stylizer(method)
@@ -78,11 +61,10 @@ def run_generation(ws: Workspace, stylizer: Stylizer, content: state.Pick | None
     calls = len(weights) if weights else 1
     bar = st.progress(0.0, text=f"Generating with {stylizer.name}: 0 of {calls} images")
 
-    def report(done: int) -> None:
-        bar.progress(done / calls, text=f"Generating with {stylizer.name}: {done} of {calls} images")
+    def report(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Generating with {stylizer.name}: {done} of {total} images")
 
-    reporting = ReportingStylizer(stylizer, report)
-    generated = generate(reporting, request, out_dir(ws), progress=False)  # type: ignore[arg-type]
+    generated = generate(stylizer, request, out_dir(ws), progress=False, on_step=report)
     record_id = record_generation(ws, request, generated)
     saved = generated.saved
     return GenerationView(record_id, stylizer.name, saved.out_dir / saved.grid.path if saved.grid else None,

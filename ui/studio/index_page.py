@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import streamlit as st
 
 from indexer.corpora import ROLES
-from indexer.imaging.scan import scan
 from indexer.pipeline.run import IndexSummary, default_workers, index_paths
 from indexer.status import failed_files, workspace_status
 from indexer.workspace import Workspace
@@ -26,25 +25,16 @@ _PROFILES = {"auto": None, "starter": "starter", "full": "full"}
 
 @dataclass
 class IndexJob:
-    """A run in the background: what was asked, how many files the folder holds, and its Future."""
+    """A run in the background: what was asked, its Future, and the (done, total) it last reported."""
 
     corpus: str
     paths: list[str]
-    total: int
     future: Future
+    progress: list[int] = field(default_factory=lambda: [0, 0])
 
-
-def count_files(paths: list[str]) -> int:
-    """Candidate files under `paths` (images and scan problems: each becomes one catalog row)."""
-    return sum(1 for _ in scan(paths))
-
-
-def settled(ws: Workspace, corpus: str) -> int:
-    """Files of `corpus` the catalog has settled so far (indexed, duplicate or failed)."""
-    for c in workspace_status(ws)["corpora"]:
-        if c["name"] == corpus:
-            return int(c["total"])
-    return 0
+    def report(self, done: int, total: int) -> None:
+        """`index_paths`' on_progress callback, called from the job's thread (one list store: no lock needed)."""
+        self.progress = [done, total]
 
 
 def _form(ws: Workspace) -> IndexJob | None:
@@ -67,17 +57,19 @@ def _form(ws: Workspace) -> IndexJob | None:
     if not path or not os.path.isdir(path):
         st.error(f"No such folder: {folder or '(empty)'}")
         return None
-    future = jobs.submit(index_paths, ws, [path], corpus.strip(), role, profile=profile, workers=int(workers),
-                         progress=False)
-    return IndexJob(corpus.strip(), [path], count_files([path]), future)
+    job = IndexJob(corpus.strip(), [path], Future())
+    job.future = jobs.submit(index_paths, ws, [path], corpus.strip(), role, profile=profile, workers=int(workers),
+                             progress=False, on_progress=job.report)
+    return job
 
 
-def _watch(ws: Workspace, job: IndexJob) -> None:
+def _watch(job: IndexJob) -> None:
     """Progress until the job ends (also after a page switch: the job runs on in the background)."""
     bar = st.progress(0.0, text=f"Indexing {job.corpus}...")
     while not job.future.done():
-        done = settled(ws, job.corpus) if job.corpus else 0
-        bar.progress(min(1.0, done / max(1, job.total)), text=f"Indexing {job.corpus}: {done} of {job.total} files")
+        done, total = job.progress
+        bar.progress(min(1.0, done / max(1, total)),
+                     text=f"Indexing {job.corpus}: {done} of {total} new or changed files")
         time.sleep(POLL_SECONDS)
     bar.progress(1.0, text=f"Indexing {job.corpus}: finished")
 
@@ -129,7 +121,7 @@ def render() -> None:
         st.session_state[_JOB] = started
     job: IndexJob | None = st.session_state.get(_JOB)
     if job is not None:
-        _watch(ws, job)
+        _watch(job)
         _outcome(job)
     _status(ws)
 
