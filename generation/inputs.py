@@ -135,12 +135,16 @@ def recorded_inputs(ws: Workspace | None, inputs: dict[str, Any]) -> tuple[Conte
 
 
 def _load_pinned(ws: Workspace | None, source: str, sha256: str | None, max_side: int, what: str) -> LoadedImage:
-    """`load_source`, refused unless the bytes still have the recorded sha256. A file is hashed before it
-    is decoded, so one replaced by something that is no longer an image is reported as changed."""
-    path = source.removeprefix("path:") if source.startswith("path:") else None
-    if sha256 and path and os.path.isfile(path):
-        _check_pinned(sha256_file(path), sha256, source, what)
-    loaded = load_source(ws, source, max_side=max_side)
+    """`load_source`, refused unless the bytes still have the recorded sha256. The decoder hashes what it
+    reads; only when decoding fails is the file hashed on its own, so one replaced by something that is no
+    longer an image is reported as changed rather than as unreadable."""
+    try:
+        loaded = load_source(ws, source, max_side=max_side)
+    except InputError:
+        path = source.removeprefix("path:") if source.startswith("path:") else None
+        if sha256 and path and os.path.isfile(path):
+            _check_pinned(sha256_file(path), sha256, source, what)
+        raise
     if sha256:
         _check_pinned(loaded.sha256, sha256, source, what)
     return loaded

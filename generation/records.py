@@ -7,7 +7,6 @@ model ids it reported. `parent_id` names the record a run was derived from.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.catalog.schema import GenerationRecord
+from indexer.imaging.decode import sha256_file
 from indexer.workspace import Workspace
 
 from .base import ContentRef, StyleRef, StylizeError, StylizeResult
@@ -138,11 +138,7 @@ def differing_outputs(rec: StoredRecord, out_dir: str | Path) -> list[str]:
     byte-identical to what was recorded; empty when a regeneration reproduced the run exactly."""
     files = list(rec.outputs["files"]) + ([rec.outputs["grid"]] if rec.outputs.get("grid") else [])
     out = Path(out_dir)
-    return [f["path"] for f in files if not (out / f["path"]).is_file() or _sha256(out / f["path"]) != f["sha256"]]
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return [f["path"] for f in files if not (out / f["path"]).is_file() or sha256_file(out / f["path"]) != f["sha256"]]
 
 
 def _json(value: Any) -> str:

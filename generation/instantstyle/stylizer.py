@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 import torch
 from PIL import Image
 
+from indexer.encoders.runtime import resolve_device
+
 from ..base import ContentRef, StyleRef, StylizeError, Stylizer, normalized_weights
 from ..diffusion import quiet_diffusers
 from . import params as params_mod
@@ -38,10 +40,6 @@ from .subtraction import (
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-def _device(device: str) -> str:
-    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-
-
 def _dtype(dtype: str | torch.dtype, device: str) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype
@@ -62,7 +60,7 @@ class InstantStyle(Stylizer):
     def __init__(self, spec: ModelSpec, device: str = "auto", dtype: str | torch.dtype = "auto",
                  variant: str | None = None, controlnet: str | None = None, allow_download: bool = False) -> None:
         self.spec = spec
-        self.device = _device(device)
+        self.device = resolve_device(device)
         self.dtype = torch.float32 if spec.tiny and dtype == "auto" else _dtype(dtype, self.device)
         self.variant = variant
         self.controlnet = controlnet

@@ -11,19 +11,18 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 from sqlalchemy import func, select
 from tqdm.auto import tqdm
 
-from ..catalog.schema import Embedding, ImageRecord, IndexLogEntry
+from ..catalog.schema import Embedding, ImageRecord
 from ..index_store import checkpoint
 from ..spaces import get_space, space_encoder
 from ..workspace import Workspace
 from .lock import index_lock
 from .parallel import ordered_map, worker_pool
 from .prepare import Prepared, PrepareTask, prepare
-from .run import CHUNK, default_workers
-from .writer import INDEXED
+from .run import CHUNK, default_workers, embed_prepared
+from .writer import INDEXED, add_vector
 
 
 @dataclass
@@ -101,12 +100,10 @@ def _write(ws: Workspace, space_id: int, name: str, encoder, batch: list[tuple[i
     """Embed one batch and commit its vectors with their index-log entries; returns the batch size."""
     if not batch:
         return 0
-    vectors = encoder.embed_images(encoder.preprocess.finish(np.stack([p.pixels[name] for _id, p in batch])))
+    vectors = embed_prepared(name, encoder, [p for _id, p in batch])
     with ws.session() as s:
         for (image_id, _p), vec in zip(batch, vectors):
-            s.add(Embedding(image_id=image_id, space_id=space_id,
-                            vector=np.ascontiguousarray(vec, dtype=np.float32).tobytes()))
-            s.add(IndexLogEntry(space_id=space_id, image_id=image_id, op="add"))
+            add_vector(s, image_id, space_id, vec)
     done = len(batch)
     summary.embedded += done
     batch.clear()

@@ -149,6 +149,11 @@ class _Progress:
                 self.callback(self.done, int(self.bar.total or 0))
 
 
+def embed_prepared(space: str, encoder, prepared: list[Prepared]) -> np.ndarray:  # noqa: ANN001 - an Encoder
+    """One space's vectors for a batch of decoded files: their uint8 crops finished and run as one batch."""
+    return encoder.embed_images(encoder.preprocess.finish(np.stack([p.pixels[space] for p in prepared])))
+
+
 def _flush(ws: Workspace, corpus_id: int, space_ids: dict[str, int], encoders: dict, todo: dict[str, FoundFile],
            batch: list[tuple[FoundFile, Prepared]], bad: list[Prepared], summary: IndexSummary) -> int:
     """Embed and commit one batch (one transaction); returns how many files it settled."""
@@ -158,8 +163,7 @@ def _flush(ws: Workspace, corpus_id: int, space_ids: dict[str, int], encoders: d
     with ws.session() as s:
         duplicates = find_duplicates(s, corpus_id, batch)
         fresh = [p for f, p in batch if f.path not in duplicates]
-        vectors = {name: enc.embed_images(enc.preprocess.finish(np.stack([p.pixels[name] for p in fresh])))
-                   if fresh else None for name, enc in encoders.items()}
+        vectors = {name: embed_prepared(name, enc, fresh) if fresh else None for name, enc in encoders.items()}
         for outcome in record_batch(s, corpus_id, space_ids, batch, vectors, duplicates):
             if outcome.status == "duplicate":
                 summary.duplicates += 1

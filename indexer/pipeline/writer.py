@@ -59,12 +59,18 @@ def record_batch(s: Session, corpus_id: int, space_ids: dict[str, int], items: l
         else:
             image.status, image.duplicate_of = INDEXED, None
             for space, space_id in space_ids.items():
-                vec = np.ascontiguousarray(vectors[space][row_index], dtype=np.float32)
-                s.add(Embedding(image_id=image.id, space_id=space_id, vector=vec.tobytes()))
-                s.add(IndexLogEntry(space_id=space_id, image_id=image.id, op="add"))
+                add_vector(s, image.id, space_id, vectors[space][row_index])
             row_index += 1
         outcomes.append(Outcome(found.path, image.status, was_new, image.id))
     return outcomes
+
+
+def add_vector(s: Session, image_id: int, space_id: int, vector: np.ndarray) -> None:
+    """Store an image's vector in a space (the catalog's copy is the source of truth) and log the addition
+    so the space's FAISS index picks it up at its next load or checkpoint."""
+    vec = np.ascontiguousarray(vector, dtype=np.float32)
+    s.add(Embedding(image_id=image_id, space_id=space_id, vector=vec.tobytes()))
+    s.add(IndexLogEntry(space_id=space_id, image_id=image_id, op="add"))
 
 
 def _existing_rows(s: Session, corpus_id: int, paths: list[str]) -> dict[str, ImageRecord]:
