@@ -16,6 +16,7 @@ from .registry import (
 
 register_builtin("fast", "generation.fast")
 register_builtin("instantstyle", "generation.instantstyle")
+register_builtin("diffstyle", "generation.diffstyle")
 
 __all__ = [
     "ContentRef", "StyleRef", "StylizeError", "StylizeResult", "Stylizer",

@@ -120,9 +120,9 @@ class Stylizer(ABC):
             params = params_from_dict(self.Params, params)
         if not isinstance(params, self.Params):
             raise StylizeError(f"{self.name} takes {self.Params.__name__}, got {type(params).__name__}")
-        params = self.resolve_params(params, content)
         if content.image is None and not self.supports_prompt:
             raise StylizeError(f"{self.name} needs a content image; it cannot generate from a prompt alone")
+        params = self.resolve_params(params, content)
         normalized_weights(styles)  # refuses an empty list or all-zero weights early
         images = self._run(content, styles, params, int(seed))
         images = self._post_process(images, content, styles, params)

@@ -42,3 +42,15 @@ def assert_consistent(ws: Workspace) -> set[int]:
         assert set(ids.tolist()) == embedded == indexed, space.name
     assert len(paths) == len(set(paths))  # (corpus, path) is unique; one corpus in these tests
     return indexed
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module: two on this shared 2-core machine are many times slower than one for
+    the tiny diffusion models (use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -88,6 +88,27 @@ def test_fast_method_runs_for_real_and_regenerates_exactly(capsys, images: Path,
     assert code == 0 and again["identical"], err
 
 
+def test_diffstyle_method_runs_with_its_params_recorded_and_regenerates_exactly(capsys, images: Path,
+                                                                                tmp_path: Path) -> None:
+    ws = ["--workspace", str(tmp_path / "ws")]
+    code, data, err = _run(capsys, "stylize", "--method", "diffstyle", "--model", "diffstyle/tiny-pixel",
+                           "--content", str(images / "0.png"), "--style", str(images / "1.png"), "--seed", "2",
+                           "--param", "inversion_steps=4", "--param", "generation_steps=5", "--param", "gamma=0.5",
+                           "--param", "mask_box=[0, 0, 1, 0.5]", "--out", str(tmp_path / "ds"), "--json", *ws)
+    assert code == 0, err
+    assert data["method"] == "diffstyle" and data["model_ids"] == {"model": "diffstyle/tiny-pixel", "source": "tiny"}
+    assert {k: data["params"][k] for k in ("gamma", "omega", "t_edit", "t_boost", "inversion_steps",
+                                            "generation_steps", "mask_box", "height", "width")} == {
+        "gamma": 0.5, "omega": 0.3, "t_edit": 400, "t_boost": 200, "inversion_steps": 4, "generation_steps": 5,
+        "mask_box": [0, 0, 1, 0.5], "height": 16, "width": 16}
+    code, again, err = _run(capsys, "regenerate", str(data["record_id"]), "--out", str(tmp_path / "re"), "--json", *ws)
+    assert code == 0 and again["identical"], err
+    code, _, err = _run(capsys, "stylize", "--method", "diffstyle", "--model", "diffstyle/tiny-pixel", "--content",
+                        str(images / "0.png"), "--style", str(images / "1.png"), "--param", "t_boost=900",
+                        "--out", str(tmp_path / "bad"), *ws)
+    assert code == 1 and "t_boost (900) must not exceed t_edit (400)" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--content", "nope.png", "--style", "x.png"], "no such image file: nope.png"),
     (["--content", "id:777", "--style", "{0}"], "no image with id 777"),

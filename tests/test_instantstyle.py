@@ -28,13 +28,7 @@ STEPS = dict(num_inference_steps=2)
 _OWNER = re.compile(r"^((?:down_blocks|up_blocks)\.\d+|mid_block)\.attentions\.\d+")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two threads on this shared 2-core machine are many times slower than one for these tiny models."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -160,14 +161,27 @@ def test_add_to_collection_and_stylize_from_a_result(studio: AppTest, corpus: St
 # ------------------------------------------------------------------------------------------------ refine
 
 
-def test_refine_walks_between_styles_and_generates_a_strip(studio: AppTest, corpus: StudioCorpus, ws: Workspace,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def _pick_two_styles(studio: AppTest, corpus: StudioCorpus) -> tuple[int, int]:
+    """On the Refine page, add two styles by id and set a 3-step path; returns their ids."""
     run(studio.switch_page("refine_page.py"))
     a, b = corpus.ids["scene0_style0_v0.png"], corpus.ids["scene0_style2_v0.png"]
     for image_id in (a, b):
         studio.number_input(key="refine_add_id").set_value(image_id)
         run(studio.button(key="refine_add_id_go").click())
     studio.number_input(key="refine_steps").set_value(3)
+    return a, b
+
+
+def _use_uploaded_content(studio: AppTest, corpus: StudioCorpus) -> None:
+    studio.file_uploader(key="gen_content_upload").upload("rocket.png", png_bytes(corpus.photos / "rocket.jpg"),
+                                                          "image/png")
+    run(studio)
+    run(studio.button(key="gen_use_upload").click())
+
+
+def test_refine_walks_between_styles_and_generates_a_strip(studio: AppTest, corpus: StudioCorpus, ws: Workspace,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = _pick_two_styles(studio, corpus)
     run(studio)
     slider = studio.select_slider(key="refine_pos_3")
     assert slider.options == ["A 1.00 B 0.00", "A 0.50 B 0.50", "A 0.00 B 1.00"]
@@ -175,10 +189,7 @@ def test_refine_walks_between_styles_and_generates_a_strip(studio: AppTest, corp
     run(slider.set_value(2))
     assert result_captions(studio)[0].startswith(f"#1 scene0_style2_v0.png · 1.000 · id {b}")
 
-    studio.file_uploader(key="gen_content_upload").upload("rocket.png", png_bytes(corpus.photos / "rocket.jpg"),
-                                                          "image/png")
-    run(studio)
-    run(studio.button(key="gen_use_upload").click())
+    _use_uploaded_content(studio, corpus)
     assert studio.selectbox(key="gen_method").value == "fast"
     studio.number_input(key="gen-fast-content_size").set_value(64)
     studio.number_input(key="gen-fast-style_size").set_value(64)
@@ -194,6 +205,25 @@ def test_refine_walks_between_styles_and_generates_a_strip(studio: AppTest, corp
     assert [s["source"] for s in record.inputs["styles"]] == [f"id:{a}", f"id:{b}"]
     assert record.inputs["steps"] == [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]
     assert Path(record.out_dir) == grid.parent and len(record.output_paths()) == 3
+
+
+def test_refine_generates_with_diffstyle_picked_by_method_and_model(studio: AppTest, corpus: StudioCorpus,
+                                                                   ws: Workspace) -> None:
+    _pick_two_styles(studio, corpus)
+    _use_uploaded_content(studio, corpus)
+    run(studio.selectbox(key="gen_method").set_value("diffstyle"))
+    models = studio.selectbox(key="gen-diffstyle-model")
+    assert models.value == "diffstyle/celebahq" and "diffstyle/tiny-pixel" in models.options
+    run(models.set_value("diffstyle/tiny-pixel"))
+    for name, value in (("inversion_steps", 3), ("generation_steps", 3), ("gamma", 0.5)):
+        studio.number_input(key=f"gen-diffstyle-{name}").set_value(value)
+    run(studio.button(key="gen_go").click())
+    assert not studio.error, texts(studio.error)
+    [record_id] = re.findall(r"interpolation strip \(diffstyle, record (\d+)\)", " ".join(captions(studio)))
+    record = load_record(ws, int(record_id))
+    assert record.method == "diffstyle" and record.kind == "interpolate"
+    assert record.params["gamma"] == 0.5 and record.params["generation_steps"] == 3
+    assert record.model_ids["model"] == "diffstyle/tiny-pixel" and len(record.output_paths()) == 3
 
 
 def test_refine_takes_an_uploaded_style_and_results_lead_back_to_search(studio: AppTest,

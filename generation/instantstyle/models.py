@@ -29,6 +29,7 @@ from indexer.compat import import_torchvision
 
 from ..base import StylizeError
 from ..diffusion import quiet_diffusers
+from ..diffusion.hub import file_present, missing_lines
 from . import tiny
 from .blocks import detect_family
 
@@ -142,19 +143,6 @@ def _content_text_files(spec: ModelSpec) -> list[tuple[str, str]]:
     return [(spec.content_text_encoder, "config.json"), (spec.content_text_encoder, "model.safetensors")]
 
 
-def _is_local(source: str) -> bool:
-    return source.startswith(("/", ".", "~")) or Path(source).expanduser().exists()
-
-
-def file_present(source: str, filename: str) -> bool:
-    """Whether `filename` of a hub repo is in the local HF cache, or exists in a local folder; no network."""
-    if _is_local(source):
-        return (Path(source).expanduser() / filename).is_file()
-    from huggingface_hub import try_to_load_from_cache
-
-    return isinstance(try_to_load_from_cache(source, filename), str)
-
-
 def missing_files(spec: ModelSpec, variant: str | None = None,
                   content_subtraction: bool = False) -> list[tuple[str, str]]:
     """The required files that are not here."""
@@ -162,14 +150,7 @@ def missing_files(spec: ModelSpec, variant: str | None = None,
 
 
 def _fix_hint(missing: list[tuple[str, str]]) -> str:
-    by_source: dict[str, list[str]] = {}
-    for src, f in missing:
-        by_source.setdefault(src, []).append(f)
-    lines = [f"  - {src}: {', '.join(files)}" for src, files in by_source.items()]
-    downloads = [f"  hf download {src} {' '.join(files)}" for src, files in by_source.items() if not _is_local(src)]
-    if downloads:
-        lines += ["Fix: on a machine with hub access run", *downloads,
-                  "(`huggingface-cli download` with older huggingface_hub) and copy the HF cache here;"]
+    lines = missing_lines(missing)
     lines.append("or pass local folders: create(model=<diffusers pipeline folder>, ip_adapter=<folder laid out like "
                  "h94/IP-Adapter>, content_text_encoder=<folder>, controlnet=<folder>); or allow_download=True "
                  "where the hub is reachable.")

@@ -15,7 +15,7 @@ from PIL import Image
 from indexer.encoders.runtime import resolve_device
 
 from ..base import ContentRef, StyleRef, StylizeError, Stylizer, normalized_weights
-from ..diffusion import quiet_diffusers
+from ..diffusion import quiet_diffusers, resolve_dtype
 from . import params as params_mod
 from .blocks import apply_block_scales, attention_scales
 from .canny import canny_edges
@@ -37,18 +37,6 @@ from .subtraction import (
     vectors_as_embeddings,
 )
 
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-def _dtype(dtype: str | torch.dtype, device: str) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype == "auto":
-        return torch.float16 if device.startswith("cuda") else torch.float32
-    if dtype not in _DTYPES:
-        raise StylizeError(f"dtype must be auto or one of {sorted(_DTYPES)}, got {dtype!r}")
-    return _DTYPES[dtype]
-
 
 class InstantStyle(Stylizer):
     """InstantStyle (METHODS.md section 2) on diffusers' IP-Adapter; SDXL by default, SD1.5 too."""
@@ -61,7 +49,7 @@ class InstantStyle(Stylizer):
                  variant: str | None = None, controlnet: str | None = None, allow_download: bool = False) -> None:
         self.spec = spec
         self.device = resolve_device(device)
-        self.dtype = torch.float32 if spec.tiny and dtype == "auto" else _dtype(dtype, self.device)
+        self.dtype = torch.float32 if spec.tiny and dtype == "auto" else resolve_dtype(dtype, self.device)
         self.variant = variant
         self.controlnet = controlnet
         self._controlnet_source = controlnet_source(spec, controlnet)

@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from generation import list_methods
+from generation import list_generators, list_methods
 from generation.base import ContentRef, Stylizer
 from generation.inputs import resolve_content, resolve_style
 from generation.interpolate import interpolation_weights
@@ -40,8 +40,18 @@ class GenerationView:
 
 
 @st.cache_resource(show_spinner="Loading the method's models...")
-def _stylizer(method: str) -> Stylizer:
-    return build_stylizer(method)
+def _stylizer(method: str, model: str | None) -> Stylizer:
+    return build_stylizer(method, {"model": model} if model else None)
+
+
+def _model_picker(method: str) -> str | None:
+    """The method's models, its default first; ones whose weights are not here say so."""
+    rows = [g for g in list_generators() if g.method == method and g.model_id]
+    if len(rows) <= 1:
+        return None  # one model (or none listed): the method's own default
+    present = {g.model_id: g.weights_present for g in rows}
+    return st.selectbox("Model", list(present), key=f"gen-{method}-model",
+                        format_func=lambda m: m if present[m] else f"{m} (weights not here)")
 
 
 def out_dir(ws: Workspace) -> Path:
@@ -103,9 +113,10 @@ def render(ws: Workspace, styles: list[state.Pick], steps: int) -> None:
     methods = list_methods()
     method = st.selectbox("Method", methods, key="gen_method",
                           index=methods.index(DEFAULT_METHOD) if DEFAULT_METHOD in methods else 0)
+    model = _model_picker(method)
     stylizer = None
     with shown_errors(f"Method {method} cannot run here"):
-        stylizer = _stylizer(method)
+        stylizer = _stylizer(method, model)
     if stylizer is None:
         return
     params = params_form(stylizer.Params, key=f"gen-{method}")
