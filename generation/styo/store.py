@@ -1,0 +1,188 @@
+"""Fine-tuned StyO models on disk: one folder per model under WORKSPACE/models/styo/<name>/.
+
+    styo.json            the record: base model, identifiers, prompts, source/target (copied here, pinned by
+                         sha256), auxiliary set, training settings, steps done, the current checkpoint
+    source.<ext>         byte copies of the images the model was fine-tuned on (stylize reuses them)
+    target.<ext>
+    step-000400/         the current checkpoint: unet/ (a full fine-tune, `save_pretrained`, safetensors) or
+                         lora.safetensors (a peft LoRA adapter), and optimizer.safetensors (Adam's state)
+
+A checkpoint is written into a new step folder first; only then does styo.json point at it (written to a
+temporary file and renamed), and the older step folder is removed. A crash at any moment leaves either the
+old or the new checkpoint in use, never half of one. The workspace is $STYLELENS_HOME (default
+~/.stylelens), as for the CLI and the Studio, unless a `home` is given.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..base import StylizeError
+
+RECORD = "styo.json"
+FORMAT = 1
+PREFIX = "styo/"
+SUBDIR = ("models", "styo")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+WEIGHTS_FILES = {True: "lora.safetensors", False: "unet/diffusion_pytorch_model.safetensors"}  # by `lora`
+OPTIMIZER_FILE = "optimizer.safetensors"
+
+
+def models_root(home: str | os.PathLike[str] | None = None) -> Path:
+    """WORKSPACE/models/styo for `home`, else $STYLELENS_HOME, else ~/.stylelens (the workspace's own rule)."""
+    from indexer.workspace import DEFAULT_HOME, HOME_ENV  # lazily: the catalog's stack is not needed elsewhere here
+
+    base = Path(home or os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
+    return base.joinpath(*SUBDIR)
+
+
+def check_name(name: str) -> str:
+    """A model name usable as a folder name: letters, digits, '.', '_', '-', at most 64, not starting with a dot."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise StylizeError(f"a StyO model name is 1-64 letters, digits, '.', '_' or '-' (not starting with '.' "
+                           f"or '-'), got {name!r}")
+    return name
+
+
+@dataclass
+class FineTuned:
+    """A fine-tuned model folder and its parsed record."""
+
+    folder: Path
+    record: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.record["name"])
+
+    @property
+    def model_id(self) -> str:
+        return PREFIX + self.name
+
+    @property
+    def base_id(self) -> str:
+        return str(self.record["base"]["model"])
+
+    @property
+    def lora(self) -> bool:
+        return bool(self.record["training"]["lora"])
+
+    @property
+    def step(self) -> int:
+        return int(self.record.get("step", 0))
+
+    @property
+    def steps(self) -> int:
+        return int(self.record["training"]["steps"])
+
+    @property
+    def checkpoint(self) -> Path | None:
+        name = self.record.get("checkpoint")
+        return self.folder / name if name else None
+
+    @property
+    def weights_file(self) -> Path | None:
+        return self.checkpoint / WEIGHTS_FILES[self.lora] if self.checkpoint else None
+
+    def image_path(self, which: str) -> Path:
+        """The stored copy of the `source` or `target` image."""
+        return self.folder / self.record[which]["file"]
+
+    def weights_present(self) -> bool:
+        return self.weights_file is not None and self.weights_file.is_file()
+
+    def describe(self) -> str:
+        kind = f"LoRA r={self.record['training'].get('lora_rank')}" if self.lora else "full UNet"
+        done = f"step {self.step} of {self.steps}" + ("" if self.step >= self.steps else " (re-run finetune to finish)")
+        return (f"StyO fine-tuned from {self.base_id} ({kind}, {done}): stylize {self.record['source']['from']} "
+                f"in the style of {self.record['target']['from']}")
+
+    def reload(self) -> FineTuned:
+        """The model as it is on disk now (a finetune may have moved it on)."""
+        return read(self.folder)
+
+
+def read(folder: str | os.PathLike[str]) -> FineTuned:
+    """The model in `folder`; StylizeError when it is not a StyO model folder."""
+    folder = Path(folder)
+    path = folder / RECORD
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StylizeError(f"{folder} is not a fine-tuned StyO model (no {RECORD})") from None
+    except (OSError, ValueError) as exc:
+        raise StylizeError(f"cannot read {path}: {exc}") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("method") != "styo":
+        raise StylizeError(f"{path} is not a StyO model record of format {FORMAT}")
+    return FineTuned(folder, record)
+
+
+def model_folder(name: str, home: str | os.PathLike[str] | None = None) -> Path:
+    return models_root(home) / check_name(name)
+
+
+def open_model(ref: str, home: str | os.PathLike[str] | None = None) -> FineTuned:
+    """A fine-tuned model by `styo/NAME`, `NAME` (in the workspace) or its folder path."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise StylizeError("styo needs a fine-tuned model: run `stylelens styo finetune --name NAME ...`, then "
+                           "stylize with --model styo/NAME")
+    name = ref.removeprefix(PREFIX)
+    if _NAME.fullmatch(name) and (models_root(home) / name).is_dir():
+        return read(models_root(home) / name)
+    if Path(ref).expanduser().is_dir() and (Path(ref).expanduser() / RECORD).is_file():
+        return read(Path(ref).expanduser().resolve())
+    known = ", ".join(m.model_id for m in list_finetuned(home)) or "none yet"
+    raise StylizeError(f"no fine-tuned StyO model {ref!r} in {models_root(home)} (fine-tuned models: {known}); "
+                       "run `stylelens styo finetune --name NAME ...` first")
+
+
+def list_finetuned(home: str | os.PathLike[str] | None = None) -> list[FineTuned]:
+    """Every readable fine-tuned model of the workspace, by name."""
+    root = models_root(home)
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in sorted(root.iterdir()):
+        if folder.is_dir() and (folder / RECORD).is_file():
+            try:
+                found.append(read(folder))
+            except StylizeError:
+                continue  # a folder being created or damaged: not listed
+    return found
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_record(folder: Path, record: dict[str, Any]) -> None:
+    """styo.json, atomically (temporary file, fsync, rename)."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=RECORD + ".")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(record, fh, indent=1, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, folder / RECORD)
+
+
+def step_dir_name(step: int) -> str:
+    return f"step-{step:06d}"
+
+
+def commit_checkpoint(model: FineTuned, step_dir: Path, step: int, weights_sha256: str,
+                      extra: dict[str, Any] | None = None) -> FineTuned:
+    """Point the record at a fully written `step_dir`, then remove older step folders."""
+    record = dict(model.record, step=int(step), checkpoint=step_dir.name, weights_sha256=weights_sha256,
+                  updated=now(), **(extra or {}))
+    write_record(model.folder, record)
+    for old in model.folder.glob("step-*"):
+        if old.is_dir() and old.name != step_dir.name:
+            shutil.rmtree(old, ignore_errors=True)
+    return FineTuned(model.folder, record)
