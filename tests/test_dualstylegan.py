@@ -1,0 +1,332 @@
+"""DualStyleGAN on tiny seeded models (1024 px, 18 layers, 1-16 channels), CPU, offline.
+
+What is checked is what the paper and the released checkpoints promise, not image quality: w = 0 is exactly
+StyleGAN2; w's structure part (rows 0-6) drives only the ModRes blocks and its colour part (rows 7-17) only
+the colour transforms; stage-I initialisation is style mixing; the official names and shapes load strictly
+(and anything else is refused by name); the pickled code files are read without running code from them.
+"""
+from __future__ import annotations
+
+import pickle
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from generation import ContentRef, StyleRef, StylizeError, create_stylizer
+from generation.dualstylegan import Params, WeightsMissingError, create, list_models, tiny
+from generation.dualstylegan.align import centre_crop, ffhq_quad, prepare_face
+from generation.dualstylegan.checkpoints import (
+    CheckpointError,
+    convert_folder,
+    load_strict,
+    load_style_codes,
+    load_torch,
+    read_pickled_npy,
+)
+from generation.dualstylegan.exemplar import ExemplarNets, ExemplarSettings, extract, resolve_terms
+from generation.dualstylegan.inference import blend_codes, transfer
+from generation.dualstylegan.network import DualStyleGAN, ModRes, stage1_init
+from generation.dualstylegan.ops import (
+    fused_leaky_relu,
+    make_kernel,
+    set_fast_path,
+    upfirdn2d,
+    upfirdn2d_reference,
+)
+from generation.dualstylegan.psp import GradualStyleEncoder
+from generation.dualstylegan.stylegan2 import StyledConv, ToRGB
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+CENTRE = dict(align="centre", output_size=64)
+
+
+@pytest.fixture(scope="module")
+def parts() -> tiny.Parts:
+    return tiny.build()
+
+
+@pytest.fixture(scope="module")
+def stylizer():
+    return create(model="dualstylegan/tiny")
+
+
+def _image(seed: int, size: tuple[int, int] = (96, 80)) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    arr[size[1] // 4: 3 * size[1] // 4, size[0] // 4: 3 * size[0] // 4] = (220, 60, 40)
+    return Image.fromarray(arr)
+
+
+def _codes(seed: int, model: DualStyleGAN) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(1, 18, model.style_dim, generator=g), torch.randn(1, 18, model.style_dim, generator=g)
+
+
+# ------------------------------------------------------------------------------------------------ ops
+
+
+@pytest.mark.parametrize("taps", [(1, 3, 3, 1), (1, 2, 1), (1, 3, 3, 1, 2)])
+@pytest.mark.parametrize("up, down, pad", [(2, 1, (2, 1)), (1, 2, (1, 1)), (1, 1, (2, 2)), (2, 1, (1, 3, 0, 2)),
+                                           (1, 1, (-1, 2)), (2, 1, (5, 0))])
+def test_upfirdn2d_fast_path_equals_the_four_step_reference(taps, up, down, pad) -> None:
+    x = torch.randn(2, 3, 9, 7, generator=torch.Generator().manual_seed(0))
+    k = make_kernel(taps) * up ** 2
+    fast, ref = upfirdn2d(x, k, up, down, pad), upfirdn2d_reference(x, k, up, down, pad)
+    assert fast.shape == ref.shape
+    torch.testing.assert_close(fast, ref, atol=1e-6, rtol=0)
+
+
+def test_upfirdn2d_reference_on_a_hand_computed_case_and_fused_lrelu_values() -> None:
+    x = torch.tensor([[[[1.0, 2.0]]]])  # 1 x 2, upsample x2 along both axes with a [1, 1] box: repeats
+    out = upfirdn2d_reference(x, torch.ones(2, 2), up=2, pad=(1, 0))
+    assert out[0, 0].tolist() == [[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0]]
+    y = fused_leaky_relu(torch.tensor([[-1.0, 0.5]]), torch.tensor([0.0, 0.5]))
+    torch.testing.assert_close(y, torch.tensor([[-0.2 * 2 ** 0.5, 2 ** 0.5]]))
+
+
+# ------------------------------------------------------------------------------------------------ w
+
+
+def _noise(model: DualStyleGAN, seed: int = 0) -> list[torch.Tensor]:
+    return model.generator.make_noise(1, torch.Generator().manual_seed(seed))
+
+
+def test_w_zero_is_exactly_the_plain_stylegan2_output(parts) -> None:
+    model = parts.generator
+    z, ex = _codes(1, model)
+    noise = _noise(model)
+    with torch.no_grad():
+        plain, _ = model.generator([z], z_plus_latent=True, noise=noise)
+        dual, _ = model([z], model.map_extrinsic(ex), z_plus_latent=True, noise=noise, interp_weights=[0.0] * 18)
+        styled, _ = model([z], model.map_extrinsic(ex), z_plus_latent=True, noise=noise)
+    assert torch.equal(dual, plain)
+    assert (styled - plain).abs().mean() > 1e-3  # the extrinsic path does act at w = 1
+
+
+def _layer_modules(model: DualStyleGAN) -> dict[torch.nn.Module, int]:
+    """Every StyledConv / ToRGB of g with the latent row it reads (conv1 0, to_rgb1 1, then per resolution)."""
+    g = model.generator
+    rows = {g.conv1: 0, g.to_rgb1: 1}
+    for j in range(len(g.to_rgbs)):
+        rows.update({g.convs[2 * j]: 2 * j + 1, g.convs[2 * j + 1]: 2 * j + 2, g.to_rgbs[j]: 2 * j + 3})
+    return rows
+
+
+def test_w_splits_into_structure_rows_0_to_6_and_colour_rows_7_to_17(parts) -> None:
+    model = parts.generator
+    assert list(model.structure_layers) == list(range(7)) and list(model.colour_layers) == list(range(7, 18))
+    z, ex = _codes(2, model)
+    w = [0.15 + 0.04 * k for k in range(18)]
+    received: dict[int, torch.Tensor] = {}
+    modres: dict[int, tuple[float, int]] = {}
+    hooks = [m.register_forward_hook(lambda mod, args, out, k=k: received.__setitem__(k, args[1]))
+             for m, k in _layer_modules(model).items()]
+    hooks += [blk.register_forward_hook(lambda mod, args, out, k=k: modres.__setitem__(k, (args[2], args[0].shape[-1])))
+              for k, blk in enumerate(model.res) if isinstance(blk, ModRes)]
+    exw = model.map_extrinsic(ex)
+    with torch.no_grad():
+        model([z], exw, z_plus_latent=True, noise=_noise(model), interp_weights=w)
+        intrinsic = model.generator.latents([z], z_plus_latent=True)
+        for h in hooks:
+            h.remove()
+        assert sorted(modres) == list(range(7))  # ModRes run after exactly the layers of rows 0-6 ...
+        assert all(modres[k][0] == w[k] for k in range(7))  # ... each with its own w
+        assert max(side for _, side in modres.values()) == 32  # the 4-32 px layers
+        for m, k in _layer_modules(model).items():
+            if k < 7:  # structure rows: the StyleGAN layers keep the intrinsic style
+                assert torch.equal(received[k], intrinsic[:, k]), k
+            else:  # colour rows: w_k T_c(extrinsic_k) + (1 - w_k) intrinsic_k
+                expected = w[k] * model.res[k](exw[:, k]) + (1 - w[k]) * intrinsic[:, k]
+                torch.testing.assert_close(received[k], expected, atol=1e-6, rtol=1e-6)
+
+
+def test_each_part_of_w_acts_only_through_its_own_path(parts) -> None:
+    model = parts.generator
+    z, ex = _codes(3, model)
+    other = ex.clone()
+    other[:, :7] = torch.randn(1, 7, model.style_dim, generator=torch.Generator().manual_seed(9))
+    noise = _noise(model)
+
+    def run(code, w_s, w_c):
+        with torch.no_grad():
+            return model([z], model.map_extrinsic(code), z_plus_latent=True, noise=noise,
+                         interp_weights=[w_s] * 7 + [w_c] * 11)[0]
+
+    # w_s = 0: the structure rows of the extrinsic code no longer matter; w_s = 1: they do
+    assert torch.equal(run(ex, 0.0, 1.0), run(other, 0.0, 1.0))
+    assert not torch.allclose(run(ex, 1.0, 0.0), run(other, 1.0, 0.0))
+
+
+# ------------------------------------------------------------------------------------------------ stage I
+
+
+def test_stage1_initialisation_reproduces_standard_style_mixing() -> None:
+    model = tiny.generator(5)
+    z1, z2 = _codes(4, model)
+    noise = _noise(model)
+    with torch.no_grad():
+        mixed, _ = model.generator([z1, z2], z_plus_latent=True, inject_index=7, noise=noise)
+        plain, _ = model.generator([z1], z_plus_latent=True, noise=noise)
+        stage1_init(model, jitter=0.0, modres_scale=0.0, seed=0)  # exactly 0 and exactly the identity
+        exact, _ = model([z1], model.map_extrinsic(z2), z_plus_latent=True, noise=noise)
+    torch.testing.assert_close(exact, mixed, atol=1e-5, rtol=0)
+    assert (mixed - plain).abs().mean() > 1e-2  # rows 7-17 of z2 do change the image
+
+    stage1_init(model, seed=0)  # the official init: ModRes convs x 0.01, T_c = I + N(0, 0.01^2) on its weight
+    residuals: dict[int, float] = {}
+    hooks = [b.register_forward_hook(lambda m, a, out, k=k: residuals.__setitem__(k, float((out - a[0]).norm()
+                                                                                          / a[0].norm())))
+             for k, b in enumerate(model.res) if isinstance(b, ModRes)]
+    with torch.no_grad():
+        exw = model.map_extrinsic(z2)
+        near, _ = model([z1], exw, z_plus_latent=True, noise=noise)
+        colour = [float((model.res[k](exw[:, k]) - exw[:, k]).norm() / exw[:, k].norm()) for k in range(7, 18)]
+    for h in hooks:
+        h.remove()
+    assert sorted(residuals) == list(range(7)) and max(residuals.values()) < 0.05  # negligible residual features
+    assert max(colour) < 0.02  # T_c is the identity up to its jitter
+    assert (near - mixed).abs().mean() < 0.25 * (near - plain).abs().mean()  # much nearer the mixing target
+
+
+# ------------------------------------------------------------------------------------------------ checkpoints
+
+
+def official_generator_shapes() -> dict[str, tuple[int, ...]]:
+    """The names and shapes of the released generator.pt's g_ema, written out from the official layout
+    (rosinality StyleGAN2 config-f at 1024 + DualStyleGAN's extrinsic path with res_index 6)."""
+    ch = {4: 512, 8: 512, 16: 512, 32: 512, 64: 512, 128: 256, 256: 128, 512: 64, 1024: 32}
+    s: dict[str, tuple[int, ...]] = {}
+    for i in (1, 2):
+        s.update({f"style.{i}.weight": (512, 512), f"style.{i}.bias": (512,)})
+    for i in range(1, 9):
+        s.update({f"generator.style.{i}.weight": (512, 512), f"generator.style.{i}.bias": (512,)})
+    s["generator.input.input"] = (1, 512, 4, 4)
+
+    def styled(name: str, cin: int, cout: int, up: bool) -> None:
+        s.update({f"{name}.conv.weight": (1, cout, cin, 3, 3), f"{name}.conv.modulation.weight": (cin, 512),
+                  f"{name}.conv.modulation.bias": (cin,), f"{name}.noise.weight": (1,), f"{name}.activate.bias": (cout,)})
+        if up:
+            s[f"{name}.conv.blur.kernel"] = (4, 4)
+
+    def rgb(name: str, cin: int, up: bool) -> None:
+        s.update({f"{name}.conv.weight": (1, 3, cin, 1, 1), f"{name}.conv.modulation.weight": (cin, 512),
+                  f"{name}.conv.modulation.bias": (cin,), f"{name}.bias": (1, 3, 1, 1)})
+        if up:
+            s[f"{name}.upsample.kernel"] = (4, 4)
+
+    styled("generator.conv1", 512, 512, False)
+    rgb("generator.to_rgb1", 512, False)
+    for j, res in enumerate([8, 16, 32, 64, 128, 256, 512, 1024]):
+        styled(f"generator.convs.{2 * j}", ch[res // 2], ch[res], True)
+        styled(f"generator.convs.{2 * j + 1}", ch[res], ch[res], False)
+        rgb(f"generator.to_rgbs.{j}", ch[res], True)
+    for i in range(17):
+        side = 2 ** ((i + 5) // 2)
+        s[f"generator.noises.noise_{i}"] = (1, 1, side, side)
+    for k in range(18):
+        if k < 7:
+            for conv in ("conv", "conv2"):
+                s.update({f"res.{k}.{conv}.0.weight": (512, 512, 3, 3), f"res.{k}.{conv}.1.bias": (512,)})
+            for norm in ("norm", "norm2"):
+                s.update({f"res.{k}.{norm}.style.weight": (1024, 512), f"res.{k}.{norm}.style.bias": (1024,)})
+        else:
+            s.update({f"res.{k}.weight": (512, 512), f"res.{k}.bias": (512,)})
+    return s
+
+
+def test_the_released_generator_layout_is_exactly_ours_and_loads_strictly() -> None:
+    expected = official_generator_shapes()
+    assert len(expected) == 253  # the released g_ema's entry count
+    with torch.device("meta"):
+        model = DualStyleGAN(1024, 512, 8, 2, res_index=6)
+        state = {k: torch.empty(v) for k, v in expected.items()}
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == expected
+    load_strict(model, state, "generator.pt (g_ema)")
+    renamed = dict(state)
+    renamed["res.7.linear.weight"] = renamed.pop("res.7.weight")
+    with pytest.raises(CheckpointError, match=r"1 missing: res\.7\.weight.*1 unexpected: res\.7\.linear\.weight"):
+        load_strict(model, renamed, "generator.pt (g_ema)")
+    resized = dict(state, **{"res.0.conv.0.weight": torch.empty(512, 512, 1, 1, device="meta")})
+    with pytest.raises(CheckpointError, match=r"res\.0\.conv\.0\.weight: file \(512, 512, 1, 1\) vs model "
+                                              r"\(512, 512, 3, 3\)"):
+        load_strict(model, resized, "generator.pt (g_ema)")
+
+
+def test_the_released_psp_encoder_layout_is_ir_se_50_with_18_styles() -> None:
+    with torch.device("meta"):
+        enc = GradualStyleEncoder()
+    shapes = {k: tuple(v.shape) for k, v in enc.state_dict().items()}
+    assert len(shapes) == 621
+    assert shapes["input_layer.0.weight"] == (64, 3, 3, 3) and shapes["latlayer1.weight"] == (512, 256, 1, 1)
+    assert shapes["body.3.shortcut_layer.0.weight"] == (128, 64, 1, 1)  # first unit of stage 2
+    assert "body.0.shortcut_layer.0.weight" not in shapes  # 64 -> 64: a max-pool shortcut
+    assert shapes["body.23.res_layer.5.fc1.weight"] == (32, 512, 1, 1)  # 24 units: 3 + 4 + 14 + 3
+    convs = {i: sum(1 for k in shapes if k.startswith(f"styles.{i}.convs.") and k.endswith("weight"))
+             for i in range(18)}
+    assert [convs[i] for i in (0, 2, 3, 6, 7, 17)] == [4, 4, 5, 5, 6, 6]  # 16, 32, 64 px maps down to 1x1
+
+
+@pytest.fixture(scope="module")
+def official_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dsg-ckpt")
+    tiny.write_official_layout(root, "cartoon")
+    return root
+
+
+def test_official_files_load_through_the_safe_readers_and_convert_to_safetensors(official_folder, parts) -> None:
+    codes = load_style_codes(official_folder / "cartoon" / "refined_exstyle_code.npy")
+    assert list(codes) == list(tiny.CODE_NAMES) and codes["tiny-01.png"].shape == (1, 18, 32)
+    np.testing.assert_array_equal(codes["tiny-02.png"], parts.codes["tiny-02.png"] + np.float32(0.1))
+    s = create(model="dualstylegan/cartoon", checkpoint_dir=str(official_folder))
+    content = ContentRef(image=_image(1))
+    params = dict(style_id=2, **CENTRE)
+    before = s.stylize(content, [StyleRef(image=_image(2))], params, seed=3).images[0]
+    assert s.stylize(content, [StyleRef(image=_image(2))], params, seed=3).images[0].tobytes() == before.tobytes()
+    written = {p.name for p in convert_folder(official_folder)}
+    assert {"generator.safetensors", "encoder.safetensors", "encoder.json", "sampler.safetensors",
+            "refined_exstyle_code.safetensors", "refined_exstyle_code.json"} <= written
+    for name in ("generator.pt", "encoder.pt", "refined_exstyle_code.npy", "exstyle_code.npy"):
+        (official_folder / name).unlink(missing_ok=True)
+        (official_folder / "cartoon" / name).unlink(missing_ok=True)
+    again = create(model="dualstylegan/cartoon", checkpoint_dir=str(official_folder))
+    after = again.stylize(content, [StyleRef(image=_image(2))], params, seed=3).images[0]
+    assert after.tobytes() == before.tobytes()
+    assert again.loaded.files.generator.suffix == ".safetensors"
+
+
+def test_code_files_are_read_without_running_pickled_code(tmp_path) -> None:
+    good = tmp_path / "codes.npy"
+    np.save(good, {"a.png": np.ones((1, 18, 4), np.float32)})
+    assert read_pickled_npy(good)["a.png"].sum() == 72
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    for payload in ({"a.png": Evil()}, OrderedDict(a=np.ones(3))):
+        bad = tmp_path / "bad.npy"
+        np.save(bad, payload)
+        with pytest.raises(CheckpointError, match=r"global '(builtins\.print|collections\.OrderedDict)' is not "
+                                                  r"allowed"):
+            read_pickled_npy(bad)
+    evil_pt = tmp_path / "evil.pt"
+    with open(evil_pt, "wb") as f:
+        pickle.dump({"g_ema": Evil()}, f, protocol=2)
+    with pytest.raises(CheckpointError, match="tensors-only loader|cannot be read"):
+        load_torch(evil_pt)
+
+
+def test_missing_weights_name_the_files_the_page_and_the_licence(tmp_path) -> None:
+    s = create(model="dualstylegan/anime", checkpoint_dir=str(tmp_path))
+    with pytest.raises(WeightsMissingError) as err:
+        s.stylize(ContentRef(image=_image(1)), [StyleRef(image=_image(2))], {"style_id": 0})
+    text = str(err.value)
+    for part in ("encoder.pt", "anime/generator.pt", "anime/refined_exstyle_code.npy", "S-Lab License 1.0",
+                 "github.com/williamyang1991/DualStyleGAN", "hf download CVPR/DualStyleGAN", str(tmp_path)):
+        assert part in text, part
+    rows = {r.model_id: r for r in list_models()}
+    assert {"dualstylegan/cartoon", "dualstylegan/caricature", "dualstylegan/anime", "dualstylegan/tiny"} <= set(rows)
+    assert rows["dualstylegan/tiny"].weights_present and "non-commercial" in rows["dualstylegan/cartoon"].licence
