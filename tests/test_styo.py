@@ -414,6 +414,8 @@ def test_models_are_listed_resolved_and_missing_weights_named(trained, monkeypat
         create(model="nope")
     with pytest.raises(StylizeError, match="styo needs a fine-tuned model"):
         create()
+    with pytest.raises(StylizeError, match="styo/sd15 is a base model: fine-tune it first"):
+        create(model="styo/sd15")
     with pytest.raises(StylizeError, match="unknown styo option"):
         create(model="pair", steps=3)
     if missing_files(MODELS["styo/sd15"]):  # the real SD1.5 is not in this machine's HF cache

@@ -27,7 +27,7 @@ from . import params as params_mod
 from .checkpoint import load_finetuned
 from .encoding import encode_prompts, max_length
 from .fcc import FCCSettings, make_scheduler, sample
-from .models import Parts, size_multiple
+from .models import MODELS, Parts, size_multiple
 from .params import Params
 from .prompts import Identifiers, content_index, inference_prompts, text
 from .store import FineTuned, open_model
@@ -167,6 +167,9 @@ def create(**options: Any) -> StyO:
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
         raise StylizeError(f"unknown styo option(s) {unknown}; known: {list(_OPTIONS)}")
+    if options.get("model") in MODELS:
+        raise StylizeError(f"{options['model']} is a base model: fine-tune it first (stylelens styo finetune --base "
+                           f"{options['model']} --name NAME ...), then stylize with --model styo/NAME")
     model = open_model(options.get("model") or "", options.get("home"))
     return StyO(model, device=options.get("device") or "auto", dtype=options.get("dtype") or "auto",
                 allow_download=bool(options.get("allow_download", False)))
