@@ -1,0 +1,204 @@
+"""PARASOL model ids, base latent diffusion models, and building a `ParasolModel` fresh or from a checkpoint.
+
+- A *stylizer model* is a checkpoint folder written by `stylelens train-parasol` (the run folder or its
+  `checkpoint/`), or `parasol/tiny`: an untrained tiny model for tests and benchmarks only.
+- A *base* is the pretrained LDM training starts from: `sd15` (= stable-diffusion-v1-5/stable-diffusion-v1-5),
+  any SD1.x hub id or local diffusers folder, or `tiny` (seeded random, SD1.5 block layout). The paper starts
+  from the retrieval-augmented diffusion model (RDM) of Blattmann et al.; that is not in diffusers format, so
+  we use Stable Diffusion 1.5, whose cross-attention takes our tokens in place of text (its text encoder is
+  not used). Real weights load from the local Hugging Face cache or a folder, safetensors only; nothing is
+  downloaded unless `allow_download=True`; missing files raise `WeightsMissingError` naming each one.
+
+`list_models()` shows `parasol/tiny` and the checkpoints named in STYLELENS_PARASOL_CHECKPOINTS (folders
+separated by the OS path separator; a folder may be a checkpoint, a training run, or hold several runs),
+or a placeholder row saying how to get one.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..base import StylizeError
+from ..diffusion.hub import missing_lines
+from . import checkpoint as ckpt
+from .conditioning import Conditioner
+from .descriptors import DescriptorEncoder
+from .model import TRAINABLE, ParasolConfig, ParasolModel
+
+TINY_ID = "parasol/tiny"
+TINY_BASE = "tiny"
+BASE_ALIASES = {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5"}
+CHECKPOINTS_ENV = "STYLELENS_PARASOL_CHECKPOINTS"
+TINY_ENCODERS = ("tiny/aladin", "tiny/open_clip")
+_LICENCE_SD = "base: CreativeML OpenRAIL-M (SD1.5); fine-tuned weights: yours; encoders: their own licences"
+
+
+class WeightsMissingError(StylizeError):
+    """Weights a PARASOL base model needs are neither in the local Hugging Face cache nor in a given folder."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A runnable PARASOL model: a checkpoint folder, or the tiny one (`folder` None)."""
+
+    model_id: str
+    folder: Path | None
+    description: str
+    licence: str
+    tiny: bool = False
+
+
+def base_source(base: str) -> str:
+    """The hub id or folder a base name stands for (aliases resolved)."""
+    return BASE_ALIASES.get(base, base)
+
+
+def _missing_base_files(source: str) -> list[tuple[str, str]]:
+    from ..diffusion.sd import missing_sd_files
+
+    return missing_sd_files(source)
+
+
+def load_base(base: str, allow_download: bool = False) -> tuple[Any, Any, dict]:
+    """(unet, vae, scheduler config) of a base LDM on CPU in float32; WeightsMissingError when not here.
+    The tiny base is always built from seed 0, so a checkpoint that carries only some U-Net weights finds
+    the same others again."""
+    from indexer.compat import import_torchvision
+
+    import_torchvision()  # transformers' image processors import torchvision (see indexer/compat.py)
+    if base == TINY_BASE:
+        from ..instantstyle.tiny import components
+
+        parts = components("sd15", 0)
+        return parts["unet"], parts["vae"], dict(parts["scheduler"].config)
+    source = base_source(base)
+    missing = _missing_base_files(source)
+    if missing and not allow_download:
+        lines = missing_lines(missing)
+        raise WeightsMissingError(f"PARASOL base model {base!r} cannot load: these files are not in the local Hugging "
+                                  "Face cache or the given folder (downloads are off):\n" + "\n".join(lines)
+                                  + "\nor pass a local SD1.x diffusers folder as the base.")
+    from ..diffusion import quiet_diffusers
+    from ..diffusion.sd import load_sd_parts
+
+    try:
+        with quiet_diffusers():
+            parts = load_sd_parts(source, torch.float32, allow_download=allow_download)
+    except OSError as exc:
+        raise WeightsMissingError(f"PARASOL base model {base!r} could not load ({exc})") from exc
+    return parts.unet, parts.vae, dict(parts.scheduler_config)
+
+
+def native_resolution(unet: Any, vae: Any) -> int:
+    """The base model's image size: the U-Net's sample size times the VAE's downsampling."""
+    return int(unet.config.sample_size) * 2 ** (len(vae.config.block_out_channels) - 1)
+
+
+def build_model(base: str, style_encoder: str, content_encoder: str, device: str, *, resolution: int | None = None,
+                trainable: str = "all", seed: int = 0, allow_download: bool = False) -> ParasolModel:
+    """A fresh (untrained) PARASOL model: the base LDM plus a new conditioner (seeded by `seed`) sized for the
+    encoders."""
+    if trainable not in TRAINABLE:
+        raise StylizeError(f"trainable must be one of {TRAINABLE}, got {trainable!r}")
+    unet, vae, scheduler_config = load_base(base, allow_download)
+    style, content = DescriptorEncoder(style_encoder, device), DescriptorEncoder(content_encoder, device)
+    config = ParasolConfig(base=base, style_encoder=style_encoder, content_encoder=content_encoder,
+                           style_dim=style.dim, content_dim=content.dim,
+                           token_dim=int(unet.config.cross_attention_dim),
+                           resolution=int(resolution or native_resolution(unet, vae)), trainable=trainable)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        conditioner = Conditioner(config.style_dim, config.content_dim, config.token_dim, config.hidden_dim)
+    return _assemble(config, unet, vae, scheduler_config, conditioner, style, content, device)
+
+
+def _assemble(config: ParasolConfig, unet: Any, vae: Any, scheduler_config: dict, conditioner: Conditioner,
+              style: DescriptorEncoder, content: DescriptorEncoder, device: str,
+              dtype: torch.dtype = torch.float32) -> ParasolModel:
+    from ..diffusion import quiet_diffusers
+
+    with quiet_diffusers():  # diffusers warns about casting with .to(); the parts have no fp32-only modules
+        for part in (unet, vae, conditioner):
+            part.to(device=device, dtype=dtype)
+    return ParasolModel(config, unet, vae, scheduler_config, conditioner, style, content)
+
+
+def load_checkpoint_model(folder: Path, device: str, dtype: torch.dtype = torch.float32,
+                          allow_download: bool = False) -> tuple[ParasolModel, dict[str, Any]]:
+    """A trained model from a checkpoint folder, and its parasol.json (with `checkpoint_id`)."""
+    raw = ckpt.read_config(folder)
+    config = ParasolConfig.from_dict(raw)
+    unet, vae, scheduler_config = load_base(config.base, allow_download)
+    if int(unet.config.cross_attention_dim) != config.token_dim:
+        raise StylizeError(f"{folder}: trained for a {config.token_dim}-wide cross-attention, but the base "
+                           f"{config.base!r} has {unet.config.cross_attention_dim}")
+    style = DescriptorEncoder(config.style_encoder, device)
+    content = DescriptorEncoder(config.content_encoder, device)
+    for what, enc, dim in (("style", style, config.style_dim), ("content", content, config.content_dim)):
+        if enc.dim != dim:
+            raise StylizeError(f"{folder}: trained with {dim}-d {what} descriptors, but {enc.encoder_id} gives {enc.dim}")
+    conditioner = Conditioner(config.style_dim, config.content_dim, config.token_dim, config.hidden_dim)
+    ckpt.load_model_tensors(folder, unet, conditioner, config.trainable)
+    return _assemble(config, unet.eval(), vae, scheduler_config, conditioner.eval(), style, content, device,
+                     dtype), raw
+
+
+def resolve_spec(model: str) -> ModelSpec:
+    """The spec for `parasol/tiny` or a checkpoint folder (a run folder or its checkpoint)."""
+    if model == TINY_ID:
+        return ModelSpec(TINY_ID, None, "tiny untrained PARASOL (tiny SD1.5 layout, tiny ALADIN + open_clip), "
+                         "for tests and benchmarks only", "random weights (tests only)", tiny=True)
+    folder = ckpt.find_checkpoint(model)
+    if folder is None:
+        raise StylizeError(f"no PARASOL checkpoint at {model!r}: give the folder `stylelens train-parasol` wrote "
+                           f"(it holds checkpoint/{ckpt.CONFIG}), or {TINY_ID} for tests")
+    config = ckpt.read_config(folder)
+    return ModelSpec(str(Path(model).expanduser()), folder,
+                     f"PARASOL checkpoint (step {config.get('step', '?')}, base {config.get('base')}, style "
+                     f"{config.get('style_encoder')}, content {config.get('content_encoder')})", _LICENCE_SD)
+
+
+def configured_checkpoints() -> list[str]:
+    """Checkpoint folders named by STYLELENS_PARASOL_CHECKPOINTS (each entry, or its sub-folders that are
+    checkpoints), in the order given."""
+    found: list[str] = []
+    for entry in filter(None, os.environ.get(CHECKPOINTS_ENV, "").split(os.pathsep)):
+        root = Path(entry).expanduser()
+        if ckpt.find_checkpoint(root) is not None:
+            found.append(str(root))
+        elif root.is_dir():
+            found += [str(p) for p in sorted(root.iterdir()) if p.is_dir() and ckpt.find_checkpoint(p) is not None]
+    return found
+
+
+def default_model() -> str:
+    """The first configured checkpoint; a StylizeError saying how to get one when there is none."""
+    found = configured_checkpoints()
+    if not found:
+        raise StylizeError("parasol needs a trained checkpoint: pass --model FOLDER (written by `stylelens "
+                           f"train-parasol`), set {CHECKPOINTS_ENV}, or use {TINY_ID} for tests")
+    return found[0]
+
+
+def list_models() -> list[Any]:
+    """`GeneratorInfo` rows: configured checkpoints (or a placeholder saying how to get one) and the tiny model."""
+    from ..registry import GeneratorInfo
+
+    rows = []
+    for folder in configured_checkpoints():
+        try:
+            spec = resolve_spec(folder)
+            rows.append(GeneratorInfo("parasol", spec.model_id, spec.description, True, spec.licence))
+        except StylizeError as exc:
+            rows.append(GeneratorInfo("parasol", folder, str(exc), False))
+    if not rows:
+        rows.append(GeneratorInfo("parasol", "<checkpoint folder from stylelens train-parasol>",
+                                  f"train one with `stylelens train-parasol`, then pass it as --model or list it in "
+                                  f"{CHECKPOINTS_ENV}", False, _LICENCE_SD))
+    tiny = resolve_spec(TINY_ID)
+    rows.append(GeneratorInfo("parasol", tiny.model_id, tiny.description, True, tiny.licence))
+    return rows
