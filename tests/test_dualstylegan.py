@@ -7,6 +7,7 @@ the colour transforms; stage-I initialisation is style mixing; the official name
 """
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from collections import OrderedDict
 
@@ -330,3 +331,131 @@ def test_missing_weights_name_the_files_the_page_and_the_licence(tmp_path) -> No
     rows = {r.model_id: r for r in list_models()}
     assert {"dualstylegan/cartoon", "dualstylegan/caricature", "dualstylegan/anime", "dualstylegan/tiny"} <= set(rows)
     assert rows["dualstylegan/tiny"].weights_present and "non-commercial" in rows["dualstylegan/cartoon"].licence
+
+
+# ------------------------------------------------------------------------------------------------ inference
+
+
+def test_colour_preservation_both_ways_truncation_and_blending(parts) -> None:
+    model = parts.generator
+    z, ex = _codes(6, model)
+    recoloured = ex.clone()
+    recoloured[:, 7:] += 1.0
+    restructured = ex.clone()
+    restructured[:, :7] += 1.0
+    w = [0.75] * 7 + [1.0] * 11
+    noise = _noise(model)
+
+    def run(code, **kw):
+        return transfer(model, z, code, kw.pop("weights", w), noise=noise, **kw)
+
+    for mode in ("weights", "intrinsic"):  # the exemplar's colour rows no longer matter; its structure does
+        assert torch.equal(run(ex, preserve_colour=mode), run(recoloured, preserve_colour=mode))
+        assert not torch.allclose(run(ex, preserve_colour=mode), run(restructured, preserve_colour=mode))
+    assert torch.equal(run(ex, preserve_colour="weights"), run(ex, weights=[0.75] * 7 + [0.0] * 11))
+    assert not torch.allclose(run(ex, preserve_colour="intrinsic"), run(ex, preserve_colour="weights"))  # via T_c
+    other = torch.randn(1, 18, 32, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(transfer(model, z, ex, w, truncation=0.0, noise=noise),  # W -> 0: the content is gone
+                       transfer(model, other, ex, w, truncation=0.0, noise=noise))
+    assert torch.equal(blend_codes([ex, other], [1.0, 0.0]), ex)
+    torch.testing.assert_close(blend_codes([ex, other], [1.0, 3.0]), 0.25 * ex + 0.75 * other)
+
+
+def test_stylize_with_a_style_id_records_resolved_params_and_repeats_exactly(stylizer) -> None:
+    content, style = ContentRef(image=_image(1)), [StyleRef(image=_image(2))]
+    with pytest.warns(UserWarning, match="no landmark model given.*centre-cropped"):
+        first = stylizer.stylize(content, style, {"style_id": 1, "output_size": 64}, seed=5)
+    p = first.params
+    assert p["align"] == "centre" and p["code_set"] == "refined" and p["output_size"] == 64
+    assert p["weights"] == [0.75] * 7 + [1.0] * 11  # the default w_s of the set (tiny: cartoon's 0.75)
+    assert p["exemplar_losses"] == ["perceptual", "contextual", "identity", "latent_spread", "noise"]
+    again = stylizer.stylize(content, style, p, seed=5)
+    assert again.images[0].tobytes() == first.images[0].tobytes() and again.params == p
+    by_name = stylizer.stylize(content, style, dict(p, style_id="tiny-01.png"), seed=5)
+    assert by_name.images[0].tobytes() == first.images[0].tobytes()
+    other_id = stylizer.stylize(content, style, dict(p, style_id=2), seed=5)
+    assert other_id.images[0].tobytes() != first.images[0].tobytes()
+    code = stylizer.loaded.codes["refined"]["tiny-01.png"]
+    as_vector = stylizer.stylize(content, [StyleRef(vector=code.ravel())], dict(p, style_id=None), seed=5)
+    assert as_vector.images[0].tobytes() == first.images[0].tobytes()  # a vector style is a Z+ code
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"style_id": 9}, "style_id 9 is out of range: dualstylegan/tiny has 4 refined codes"),
+    ({"style_id": "nope.png"}, "style_id 'nope.png' is not an image name"),
+    ({"w_s": 3}, "w_s must be a number in [-2, 2]"),
+    ({"weights": [1.0] * 17}, "weights must be a list of 18 numbers"),
+    ({"preserve_colour": "yes"}, "preserve_colour must be one of none, weights, intrinsic"),
+    ({"truncation": 1.5}, "truncation must be a number in [0, 1]"),
+    ({"align": "eyes"}, "align must be one of auto, landmarks, centre"),
+    ({"exemplar_steps": -1}, "exemplar_steps must be an integer in [0, 10000]"),
+    ({"exemplar_losses": ["pixel_l2", "vibes"]}, "exemplar_losses must be one of"),
+    ({"exemplar_losses": ["noise"]}, "needs a reconstruction term"),
+    ({"sample_style": True, "style_id": 0}, "give style_id or sample_style, not both"),
+    ({"align": "landmarks"}, "align='landmarks' cannot run: no landmark model given"),
+])
+def test_bad_parameters_are_refused_by_name(stylizer, params, message) -> None:
+    with pytest.raises(StylizeError) as err:
+        stylizer.stylize(ContentRef(image=_image(1)), [StyleRef(image=_image(2))], {**CENTRE, **params})
+    assert message in str(err.value)
+
+
+def test_anime_default_w_s_and_a_vector_of_the_wrong_size(stylizer, monkeypatch) -> None:
+    from generation.dualstylegan.models import MODELS
+
+    anime = dataclasses.replace(stylizer.spec, default_w_s=MODELS["dualstylegan/anime"].default_w_s)
+    monkeypatch.setattr(stylizer, "spec", anime)
+    p = stylizer.resolve_params(Params(style_id=0, **CENTRE), ContentRef(image=_image(1)))
+    assert p.weights == [0.0] * 4 + [0.75] * 3 + [1.0] * 11
+    with pytest.raises(StylizeError, match="extrinsic Z\\+ code of 18 x 32 finite values; got 5 values"):
+        stylizer.stylize(ContentRef(image=_image(1)), [StyleRef(vector=np.ones(5))], CENTRE)
+
+
+def test_sampled_styles_come_from_the_sampling_network_and_the_seed(stylizer) -> None:
+    code0 = stylizer.extrinsic([], Params(sample_style=True), seed=0)
+    assert code0.shape == (1, 18, 32) and torch.equal(code0, stylizer.extrinsic([], Params(sample_style=True), 0))
+    assert not torch.allclose(code0, stylizer.extrinsic([], Params(sample_style=True), seed=1))
+    sampler = stylizer.loaded.sampler  # structure rows 0-6 and colour rows 7-17 from separate networks
+    s = torch.randn(1, 8, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(code0[:, :7].reshape(1, -1), sampler.structure(s))
+
+
+# ------------------------------------------------------------------------------------------------ faces
+
+
+def test_ffhq_quad_from_landmarks_and_alignment_fallbacks() -> None:
+    lm = np.zeros((68, 2))
+    lm[36:42], lm[42:48] = (40, 50), (60, 50)  # eyes 20 px apart, level
+    lm[48], lm[54] = (42, 80), (58, 80)        # mouth 30 px below the eyes
+    quad = ffhq_quad(lm)  # side = max(2 * 20, 1.8 * 30) = 54 per half-diagonal axis, centre (50, 53)
+    np.testing.assert_allclose(quad, [[-4, -1], [-4, 107], [104, 107], [104, -1]], atol=1e-9)
+    img = _image(3, (120, 100))
+    face, note = prepare_face(img, 32, "auto", None, "no landmark model given")
+    assert note.startswith("centre crop (no landmark model") and face.tobytes() == centre_crop(img, 32).tobytes()
+    aligned, note = prepare_face(img, 32, "auto", lambda rgb: lm, "")
+    assert note == "aligned by facial landmarks" and aligned.size == (32, 32)
+    assert aligned.tobytes() != face.tobytes()
+
+
+# ------------------------------------------------------------------------------------------------ exemplars
+
+
+def test_unseen_exemplar_is_destylised_and_its_code_refined_with_the_terms_here(parts) -> None:
+    from generation.dualstylegan.inference import to_tensor
+
+    style = to_tensor(centre_crop(_image(4), 256))
+    full = ExemplarNets(parts.generator, parts.encoder, parts.finetuned, parts.vgg, parts.arcface)
+    settings = ExemplarSettings(refine_steps=3, destylise_steps=2, loss_size=32)
+    terms = resolve_terms(full, None)
+    assert terms == ("perceptual", "contextual", "identity", "latent_spread", "noise")
+    out = extract(full, style, settings, terms, torch.Generator().manual_seed(0))
+    assert out.destylised and len(out.history["destylise"]) == 2 and len(out.history["refine"]) == 3
+    assert all(np.isfinite(v) for v in out.history["refine"]) and not torch.equal(out.extrinsic, out.encoded)
+    torch.testing.assert_close(out.intrinsic[:, 8:], out.encoded[:, 8:])  # colour rows kept from E(S)
+    bare = ExemplarNets(parts.generator, parts.encoder)  # no g', VGG or ArcFace weights here
+    assert resolve_terms(bare, None) == ("pixel_l2", "noise")
+    with pytest.raises(StylizeError, match="'identity' needs ArcFace weights"):
+        resolve_terms(bare, ["pixel_l2", "identity"])
+    plain = extract(bare, style, ExemplarSettings(refine_steps=2, loss_size=32), ("pixel_l2", "noise"),
+                    torch.Generator().manual_seed(0))
+    assert not plain.destylised and plain.history["destylise"] == [] and len(plain.history["refine"]) == 2

@@ -86,8 +86,8 @@ class Stage3Config:
 
 @dataclass
 class PairedData:
-    """Stage III supervision: exemplar images S (N, 3, H, W) in [-1, 1], their intrinsic codes z_i+ (Z+) and
-    extrinsic codes already mapped to W+ (N, rows, dim)."""
+    """Stage III supervision: exemplar images S (N, 3, H, W) in [-1, 1] (or uint8 0-255), their intrinsic
+    codes z_i+ (Z+) and extrinsic codes already mapped to W+ (N, rows, dim)."""
 
     images: torch.Tensor
     instyles: torch.Tensor
@@ -99,7 +99,10 @@ class PairedData:
         if random_ind < instyle.shape[1]:  # break the colour link between content and target
             instyle[:, random_ind:] = torch.randn(instyle[:, random_ind:].shape, generator=gen)
         exstyle = self.exstyles_w[idx] + std * torch.randn(self.exstyles_w[idx].shape, generator=gen)
-        return exstyle, instyle, self.images[idx]
+        images = self.images[idx]
+        if images.dtype == torch.uint8:
+            images = images.float() / 127.5 - 1
+        return exstyle, instyle, images
 
 
 def d_logistic(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
