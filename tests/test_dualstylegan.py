@@ -328,6 +328,9 @@ def test_missing_weights_name_the_files_the_page_and_the_licence(tmp_path) -> No
     for part in ("encoder.pt", "anime/generator.pt", "anime/refined_exstyle_code.npy", "S-Lab License 1.0",
                  "github.com/williamyang1991/DualStyleGAN", "hf download CVPR/DualStyleGAN", str(tmp_path)):
         assert part in text, part
+    from generation.dualstylegan import convert
+
+    assert convert.main([str(tmp_path)]) == 1  # nothing to convert in an empty folder
     rows = {r.model_id: r for r in list_models()}
     assert {"dualstylegan/cartoon", "dualstylegan/caricature", "dualstylegan/anime", "dualstylegan/tiny"} <= set(rows)
     assert rows["dualstylegan/tiny"].weights_present and "non-commercial" in rows["dualstylegan/cartoon"].licence

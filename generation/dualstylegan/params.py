@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ..base import StylizeError
 
@@ -40,13 +40,13 @@ class Params:
 
     style_id: int | str | None = None
     sample_style: bool = False
-    code_set: str = "auto"
+    code_set: Literal["auto", "refined", "raw"] = "auto"
     w_s: float | None = None
     w_c: float = 1.0
     weights: list[float] | None = None
-    preserve_colour: str = "none"
+    preserve_colour: Literal["none", "weights", "intrinsic"] = "none"
     truncation: float = 0.75
-    align: str = "auto"
+    align: Literal["auto", "landmarks", "centre"] = "auto"
     exemplar_steps: int = 100
     destylise_steps: int = 300
     lr_colour: float = 0.01
