@@ -140,6 +140,15 @@ def test_stylize_is_deterministic_and_a_style_vector_equals_its_image(stylizer: 
         stylizer.stylize(y, [StyleRef(vector=np.ones(5))], params)
 
 
+def test_colour_post_processing_moves_the_output_to_the_style_colours(stylizer: Parasol, images) -> None:
+    y, s = ContentRef(image=images["y"]), [StyleRef(image=images["s"])]
+    plain = stylizer.stylize(y, s, {"steps": 3, "lam": 1}, seed=0).images[0]
+    matched = stylizer.stylize(y, s, {"steps": 3, "lam": 1, "colour_match": "style"}, seed=0).images[0]
+    target = np.asarray(images["s"], dtype=np.float64).reshape(-1, 3).mean(0)
+    gap = (lambda im: np.abs(np.asarray(im, dtype=np.float64).reshape(-1, 3).mean(0) - target).max())  # noqa: E731
+    assert gap(matched) < 6.0 and gap(matched) < 0.2 * gap(plain), (gap(matched), gap(plain))
+
+
 def test_descriptor_interpolation_grid(stylizer: Parasol, images) -> None:
     contents = [ContentRef(image=images["y"]), ContentRef(image=images["y2"])]
     styles = [StyleRef(image=images["s"]), StyleRef(image=images["s2"])]
@@ -195,7 +204,7 @@ def test_bad_params_are_refused_by_name(stylizer: Parasol, images, params, messa
 
 def test_differentiable_descriptors_match_the_indexing_path(images) -> None:
     y = images["y"].resize((32, 32))
-    for encoder_id in ("tiny/aladin", "tiny/open_clip", "tiny/efficientnet-lite"):
+    for encoder_id in ("tiny/aladin", "tiny/open_clip", "tiny/efficientnet-lite", "starter/efficientnet-lite0"):
         enc = DescriptorEncoder(encoder_id, "cpu")
         x = to_tensor(y, 32, 32, "cpu").requires_grad_(True)
         d = enc.differentiable(x)
@@ -204,22 +213,35 @@ def test_differentiable_descriptors_match_the_indexing_path(images) -> None:
         d.sum().backward()
         assert x.grad is not None and x.grad.abs().sum() > 0
         assert not any(p.requires_grad for p in (getattr(enc.encoder, "model", None) or enc.encoder.net).parameters())
-    magenta = DescriptorEncoder("tiny/magenta-style", "cpu")
-    assert not magenta.grad_capable
-    with pytest.raises(StylizeError, match="gives no gradients"):
-        magenta.differentiable(to_tensor(y, 32, 32, "cpu"))
+    for encoder_id in ("tiny/magenta-style", "starter/magenta-style"):  # ONNX: no gradients
+        magenta = DescriptorEncoder(encoder_id, "cpu")
+        assert not magenta.grad_capable
+        with pytest.raises(StylizeError, match="gives no gradients"):
+            magenta.differentiable(to_tensor(y, 32, 32, "cpu"))
 
 
-def test_models_listing_and_unknown_checkpoints(tmp_path, monkeypatch) -> None:
-    from generation import list_generators
+def test_models_listing_finds_checkpoints_and_refuses_unknown_ones(tmp_path, monkeypatch) -> None:
+    from generation import create_stylizer, list_generators
 
     monkeypatch.delenv("STYLELENS_PARASOL_CHECKPOINTS", raising=False)
+    monkeypatch.setenv("STYLELENS_HOME", str(tmp_path / "ws"))
     rows = [g for g in list_generators() if g.method == "parasol"]
     assert [g.model_id for g in rows][-1] == "parasol/tiny" and rows[-1].weights_present
-    assert not rows[0].weights_present and "train-parasol" in rows[0].description
-    from generation import create_stylizer
-
+    assert len(rows) == 2 and not rows[0].weights_present and "train-parasol" in rows[0].description
     with pytest.raises(StylizeError, match="parasol needs a trained checkpoint"):
         create_stylizer("parasol")
     with pytest.raises(StylizeError, match="no PARASOL checkpoint at"):
         create_stylizer("parasol", model=str(tmp_path))
+
+    def fake_run(folder) -> str:  # the two files that make a folder a checkpoint
+        (folder / "checkpoint").mkdir(parents=True)
+        (folder / "checkpoint" / "parasol.json").write_text('{"step": 7, "base": "tiny"}')
+        (folder / "checkpoint" / "model.safetensors").write_bytes(b"")
+        return str(folder)
+
+    in_ws, elsewhere = fake_run(tmp_path / "ws" / "parasol" / "r1"), fake_run(tmp_path / "runs" / "b")
+    monkeypatch.setenv("STYLELENS_PARASOL_CHECKPOINTS", str(tmp_path / "runs"))
+    rows = [g for g in list_generators() if g.method == "parasol"]
+    assert [g.model_id for g in rows] == [elsewhere, in_ws, "parasol/tiny"] and all(g.weights_present for g in rows)
+    assert "step 7" in rows[0].description
+    assert create_stylizer("parasol").spec.model_id == elsewhere  # the first listed is the default

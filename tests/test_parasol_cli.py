@@ -27,7 +27,8 @@ def _fail(capsys, *args: str) -> str:
     return err
 
 
-def test_train_on_a_mining_run_then_stylize_regenerate_and_grid(capsys, tmp_path: Path) -> None:
+def test_train_on_a_mining_run_then_stylize_regenerate_and_grid(capsys, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("STYLELENS_PARASOL_CHECKPOINTS", raising=False)
     images = tmp_path / "imgs"
     synthetic_triplets(images, n=3)
     (images / "triplets.jsonl").unlink()
@@ -47,6 +48,8 @@ def test_train_on_a_mining_run_then_stylize_regenerate_and_grid(capsys, tmp_path
     assert (out_dir / "loss_curve.png").is_file() and (out_dir / "checkpoint" / "model.safetensors").is_file()
     again = _run(capsys, *train, "--w-s", "0", "--steps", "3")  # the same folder resumes
     assert (again["step"], again["steps_run"]) == (3, 1)
+    listed = [g for g in _run(capsys, "models", "list", *ws)["generators"] if g["method"] == "parasol"]
+    assert [g["model_id"] for g in listed] == [str(out_dir), "parasol/tiny"] and "step 3" in listed[0]["description"]
 
     made = _run(capsys, "stylize", "--method", "parasol", "--model", str(out_dir), "--content",
                 str(images / "000_y.png"), "--style", str(images / "001_s.png"), "--param", "steps=4",

@@ -9,9 +9,10 @@
   not used). Real weights load from the local Hugging Face cache or a folder, safetensors only; nothing is
   downloaded unless `allow_download=True`; missing files raise `WeightsMissingError` naming each one.
 
-`list_models()` shows `parasol/tiny` and the checkpoints named in STYLELENS_PARASOL_CHECKPOINTS (folders
-separated by the OS path separator; a folder may be a checkpoint, a training run, or hold several runs),
-or a placeholder row saying how to get one.
+`list_models()` shows the checkpoints named in STYLELENS_PARASOL_CHECKPOINTS (folders separated by the OS
+path separator; a folder may be a checkpoint, a training run, or hold several runs) and the runs
+`train-parasol` wrote into the workspace (WORKSPACE/parasol/*, the workspace being $STYLELENS_HOME or
+~/.stylelens, as the Studio sets it), or a placeholder row saying how to get one; then `parasol/tiny`.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ TINY_ID = "parasol/tiny"
 TINY_BASE = "tiny"
 BASE_ALIASES = {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5"}
 CHECKPOINTS_ENV = "STYLELENS_PARASOL_CHECKPOINTS"
+WORKSPACE_DIR = "parasol"  # WORKSPACE/parasol/<run>: where `stylelens train-parasol` trains by default
 TINY_ENCODERS = ("tiny/aladin", "tiny/open_clip")
 _LICENCE_SD = "base: CreativeML OpenRAIL-M (SD1.5); fine-tuned weights: yours; encoders: their own licences"
 
@@ -99,12 +101,14 @@ def native_resolution(unet: Any, vae: Any) -> int:
 
 
 def build_model(base: str, style_encoder: str, content_encoder: str, device: str, *, resolution: int | None = None,
-                trainable: str = "all", seed: int = 0, allow_download: bool = False) -> ParasolModel:
+                trainable: str = "all", seed: int = 0, allow_download: bool = False,
+                parts: tuple[Any, Any, dict] | None = None) -> ParasolModel:
     """A fresh (untrained) PARASOL model: the base LDM plus a new conditioner (seeded by `seed`) sized for the
-    encoders."""
+    encoders. `parts` = (unet, vae, scheduler config) replaces loading `base` (benchmarks build random
+    real-size parts; `base` then only names them)."""
     if trainable not in TRAINABLE:
         raise StylizeError(f"trainable must be one of {TRAINABLE}, got {trainable!r}")
-    unet, vae, scheduler_config = load_base(base, allow_download)
+    unet, vae, scheduler_config = parts if parts is not None else load_base(base, allow_download)
     style, content = DescriptorEncoder(style_encoder, device), DescriptorEncoder(content_encoder, device)
     config = ParasolConfig(base=base, style_encoder=style_encoder, content_encoder=content_encoder,
                            style_dim=style.dim, content_dim=content.dim,
@@ -162,17 +166,25 @@ def resolve_spec(model: str) -> ModelSpec:
                      f"{config.get('style_encoder')}, content {config.get('content_encoder')})", _LICENCE_SD)
 
 
+def workspace_runs_dir() -> Path:
+    """WORKSPACE/parasol of the workspace in $STYLELENS_HOME (default ~/.stylelens), without opening it."""
+    from indexer.workspace import DEFAULT_HOME, HOME_ENV  # lazily: the catalog's stack is not needed elsewhere
+
+    return Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser() / WORKSPACE_DIR
+
+
 def configured_checkpoints() -> list[str]:
     """Checkpoint folders named by STYLELENS_PARASOL_CHECKPOINTS (each entry, or its sub-folders that are
-    checkpoints), in the order given."""
+    checkpoints), in the order given, then the workspace's training runs (sorted by name)."""
     found: list[str] = []
-    for entry in filter(None, os.environ.get(CHECKPOINTS_ENV, "").split(os.pathsep)):
+    entries = [*filter(None, os.environ.get(CHECKPOINTS_ENV, "").split(os.pathsep)), str(workspace_runs_dir())]
+    for entry in entries:
         root = Path(entry).expanduser()
         if ckpt.find_checkpoint(root) is not None:
             found.append(str(root))
         elif root.is_dir():
             found += [str(p) for p in sorted(root.iterdir()) if p.is_dir() and ckpt.find_checkpoint(p) is not None]
-    return found
+    return list(dict.fromkeys(found))
 
 
 def default_model() -> str:

@@ -65,6 +65,15 @@ class Parasol(Stylizer):
         self._model: ParasolModel | None = None
         self._inversions: OrderedDict[tuple, Inversion] = OrderedDict()
 
+    @classmethod
+    def from_model(cls, model: ParasolModel, model_id: str) -> Parasol:
+        """A stylizer around a model already in memory (a benchmark's random real-size model, say); its
+        record names `model_id` only, so regenerating it needs the same in-memory model."""
+        spec = ModelSpec(model_id, None, "in-memory PARASOL model", "see the model's parts", tiny=True)
+        stylizer = cls(spec, device=str(model.device), dtype=model.dtype)
+        stylizer._model = model
+        return stylizer
+
     @property
     def model_ids(self) -> dict[str, str]:
         ids = {"model": self.spec.model_id}

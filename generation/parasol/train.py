@@ -220,10 +220,13 @@ def _optimizer(model: ParasolModel, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def train(cfg: TrainConfig, triplets: Sequence[Triplet], out_dir: str | Path, *, resume: bool = True,
-          progress: bool | None = None, on_step: Callable[[int, int, dict[str, float]], None] | None = None
-          ) -> TrainSummary:
+          progress: bool | None = None, on_step: Callable[[int, int, dict[str, float]], None] | None = None,
+          model: ParasolModel | None = None) -> TrainSummary:
     """Train (or resume training) into `out_dir` until `cfg.steps` steps; checkpoints every
-    `cfg.checkpoint_every` steps and at the end, with the loss curve. `on_step(step, total, losses)`."""
+    `cfg.checkpoint_every` steps and at the end, with the loss curve. `on_step(step, total, losses)`.
+
+    `model`: a fresh model built by the caller to train instead of `cfg.base` (e.g. random weights in real
+    shapes for a benchmark); its encoders must be the configured ones, and `out_dir` must hold no checkpoint."""
     validate(cfg)
     out = Path(out_dir).expanduser()
     accelerator = _accelerator(cfg)
@@ -236,7 +239,15 @@ def train(cfg: TrainConfig, triplets: Sequence[Triplet], out_dir: str | Path, *,
     # the encoders first (cached by the registry): a loss they cannot serve is refused before the base loads
     check_encoders(DescriptorEncoder(cfg.style_encoder, device), DescriptorEncoder(cfg.content_encoder, device),
                    cfg.w_s, cfg.w_y)
-    if existing is not None:
+    if model is not None:
+        if existing is not None:
+            raise StylizeError(f"{out} already holds a checkpoint; a prebuilt model trains into a new folder")
+        if (model.config.style_encoder, model.config.content_encoder) != (cfg.style_encoder, cfg.content_encoder):
+            raise StylizeError("the prebuilt model's encoders differ from style_encoder/content_encoder")
+        model.unet.to(device)
+        model.conditioner.to(device)
+        model.vae.to(device)
+    elif existing is not None:
         model, _ = load_checkpoint_model(existing, device, allow_download=cfg.allow_download)
     else:
         model = build_model(cfg.base, cfg.style_encoder, cfg.content_encoder, device, resolution=cfg.resolution,
