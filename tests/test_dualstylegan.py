@@ -381,6 +381,13 @@ def test_stylize_with_a_style_id_records_resolved_params_and_repeats_exactly(sty
     code = stylizer.loaded.codes["refined"]["tiny-01.png"]
     as_vector = stylizer.stylize(content, [StyleRef(vector=code.ravel())], dict(p, style_id=None), seed=5)
     assert as_vector.images[0].tobytes() == first.images[0].tobytes()  # a vector style is a Z+ code
+    resolved = Params(**p)  # intrinsic blending through the library: E(face 1) and E(face 2) interpolated
+    faces = [stylizer.intrinsic(img, resolved) for img in (_image(1), _image(3))]
+    ex = torch.from_numpy(code)
+    assert stylizer.render(blend_codes(faces, [1, 0]), ex, resolved, 5).tobytes() == first.images[0].tobytes()
+    halfway = stylizer.render(blend_codes(faces, [1, 1]), ex, resolved, 5)
+    assert halfway.tobytes() == stylizer.render(0.5 * faces[0] + 0.5 * faces[1], ex, resolved, 5).tobytes()
+    assert halfway.tobytes() != first.images[0].tobytes()
 
 
 @pytest.mark.parametrize("params, message", [

@@ -101,10 +101,11 @@ def feature_matching(fake: Sequence[torch.Tensor], real: Sequence[torch.Tensor],
 
 def identity(arcface: nn.Module, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """mean(1 - <e(fake), e(real)>) of ArcFace embeddings of the face crop [35:223, 32:220] at 256 px."""
+    dtype = next(arcface.parameters()).dtype
+
     def embed(img: torch.Tensor) -> torch.Tensor:
-        img = to_loss_size(img)
-        crop = img[:, :, 35:223, 32:220]
-        return arcface(F.adaptive_avg_pool2d(crop, arcface.input_size))
+        crop = to_loss_size(img)[:, :, 35:223, 32:220]
+        return arcface(F.adaptive_avg_pool2d(crop, arcface.input_size).to(dtype)).float()
 
     return (1 - (embed(fake) * embed(real).detach()).sum(1)).mean()
 

@@ -2,7 +2,9 @@
 
 Structure rows (1-7) and colour rows (8-18) are sampled by two separate networks (`structure`, `color` in
 sampler.pt), each an IMLE/ICP-trained MLP 128 -> 128 -> 128 -> rows * 512 with batch norm and ReLU, no
-biases; the two halves are concatenated into one Z+ extrinsic code.
+biases; the two halves are concatenated into one Z+ extrinsic code. Sampling runs the batch norms in eval
+mode (their running statistics), so one code can be drawn at a time; the official `generate.py` leaves the
+networks in training mode, i.e. normalises with the statistics of the sampled batch.
 """
 from __future__ import annotations
 

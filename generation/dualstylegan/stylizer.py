@@ -176,22 +176,31 @@ class DualStyleGANStylizer(Stylizer):
 
     # -- the run -------------------------------------------------------------------------------------------
 
-    def _run(self, content: ContentRef, styles: list[StyleRef], params: Params, seed: int) -> list[Image.Image]:
-        if params.weights is None or params.align == "auto":  # called without stylize(): resolve here
-            params = self.resolve_params(params, content)
-        ld = self.loaded
+    def intrinsic(self, image: Image.Image, params: Params) -> torch.Tensor:
+        """The content's intrinsic Z+ code E(face) (1, n_latent, style_dim), float32 on the device; the face is
+        aligned or centre-cropped as `params.align` says (resolved: landmarks | centre)."""
         detector, reason = self.detector
         try:
-            face, _ = prepare_face(content.image, FACE_SIZE, params.align, detector, reason)
+            face, _ = prepare_face(image, FACE_SIZE, params.align, detector, reason)
         except ValueError as exc:
             raise StylizeError(str(exc)) from exc
         with torch.no_grad():
-            intrinsic = ld.encoder.encode(to_tensor(face, self.device, self.dtype)).float()
-        extrinsic = self.extrinsic(styles, params, seed).to(self.device)
-        noise = ld.generator.generator.make_noise(1, torch.Generator("cpu").manual_seed(seed))
-        image = transfer(ld.generator, intrinsic, extrinsic, params.weights, params.truncation, params.preserve_colour,
-                         noise)
-        return [to_image(image, params.output_size)]
+            return self.loaded.encoder.encode(to_tensor(face, self.device, self.dtype)).float()
+
+    def render(self, intrinsic: torch.Tensor, extrinsic: torch.Tensor, params: Params, seed: int) -> Image.Image:
+        """G(intrinsic, f(extrinsic), w) with resolved `params` (w, colour preservation, truncation, size).
+        Intrinsic codes of several faces can be blended first (`inference.blend_codes`), as the paper's
+        style blending does; the stylizer's own runs have one content face."""
+        noise = self.loaded.generator.generator.make_noise(1, torch.Generator("cpu").manual_seed(seed))
+        image = transfer(self.loaded.generator, intrinsic.to(self.device), extrinsic.to(self.device), params.weights,
+                         params.truncation, params.preserve_colour, noise)
+        return to_image(image, params.output_size)
+
+    def _run(self, content: ContentRef, styles: list[StyleRef], params: Params, seed: int) -> list[Image.Image]:
+        if params.weights is None or params.align == "auto":  # called without stylize(): resolve here
+            params = self.resolve_params(params, content)
+        intrinsic = self.intrinsic(content.image, params)
+        return [self.render(intrinsic, self.extrinsic(styles, params, seed), params, seed)]
 
 
 _OPTIONS = ("model", "checkpoint_dir", "device", "dtype", "vgg_path", "arcface_path", "landmarks_path")
