@@ -297,15 +297,24 @@ def test_checkpoints_round_trip_and_a_resumed_run_equals_an_uninterrupted_one(fi
         finetune("parted", source=str(files["target"]), home=tmp_path, progress=False)
     with pytest.raises(StylizeError, match="already has 4 iterations"):
         finetune("parted", settings={"steps": 3}, home=tmp_path, progress=False)
+    with store.training_lock(resumed.folder), pytest.raises(StylizeError, match="being fine-tuned by another run"):
+        finetune("parted", settings={"steps": 5}, home=tmp_path, progress=False)
 
 
-def test_lora_fine_tune_saves_an_adapter_that_loads_back(files, tmp_path) -> None:
-    model = finetune("lora", str(files["source"]), str(files["target"]), str(files["faces"]), base=TINY,
-                     settings={"steps": 2, "lora": True, "lora_rank": 2}, home=tmp_path, progress=False)
-    assert model.record["training"]["lr"] == 1e-4 and model.weights_file.name == "lora.safetensors"
+def test_lora_fine_tune_saves_an_adapter_that_loads_back_and_resumes_exactly(files, tmp_path) -> None:
     from safetensors.torch import load_file
 
+    defaults = TrainSettings()
+    assert (defaults.steps, defaults.learning_rate, TrainSettings(lora=True).learning_rate) == (400, 1e-6, 1e-4)
+    args = (str(files["source"]), str(files["target"]), str(files["faces"]))
+    lora = {"lora": True, "lora_rank": 2, "lr": 1e-2}
+    model = finetune("lora", *args, base=TINY, settings={"steps": 2, **lora}, home=tmp_path, progress=False)
+    assert model.record["training"]["lr"] == 1e-2 and model.weights_file.name == "lora.safetensors"
+    finetune("lora-parted", *args, base=TINY, settings={"steps": 1, **lora}, home=tmp_path, progress=False)
+    parted = finetune("lora-parted", settings={"steps": 2}, home=tmp_path, progress=False)
     saved = load_file(str(model.weights_file))
+    resumed = load_file(str(parted.weights_file))
+    assert saved.keys() == resumed.keys() and all(torch.equal(saved[k], resumed[k]) for k in saved)
     assert saved and all(".lora_A." in k or ".lora_B." in k for k in saved)
     assert any(not torch.equal(v, torch.zeros_like(v)) for k, v in saved.items() if ".lora_B." in k)  # B trained
     loaded = checkpoint.load_finetuned(model, "cpu", torch.float32).unet.state_dict()

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -125,42 +126,65 @@ def finetune(name: str, source: str | None = None, target: str | None = None, au
     C_src, C_tgt to use instead of the automatic choice. `on_step(done, total, loss)` after each iteration.
     """
     folder = store.model_folder(name, home or (ws.home if ws is not None else None))
-    model = store.read(folder) if (folder / store.RECORD).is_file() else None
-    if model is None:
-        missing = [n for n, v in (("source", source), ("target", target), ("aux", aux)) if not v]
-        if missing:
-            raise StylizeError(f"a new StyO model needs {', '.join(missing)} (source and target images, and aux: a "
-                               "folder of faces or corpus:NAME)")
-        run_settings = _settings(settings)
-        run_settings.validate()
-        spec = resolve_base(base or DEFAULT_BASE)
-        (src, src_sha), (tgt, tgt_sha) = _decode(source, "source"), _decode(target, "target")
-        aux_set = auxset.resolve(aux, ws, aux_limit, run_settings.seed)
-    else:
-        for which, path in (("source", source), ("target", target)):
-            _check_same(model, which, path, base)
-        if aux is not None and aux != model.record["aux"]["spec"]:
-            raise StylizeError(f"StyO model {name!r} was fine-tuned with aux {model.record['aux']['spec']!r}, not "
-                               f"{aux!r}; re-run without --aux to resume")
-        run_settings = _recorded_settings(model, settings)
-        spec = resolve_base(model.base_id)
-        src, _ = _decode(model.image_path("source"), "source")
-        tgt, _ = _decode(model.image_path("target"), "target")
-        aux_set = auxset.reload(model.record["aux"])
-        variant = model.record["base"].get("variant")
-    device = resolve_device(device)
-    frozen_dtype = resolve_dtype(dtype, device)
-    parts = load_base(spec, device, frozen_dtype, variant, allow_download,
-                      checkpoint.unet_folder(model) if model is not None else None, unet_dtype=torch.float32)
-    if model is None:
-        ids = (identifiers.check(parts.tokenizer, Identifiers.from_dict(identifier_words)) if identifier_words
-               else identifiers.choose(parts.tokenizer))
-        model = _create(folder, spec, run_settings, run_settings.resolution or spec.resolution, ids,
-                        {"source": (source, src_sha), "target": (target, tgt_sha)}, aux_set, variant)
-    idl = IDL(parts, model.record["prompts"], src, tgt, aux_set.images, run_settings, int(model.record["resolution"]))
-    checkpoint.resume(model, idl)
-    return _train(model, idl, run_settings, progress, on_step)
+    with store.training_lock(folder):
+        model = store.read(folder) if (folder / store.RECORD).is_file() else None
+        if model is None:
+            data = _new_inputs(source, target, aux, base, settings, aux_limit, ws, variant)
+        else:
+            data = _recorded_inputs(model, source, target, aux, base, settings)
+        device = resolve_device(device)
+        parts = load_base(data.spec, device, resolve_dtype(dtype, device), data.variant, allow_download,
+                          checkpoint.unet_folder(model) if model is not None else None, unet_dtype=torch.float32)
+        if model is None:
+            ids = (identifiers.check(parts.tokenizer, Identifiers.from_dict(identifier_words)) if identifier_words
+                   else identifiers.choose(parts.tokenizer))
+            model = _create(folder, data.spec, data.settings, data.settings.resolution or data.spec.resolution, ids,
+                            data.pinned, data.aux, data.variant)
+        idl = IDL(parts, model.record["prompts"], data.source, data.target, data.aux.images, data.settings,
+                  int(model.record["resolution"]))
+        checkpoint.resume(model, idl)
+        return _train(model, idl, data.settings, progress, on_step)
 
+
+@dataclass
+class _Data:
+    """What a run trains on: settings, base, decoded images (and, for a new model, the files to pin)."""
+
+    settings: TrainSettings
+    spec: ModelSpec
+    source: Image.Image
+    target: Image.Image
+    aux: auxset.AuxSet
+    variant: str | None
+    pinned: dict[str, tuple[str, str]]
+
+
+def _new_inputs(source: str | None, target: str | None, aux: str | None, base: str | None,
+                settings: dict[str, Any] | TrainSettings | None, aux_limit: int, ws: Any,
+                variant: str | None) -> _Data:
+    missing = [n for n, v in (("source", source), ("target", target), ("aux", aux)) if not v]
+    if missing:
+        raise StylizeError(f"a new StyO model needs {', '.join(missing)} (source and target images, and aux: a "
+                           "folder of faces or corpus:NAME)")
+    run_settings = _settings(settings)
+    run_settings.validate()
+    spec = resolve_base(base or DEFAULT_BASE)
+    (src, src_sha), (tgt, tgt_sha) = _decode(source, "source"), _decode(target, "target")
+    return _Data(run_settings, spec, src, tgt, auxset.resolve(aux, ws, aux_limit, run_settings.seed), variant,
+                 {"source": (source, src_sha), "target": (target, tgt_sha)})
+
+
+def _recorded_inputs(model: FineTuned, source: str | None, target: str | None, aux: str | None, base: str | None,
+                     settings: dict[str, Any] | TrainSettings | None) -> _Data:
+    for which, path in (("source", source), ("target", target)):
+        _check_same(model, which, path, base)
+    if aux is not None and aux != model.record["aux"]["spec"]:
+        raise StylizeError(f"StyO model {model.name!r} was fine-tuned with aux {model.record['aux']['spec']!r}, not "
+                           f"{aux!r}; re-run without --aux to resume")
+    src, _ = _decode(model.image_path("source"), "source")
+    tgt, _ = _decode(model.image_path("target"), "target")
+    return _Data(_recorded_settings(model, settings), resolve_base(model.base_id), src, tgt,
+                 auxset.reload(model.record["aux"]), model.record["base"].get("variant"), {})
 
 def _train(model: FineTuned, idl: IDL, settings: TrainSettings, progress: bool | None,
            on_step: StepCallback | None) -> FineTuned:

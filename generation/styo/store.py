@@ -14,11 +14,14 @@ old or the new checkpoint in use, never half of one. The workspace is $STYLELENS
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,3 +189,20 @@ def commit_checkpoint(model: FineTuned, step_dir: Path, step: int, weights_sha25
         if old.is_dir() and old.name != step_dir.name:
             shutil.rmtree(old, ignore_errors=True)
     return FineTuned(model.folder, record)
+
+
+@contextmanager
+def training_lock(folder: Path) -> Iterator[None]:
+    """One fine-tuning run per model at a time: an OS file lock beside the model's folder (released even when
+    the run is killed)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder.parent / f".{folder.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StylizeError(f"StyO model {folder.name!r} is being fine-tuned by another run; wait for it to "
+                               "finish") from None
+        yield
+    finally:
+        os.close(fd)
