@@ -150,8 +150,9 @@ def stage3(args: argparse.Namespace) -> Path:
         load_strict(g, ckpt["g"], "generator-pretrain.pt (g)")
         load_strict(d, ckpt["d"], "generator-pretrain.pt (d)")
         encoder, vgg, arcface = _real_nets(args)
+        arcface = arcface.to(args.device).eval() if arcface else None
         trainer = Trainer(g.to(args.device), d.to(args.device), encoder.to(args.device).eval(),
-                          vgg.to(args.device).eval(), arcface.to(args.device).eval() if arcface else None, seed=args.seed)
+                          vgg.to(args.device).eval(), arcface, seed=args.seed)
         load_strict(trainer.g_ema, ckpt["g_ema"], "generator-pretrain.pt (g_ema)")
         out_dir = Path(args.out or root / args.style)
     data = _paired(args, trainer)

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from generation import ContentRef, StyleRef, StylizeError, create_stylizer
+from generation import ContentRef, StyleRef, StylizeError
 from generation.dualstylegan import Params, WeightsMissingError, create, list_models, tiny
 from generation.dualstylegan.align import centre_crop, ffhq_quad, prepare_face
 from generation.dualstylegan.checkpoints import (
@@ -30,15 +30,8 @@ from generation.dualstylegan.checkpoints import (
 from generation.dualstylegan.exemplar import ExemplarNets, ExemplarSettings, extract, resolve_terms
 from generation.dualstylegan.inference import blend_codes, transfer
 from generation.dualstylegan.network import DualStyleGAN, ModRes, stage1_init
-from generation.dualstylegan.ops import (
-    fused_leaky_relu,
-    make_kernel,
-    set_fast_path,
-    upfirdn2d,
-    upfirdn2d_reference,
-)
+from generation.dualstylegan.ops import fused_leaky_relu, make_kernel, upfirdn2d, upfirdn2d_reference
 from generation.dualstylegan.psp import GradualStyleEncoder
-from generation.dualstylegan.stylegan2 import StyledConv, ToRGB
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CENTRE = dict(align="centre", output_size=64)
@@ -208,7 +201,8 @@ def official_generator_shapes() -> dict[str, tuple[int, ...]]:
 
     def styled(name: str, cin: int, cout: int, up: bool) -> None:
         s.update({f"{name}.conv.weight": (1, cout, cin, 3, 3), f"{name}.conv.modulation.weight": (cin, 512),
-                  f"{name}.conv.modulation.bias": (cin,), f"{name}.noise.weight": (1,), f"{name}.activate.bias": (cout,)})
+                  f"{name}.conv.modulation.bias": (cin,), f"{name}.noise.weight": (1,),
+                  f"{name}.activate.bias": (cout,)})
         if up:
             s[f"{name}.conv.blur.kernel"] = (4, 4)
 

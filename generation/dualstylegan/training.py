@@ -139,7 +139,8 @@ class Trainer:
         self.g_params = [*g.res.parameters(), *g.style.parameters()]
         g_ratio, d_ratio = c.g_reg_every / (c.g_reg_every + 1), c.d_reg_every / (c.d_reg_every + 1)
         self.g_optim = torch.optim.Adam(self.g_params, lr=c.lr * g_ratio, betas=(0.0, 0.99 ** g_ratio))
-        self.d_optim = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr * d_ratio, betas=(0.0, 0.99 ** d_ratio))
+        self.d_optim = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr * d_ratio,
+                                        betas=(0.0, 0.99 ** d_ratio))
         self.gen = torch.Generator("cpu").manual_seed(self.seed)
         self.iteration = 0
         self.mean_path = torch.zeros(())
