@@ -441,6 +441,19 @@ def test_ffhq_quad_from_landmarks_and_alignment_fallbacks() -> None:
     assert aligned.tobytes() != face.tobytes()
 
 
+def test_auto_alignment_uses_landmarks_when_they_find_a_face(stylizer, monkeypatch) -> None:
+    lm = np.zeros((68, 2))
+    lm[36:42], lm[42:48], lm[48], lm[54] = (30, 35), (50, 35), (32, 60), (48, 60)
+    face, blank = _image(1), Image.new("RGB", (80, 80), "white")
+    monkeypatch.setattr(stylizer, "_detector", (lambda rgb: None if rgb.min() == 255 else lm, ""))
+    resolved = stylizer.resolve_params(Params(style_id=0), ContentRef(image=face))
+    assert resolved.align == "landmarks"
+    with pytest.warns(UserWarning, match="found no face in the content image; the content face is centre-cropped"):
+        assert stylizer.resolve_params(Params(style_id=0), ContentRef(image=blank)).align == "centre"
+    aligned = stylizer.intrinsic(face, resolved)
+    assert not torch.equal(aligned, stylizer.intrinsic(face, dataclasses.replace(resolved, align="centre")))
+
+
 # ------------------------------------------------------------------------------------------------ exemplars
 
 

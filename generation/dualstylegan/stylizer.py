@@ -105,6 +105,9 @@ class DualStyleGANStylizer(Stylizer):
         align = params.align
         if align == "auto":
             detector, reason = self.detector
+            if detector is not None and content.image is not None \
+                    and detector(np.asarray(content.image.convert("RGB"))) is None:
+                detector, reason = None, "the landmark model found no face in the content image"
             align = "landmarks" if detector is not None else "centre"
             if detector is None:
                 warnings.warn(f"dualstylegan: {reason}; the content face is centre-cropped, not aligned. Give "
