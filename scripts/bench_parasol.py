@@ -10,7 +10,8 @@ parameters, default 256 px = 32x32 latents), with the tiny ALADIN and tiny open_
 Figures, same process and device:
 - train: median seconds per optimisation step (after 2 warm-up steps) of `train()` -- batch loading, VAE
   encode, U-Net forward/backward, the decode + encoder losses, AdamW -- against the bare floor: one U-Net
-  forward + backward + AdamW step on the same batch (same mixed precision);
+  forward + backward + AdamW step on the same batch (same mixed precision), measured before and after the
+  run (the mean of the two medians; the bare steps nudge the random weights, which does not matter here);
 - sample: one `stylize` call (inversion of the content image with 3-row guided U-Net calls per level, then
   steps - lam guided reverse steps, VAE encode/decode, encoders) against the bare floor: the same number of
   batch-3 U-Net forwards;
@@ -154,6 +155,8 @@ def main() -> None:
                           trainable=args.trainable, mixed_precision=args.mixed_precision,
                           device="cpu" if device == "cpu" else "cuda",
                           checkpoint_every=10 ** 6)
+        # the floor is measured before and after the run (the same load drifts on a shared machine)
+        bare_before = bare_train_step(model, args.batch_size, resolution, args.mixed_precision, args.rounds)
         _sync(device)
         t0 = time.perf_counter()
         summary = train(cfg, triplets, Path(tmp) / "run", progress=False, on_step=on_step, model=model)
@@ -162,9 +165,11 @@ def main() -> None:
         per_step = float(np.median(steps[2:])) if len(steps) > 2 else float(steps[-1])
         print(f"train: {args.steps} steps of batch {args.batch_size} ({args.mixed_precision}) in {total:.1f} s "
               f"incl. the final checkpoint; last loss {summary.last['loss']:.4f}")
-        bare = bare_train_step(model, args.batch_size, resolution, args.mixed_precision, args.rounds)
+        bare_after = bare_train_step(model, args.batch_size, resolution, args.mixed_precision, args.rounds)
+        bare = (bare_before + bare_after) / 2
         print(f"  per step {per_step * 1000:.1f} ms (median after 2) = {per_step / bare:.2f} x the bare U-Net "
-              f"forward+backward+AdamW step ({bare * 1000:.1f} ms)")
+              f"forward+backward+AdamW step ({bare * 1000:.1f} ms; {bare_before * 1000:.1f} before the run, "
+              f"{bare_after * 1000:.1f} after)")
 
         dtype = resolve_dtype(args.dtype, device)
         with quiet_diffusers():

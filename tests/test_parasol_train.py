@@ -30,16 +30,20 @@ def triplets(tmp_path_factory):
 
 
 def test_loss_falls_over_a_few_steps_on_a_tiny_triplet_set(triplets, tmp_path: Path) -> None:
-    before = tiny_model()  # the same seeded start the run builds
-    data = TripletData(triplets, 32, before.style, before.content)
-    start = evaluate(before, data, range(4))
+    model = tiny_model()
+    data = TripletData(triplets, 32, model.style, model.content)
+    start = evaluate(model, data, range(4))
+    frozen = {k: v.clone() for k, v in [*model.vae.state_dict().items(), *model.style.encoder.net.state_dict().items()]}
     summary = train(TrainConfig(**TINY, steps=20, batch_size=4, checkpoint_every=100), triplets, tmp_path / "run",
-                    progress=False)
+                    progress=False, model=model)
+    end = evaluate(model, data, range(4))
+    assert end < 0.85 * start, (start, end)
+    now = {**model.vae.state_dict(), **model.style.encoder.net.state_dict()}
+    assert all(torch.equal(now[k], v) for k, v in frozen.items())  # the autoencoder and encoders stay frozen
     from generation.parasol.models import load_checkpoint_model
 
     after, saved = load_checkpoint_model(Path(summary.checkpoint), "cpu")
-    end = evaluate(after, TripletData(triplets, 32, after.style, after.content), range(4))
-    assert end < 0.85 * start, (start, end)
+    assert evaluate(after, TripletData(triplets, 32, after.style, after.content), range(4)) == pytest.approx(end)
     history = json.loads((Path(summary.checkpoint) / "trainer.json").read_text())["history"]
     assert [h["step"] for h in history] == list(range(1, 21)) and saved["step"] == 20
     assert all(h["style"] > 0 and h["content"] > 0 for h in history)  # both modality losses are in the objective
@@ -85,7 +89,12 @@ def test_the_training_loop_drops_at_the_configured_rates(triplets, tmp_path: Pat
 def test_resuming_continues_exactly_and_checkpoints_are_safetensors(triplets, tmp_path: Path) -> None:
     cfg = dict(TINY, batch_size=3, trainable="attention", checkpoint_every=10)
     train(TrainConfig(**cfg, steps=4), triplets, tmp_path / "straight", progress=False)
-    train(TrainConfig(**cfg, steps=2), triplets, tmp_path / "split", progress=False)
+    def ctrl_c(step: int, total: int, losses: dict) -> None:
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # stopped after step 2: that step is checkpointed on the way out
+        train(TrainConfig(**cfg, steps=4), triplets, tmp_path / "split", progress=False, on_step=ctrl_c)
     resumed = train(TrainConfig(**cfg, steps=4), triplets, tmp_path / "split", progress=False)
     assert (resumed.step, resumed.steps_run) == (4, 2)
     a = load_file(str(tmp_path / "straight" / "checkpoint" / "model.safetensors"))

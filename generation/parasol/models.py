@@ -204,7 +204,10 @@ def list_models() -> list[Any]:
     for folder in configured_checkpoints():
         try:
             spec = resolve_spec(folder)
-            rows.append(GeneratorInfo("parasol", spec.model_id, spec.description, True, spec.licence))
+            base = str(ckpt.read_config(spec.folder).get("base", TINY_BASE))
+            missing = [] if base == TINY_BASE else _missing_base_files(base_source(base))
+            note = f"; its base {base} is not here ({len(missing)} files missing)" if missing else ""
+            rows.append(GeneratorInfo("parasol", spec.model_id, spec.description + note, not missing, spec.licence))
         except StylizeError as exc:
             rows.append(GeneratorInfo("parasol", folder, str(exc), False))
     if not rows:

@@ -219,11 +219,30 @@ def _optimizer(model: ParasolModel, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, weight_decay=0.0)
 
 
+def _model_for(cfg: TrainConfig, out: Path, existing: Path | None, device: str,
+               prebuilt: ParasolModel | None) -> ParasolModel:
+    """The model a run trains: the caller's prebuilt one, the checkpoint's (resuming), or a fresh one."""
+    if prebuilt is not None:
+        if existing is not None:
+            raise StylizeError(f"{out} already holds a checkpoint; a prebuilt model trains into a new folder")
+        built = (prebuilt.config.style_encoder, prebuilt.config.content_encoder, prebuilt.config.trainable)
+        if built != (cfg.style_encoder, cfg.content_encoder, cfg.trainable):
+            raise StylizeError(f"the prebuilt model has (style encoder, content encoder, trainable) = {built}, "
+                               "which the settings must repeat")
+        for part in (prebuilt.unet, prebuilt.conditioner, prebuilt.vae):
+            part.to(device)
+        return prebuilt
+    if existing is not None:
+        return load_checkpoint_model(existing, device, allow_download=cfg.allow_download)[0]
+    return build_model(cfg.base, cfg.style_encoder, cfg.content_encoder, device, resolution=cfg.resolution,
+                       trainable=cfg.trainable, seed=cfg.seed, allow_download=cfg.allow_download)
+
+
 def train(cfg: TrainConfig, triplets: Sequence[Triplet], out_dir: str | Path, *, resume: bool = True,
           progress: bool | None = None, on_step: Callable[[int, int, dict[str, float]], None] | None = None,
           model: ParasolModel | None = None) -> TrainSummary:
     """Train (or resume training) into `out_dir` until `cfg.steps` steps; checkpoints every
-    `cfg.checkpoint_every` steps and at the end, with the loss curve. `on_step(step, total, losses)`.
+    `cfg.checkpoint_every` steps, at the end and on Ctrl-C, with the loss curve. `on_step(step, total, losses)`.
 
     `model`: a fresh model built by the caller to train instead of `cfg.base` (e.g. random weights in real
     shapes for a benchmark); its encoders must be the configured ones, and `out_dir` must hold no checkpoint."""
@@ -239,19 +258,7 @@ def train(cfg: TrainConfig, triplets: Sequence[Triplet], out_dir: str | Path, *,
     # the encoders first (cached by the registry): a loss they cannot serve is refused before the base loads
     check_encoders(DescriptorEncoder(cfg.style_encoder, device), DescriptorEncoder(cfg.content_encoder, device),
                    cfg.w_s, cfg.w_y)
-    if model is not None:
-        if existing is not None:
-            raise StylizeError(f"{out} already holds a checkpoint; a prebuilt model trains into a new folder")
-        if (model.config.style_encoder, model.config.content_encoder) != (cfg.style_encoder, cfg.content_encoder):
-            raise StylizeError("the prebuilt model's encoders differ from style_encoder/content_encoder")
-        model.unet.to(device)
-        model.conditioner.to(device)
-        model.vae.to(device)
-    elif existing is not None:
-        model, _ = load_checkpoint_model(existing, device, allow_download=cfg.allow_download)
-    else:
-        model = build_model(cfg.base, cfg.style_encoder, cfg.content_encoder, device, resolution=cfg.resolution,
-                            trainable=cfg.trainable, seed=cfg.seed, allow_download=cfg.allow_download)
+    model = _model_for(cfg, out, existing, device, model)
     resolution = model.config.resolution
     if resolution % model.size_multiple:
         raise StylizeError(f"resolution {resolution} is not a multiple of {model.size_multiple}, which this base needs")
@@ -281,6 +288,7 @@ def train(cfg: TrainConfig, triplets: Sequence[Triplet], out_dir: str | Path, *,
                disable=None if progress is None else not progress)
     shape = _latent_shape(model, cfg.batch_size, resolution)
     last: dict[str, float] = dict(history[-1]) if history else {}
+    saved = step
     try:
         while step < cfg.steps:
             idx = order.next()
@@ -305,6 +313,11 @@ def train(cfg: TrainConfig, triplets: Sequence[Triplet], out_dir: str | Path, *,
                 on_step(step, cfg.steps, last)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 _save(out, accelerator, model, optimizer, generator, order, cfg, step, run_id, history)
+                saved = step
+    except KeyboardInterrupt:  # Ctrl-C: keep the finished steps, then stop as asked
+        if step > saved:
+            _save(out, accelerator, model, optimizer, generator, order, cfg, step, run_id, history)
+        raise
     finally:
         bar.close()
     checkpoint = ckpt.find_checkpoint(out)
