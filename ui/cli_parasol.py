@@ -10,7 +10,7 @@ from typing import Any
 
 from ui.cli_common import emit, open_workspace
 
-MINING_DIR, PARASOL_DIR = "mining", "parasol"
+MINING_DIR = "mining"
 
 
 def add_parasol_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa: ANN001 - argparse's private type
@@ -80,6 +80,7 @@ def _space_encoder(ws, space: str) -> str:  # noqa: ANN001 - Workspace
 
 def cmd_train(args: argparse.Namespace) -> int:
     from generation.parasol.data import read_manifest
+    from generation.parasol.models import WORKSPACE_DIR
     from generation.parasol.train import TrainConfig, train
 
     needs_ws = args.run is not None or args.out is None or not (args.style_encoder and args.content_encoder)
@@ -91,7 +92,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         manifest_path = Path(args.manifest)
     manifest = read_manifest(manifest_path)
-    out = Path(args.out) if args.out else ws.home / PARASOL_DIR / (args.run or manifest_path.resolve().parent.name)
+    out = Path(args.out) if args.out else ws.home / WORKSPACE_DIR / (args.run or manifest_path.resolve().parent.name)
     cfg = TrainConfig(
         style_encoder=args.style_encoder or _space_encoder(ws, spaces["style_space"]),
         content_encoder=args.content_encoder or _space_encoder(ws, spaces["content_space"]),
