@@ -4,6 +4,7 @@ the identity P_sty = P_src, the start latent; IDL's loss going down, checkpoints
 exactly, LoRA; the stylizer's input rule, parameters and errors; the auxiliary set from a folder or a corpus."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -282,7 +283,11 @@ def test_checkpoints_round_trip_and_a_resumed_run_equals_an_uninterrupted_one(fi
         assert weights[0].keys() == other.keys() and all(torch.equal(weights[0][k], other[k]) for k in weights[0])
     assert sorted(p.name for p in resumed.folder.iterdir()) == ["source.png", "step-000004", "styo.json", "target.jpg"]
     assert (resumed.checkpoint / "unet" / "diffusion_pytorch_model.safetensors").is_file()
-    assert (resumed.checkpoint / "optimizer.safetensors").is_file()
+    from safetensors import safe_open
+
+    with safe_open(str(resumed.checkpoint / "optimizer.safetensors"), framework="pt") as fh:
+        about = json.loads(fh.metadata()["styo"])
+    assert (about["step"], about["identifiers"], about["prompts"]) == (4, IDS.to_dict(), resumed.record["prompts"])
     record = resumed.record
     assert record["identifiers"] == IDS.to_dict() and record["prompts"]["sty"] == \
         "a drawing with lun not olis style of hta not dits portrait"

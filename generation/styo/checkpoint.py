@@ -7,6 +7,7 @@ UNet, in eval mode.
 """
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -32,12 +33,14 @@ def save(model: FineTuned, idl: IDL, step: int, losses: list[float]) -> FineTune
         if leftover.exists():
             _remove(leftover)
     partial.mkdir()
+    about = {"styo": json.dumps({"base": model.base_id, "step": step, "identifiers": model.record["identifiers"],
+                                 "prompts": model.record["prompts"]}, sort_keys=True)}  # self-describing files
     if model.lora:
-        save_file(lora_state(idl.unet), str(partial / WEIGHTS_FILES[True]))
+        save_file(lora_state(idl.unet), str(partial / WEIGHTS_FILES[True]), metadata=about)
     else:
         idl.unet.save_pretrained(str(partial / "unet"), safe_serialization=True)
     tensors, meta = idl.optimizer_state()
-    save_file(tensors, str(partial / OPTIMIZER_FILE), metadata=meta)
+    save_file(tensors, str(partial / OPTIMIZER_FILE), metadata={**meta, **about})
     partial.rename(step_dir)
     digest = sha256_file(step_dir / WEIGHTS_FILES[model.lora])
     return store.commit_checkpoint(model, step_dir, step, digest, {"losses": [round(x, 6) for x in losses]})

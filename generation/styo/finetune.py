@@ -186,6 +186,7 @@ def _recorded_inputs(model: FineTuned, source: str | None, target: str | None, a
     return _Data(_recorded_settings(model, settings), resolve_base(model.base_id), src, tgt,
                  auxset.reload(model.record["aux"]), model.record["base"].get("variant"), {})
 
+
 def _train(model: FineTuned, idl: IDL, settings: TrainSettings, progress: bool | None,
            on_step: StepCallback | None) -> FineTuned:
     """The iterations from the model's step to `settings.steps`, checkpointing as it goes."""

@@ -50,7 +50,7 @@ class StyO(Stylizer):
                  allow_download: bool = False) -> None:
         self.model = model
         self.device = resolve_device(device)
-        tiny = model.base_id.startswith("styo/tiny")
+        tiny = model.base_id in MODELS and MODELS[model.base_id].tiny  # built in float32
         self.dtype = torch.float32 if tiny and dtype == "auto" else resolve_dtype(dtype, self.device)
         self.allow_download = allow_download
         self._parts: Parts | None = None
