@@ -306,6 +306,23 @@ def test_checkpoints_round_trip_and_a_resumed_run_equals_an_uninterrupted_one(fi
         finetune("parted", settings={"steps": 5}, home=tmp_path, progress=False)
 
 
+def test_ctrl_c_finishes_the_iteration_then_checkpoints_it(files, tmp_path) -> None:
+    import os
+    import signal
+
+    def interrupt(done: int, total: int, loss: float) -> None:
+        if done == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # arrives "during" iteration 2's bookkeeping
+
+    with pytest.raises(KeyboardInterrupt):
+        finetune("stopped", str(files["source"]), str(files["target"]), str(files["faces"]), base=TINY,
+                 settings={"steps": 5, "lr": 1e-3, "save_every": 100}, home=tmp_path, progress=False,
+                 on_step=interrupt)
+    stopped = store.read(tmp_path / "models" / "styo" / "stopped")
+    assert stopped.step == 2 and stopped.checkpoint.name == "step-000002" and len(stopped.record["losses"]) == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
+
+
 def test_lora_fine_tune_saves_an_adapter_that_loads_back_and_resumes_exactly(files, tmp_path) -> None:
     from safetensors.torch import load_file
 

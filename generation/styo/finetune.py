@@ -5,15 +5,19 @@ is chosen, the base model loads, four rare identifiers are chosen from its token
 given), and the record is written before the first iteration. The same name again: training resumes from
 the last checkpoint with the recorded images, auxiliary set and settings (re-reading every image and
 refusing any that changed); only `steps`, `save_every` and `gradient_checkpointing` may differ, so a model
-can also be trained further. Checkpoints every `save_every` iterations, at the end, and when interrupted.
+can also be trained further. Checkpoints every `save_every` iterations, at the end, and on Ctrl-C (after the
+iteration under way).
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 import shutil
+import signal
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,6 +191,28 @@ def _recorded_inputs(model: FineTuned, source: str | None, target: str | None, a
                  auxset.reload(model.record["aux"]), model.record["base"].get("variant"), {})
 
 
+@contextmanager
+def _interrupt_between_steps() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C during an iteration lets it finish (so the checkpoint holds whole iterations and a resumed run
+    stays exact); a second Ctrl-C stops at once. Only the main thread can catch signals: elsewhere (the
+    Studio's background job) nothing changes."""
+    hits: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(_signum: int, _frame: Any) -> None:
+        hits.append(1)
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(hits)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _train(model: FineTuned, idl: IDL, settings: TrainSettings, progress: bool | None,
            on_step: StepCallback | None) -> FineTuned:
     """The iterations from the model's step to `settings.steps`, checkpointing as it goes."""
@@ -198,21 +224,19 @@ def _train(model: FineTuned, idl: IDL, settings: TrainSettings, progress: bool |
         model = store.FineTuned(model.folder, dict(model.record, training=dict(model.record["training"],
                                                                                 steps=settings.steps)))
     with tqdm(total=settings.steps, initial=done, desc=f"styo finetune {model.name}",
-              disable=None if progress is None else not progress) as bar:
-        try:
-            while done < settings.steps:
-                losses.append(idl.train_step(done))
-                done += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{losses[-1]:.4f}")
-                if on_step is not None:
-                    on_step(done, settings.steps, losses[-1])
-                if done % settings.save_every == 0 or done == settings.steps:
-                    model = checkpoint.save(model, idl, done, losses)
-        except KeyboardInterrupt:
-            if done > model.step:
-                checkpoint.save(model, idl, done, losses)
-            raise
+              disable=None if progress is None else not progress) as bar, _interrupt_between_steps() as interrupted:
+        while done < settings.steps:
+            losses.append(idl.train_step(done))
+            done += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+            if on_step is not None:
+                on_step(done, settings.steps, losses[-1])
+            stop = interrupted()
+            if stop or done % settings.save_every == 0 or done == settings.steps:
+                model = checkpoint.save(model, idl, done, losses)
+            if stop:
+                raise KeyboardInterrupt
     model = model.reload()
     if model.steps != settings.steps:  # nothing was left to train, but the target changed: record it
         store.write_record(model.folder, dict(model.record, training=dict(model.record["training"],
