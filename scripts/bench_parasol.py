@@ -42,6 +42,7 @@ import_torchvision()
 from generation.base import ContentRef, StyleRef  # noqa: E402
 from generation.diffusion import quiet_diffusers, resolve_dtype  # noqa: E402
 from generation.diffusion.images import to_image, to_tensor  # noqa: E402
+from generation.parasol.checkpoint import trained_unet_names  # noqa: E402
 from generation.parasol.ddpm import chain_levels, denoise, invert  # noqa: E402
 from generation.parasol.models import TINY_BASE, build_model  # noqa: E402
 from generation.parasol.stylizer import Parasol  # noqa: E402
@@ -68,13 +69,17 @@ def sd15_parts() -> tuple:
     return unet, vae, dict(SD15_SCHEDULE)
 
 
-def bare_train_step(model, batch: int, resolution: int, mixed_precision: str, rounds: int) -> float:
-    """Median seconds of one U-Net forward + backward + AdamW step at the training batch (the floor)."""
+def bare_train_step(model, batch: int, resolution: int, mixed_precision: str, rounds: int, trainable: str) -> float:
+    """Median seconds of one U-Net forward + backward + AdamW step at the training batch (the floor), training
+    the same U-Net weights as the run."""
     device = str(model.device)
     side = resolution // model.vae_factor
     z = torch.randn(batch, 4, side, side, device=device)
     t = torch.randint(0, 1000, (batch,), device=device)
     ctx = torch.randn(batch, 2, model.config.token_dim, device=device)
+    trained = set(trained_unet_names(model.unet, trainable))
+    for name, p in model.unet.named_parameters():
+        p.requires_grad_(name in trained)
     params = [p for p in model.unet.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-6)
     scaler = torch.amp.GradScaler("cuda") if mixed_precision == "fp16" else None
@@ -137,7 +142,8 @@ def main() -> None:
     with quiet_diffusers():
         parts = sd15_parts() if args.config == "sd15" else None
         model = build_model(TINY_BASE if parts is None else "bench/random-sd15", args.style_encoder,
-                            args.content_encoder, device, resolution=resolution, parts=parts)
+                            args.content_encoder, device, resolution=resolution, trainable=args.trainable,
+                            parts=parts)
     n_params = sum(p.numel() for p in model.unet.parameters()) / 1e6
     print(f"config {args.config}: U-Net {n_params:.1f} M parameters, {resolution} px, device {device} "
           f"({torch.cuda.get_device_name() if device.startswith('cuda') else 'CPU'}), torch {torch.__version__}")
@@ -156,7 +162,8 @@ def main() -> None:
                           device="cpu" if device == "cpu" else "cuda",
                           checkpoint_every=10 ** 6)
         # the floor is measured before and after the run (the same load drifts on a shared machine)
-        bare_before = bare_train_step(model, args.batch_size, resolution, args.mixed_precision, args.rounds)
+        bare_before = bare_train_step(model, args.batch_size, resolution, args.mixed_precision, args.rounds,
+                                      args.trainable)
         _sync(device)
         t0 = time.perf_counter()
         summary = train(cfg, triplets, Path(tmp) / "run", progress=False, on_step=on_step, model=model)
@@ -165,7 +172,8 @@ def main() -> None:
         per_step = float(np.median(steps[2:])) if len(steps) > 2 else float(steps[-1])
         print(f"train: {args.steps} steps of batch {args.batch_size} ({args.mixed_precision}) in {total:.1f} s "
               f"incl. the final checkpoint; last loss {summary.last['loss']:.4f}")
-        bare_after = bare_train_step(model, args.batch_size, resolution, args.mixed_precision, args.rounds)
+        bare_after = bare_train_step(model, args.batch_size, resolution, args.mixed_precision, args.rounds,
+                                      args.trainable)
         bare = (bare_before + bare_after) / 2
         print(f"  per step {per_step * 1000:.1f} ms (median after 2) = {per_step / bare:.2f} x the bare U-Net "
               f"forward+backward+AdamW step ({bare * 1000:.1f} ms; {bare_before * 1000:.1f} before the run, "
