@@ -17,6 +17,9 @@ from .registry import (
 register_builtin("fast", "generation.fast")
 register_builtin("instantstyle", "generation.instantstyle")
 register_builtin("diffstyle", "generation.diffstyle")
+register_builtin("dualstylegan", "generation.dualstylegan")
+register_builtin("styo", "generation.styo")
+register_builtin("parasol", "generation.parasol")
 
 __all__ = [
     "ContentRef", "StyleRef", "StylizeError", "StylizeResult", "Stylizer",

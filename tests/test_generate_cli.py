@@ -109,6 +109,46 @@ def test_diffstyle_method_runs_with_its_params_recorded_and_regenerates_exactly(
     assert code == 1 and "t_boost (900) must not exceed t_edit (400)" in err and "Traceback" not in err
 
 
+def test_dualstylegan_method_runs_an_unseen_exemplar_and_regenerates_exactly(capsys, images: Path,
+                                                                              tmp_path: Path) -> None:
+    ws = ["--workspace", str(tmp_path / "ws")]
+    common = ["--method", "dualstylegan", "--model", "dualstylegan/tiny", "--content", str(images / "0.png"),
+              "--style", str(images / "1.png"), "--param", "align=centre", "--param", "output_size=48"]
+    code, data, err = _run(capsys, "stylize", *common, "--seed", "2", "--param", "exemplar_steps=0", "--param",
+                           "destylise_steps=0", "--param", "w_s=0.5", "--param", "preserve_colour=intrinsic",
+                           "--out", str(tmp_path / "dsg"), "--json", *ws)
+    assert code == 0, err
+    assert data["method"] == "dualstylegan" and data["model_ids"] == {"model": "dualstylegan/tiny", "source": "tiny"}
+    p = data["params"]
+    assert p["weights"] == [0.5] * 7 + [1.0] * 11 and p["align"] == "centre" and p["preserve_colour"] == "intrinsic"
+    assert p["exemplar_losses"] == ["perceptual", "contextual", "identity", "latent_spread", "noise"]
+    code, again, err = _run(capsys, "regenerate", str(data["record_id"]), "--out", str(tmp_path / "re"), "--json", *ws)
+    assert code == 0 and again["identical"], err
+    code, _, err = _run(capsys, "stylize", *common, "--param", "style_id=7", "--out", str(tmp_path / "bad"), *ws)
+    assert code == 1 and "style_id 7 is out of range" in err and "Traceback" not in err
+
+
+def test_parasol_method_runs_with_its_params_recorded_and_regenerates_exactly(capsys, images: Path,
+                                                                              tmp_path: Path) -> None:
+    ws = ["--workspace", str(tmp_path / "ws")]
+    code, data, err = _run(capsys, "stylize", "--method", "parasol", "--model", "parasol/tiny", "--content",
+                           str(images / "0.png"), "--style", str(images / "1.png"), "--seed", "2", "--param", "steps=4",
+                           "--param", "lam=2", "--param", "g_y=1.5", "--param", "inversion_noise=independent",
+                           "--out", str(tmp_path / "p"), "--json", *ws)
+    assert code == 0, err
+    assert data["method"] == "parasol" and data["model_ids"] == {"model": "parasol/tiny"}
+    assert {k: data["params"][k] for k in ("steps", "lam", "g_s", "g_y", "invert", "inversion_noise", "height",
+                                            "width", "colour_match")} == {
+        "steps": 4, "lam": 2, "g_s": 3.0, "g_y": 1.5, "invert": True, "inversion_noise": "independent",
+        "height": 32, "width": 32, "colour_match": "none"}
+    code, again, err = _run(capsys, "regenerate", str(data["record_id"]), "--out", str(tmp_path / "re"), "--json", *ws)
+    assert code == 0 and again["identical"], err
+    code, _, err = _run(capsys, "stylize", "--method", "parasol", "--model", "parasol/tiny", "--content",
+                        str(images / "0.png"), "--style", str(images / "1.png"), "--param", "steps=4", "--param",
+                        "lam=9", "--out", str(tmp_path / "bad"), *ws)
+    assert code == 1 and "lam must be an integer in [0, 4]" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--content", "nope.png", "--style", "x.png"], "no such image file: nope.png"),
     (["--content", "id:777", "--style", "{0}"], "no image with id 777"),

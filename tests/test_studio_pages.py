@@ -226,6 +226,54 @@ def test_refine_generates_with_diffstyle_picked_by_method_and_model(studio: AppT
     assert record.model_ids["model"] == "diffstyle/tiny-pixel" and len(record.output_paths()) == 3
 
 
+def test_refine_generates_with_dualstylegan_blending_two_exemplars(studio: AppTest, corpus: StudioCorpus,
+                                                                   ws: Workspace) -> None:
+    _pick_two_styles(studio, corpus)
+    _use_uploaded_content(studio, corpus)
+    run(studio.selectbox(key="gen_method").set_value("dualstylegan"))
+    models = studio.selectbox(key="gen-dualstylegan-model")
+    assert models.value == "dualstylegan/cartoon" and "dualstylegan/tiny" in models.options
+    run(models.set_value("dualstylegan/tiny"))
+    for name, value in (("w_s", 0.5), ("exemplar_steps", 0), ("destylise_steps", 0), ("output_size", 64)):
+        studio.number_input(key=f"gen-dualstylegan-{name}").set_value(value)
+    studio.selectbox(key="gen-dualstylegan-align").set_value("centre")
+    studio.selectbox(key="gen-dualstylegan-preserve_colour").set_value("weights")
+    run(studio.button(key="gen_go").click())
+    assert not studio.error, texts(studio.error)
+    [record_id] = re.findall(r"interpolation strip \(dualstylegan, record (\d+)\)", " ".join(captions(studio)))
+    record = load_record(ws, int(record_id))
+    assert record.method == "dualstylegan" and record.kind == "interpolate" and len(record.output_paths()) == 3
+    assert record.params["weights"] == [0.5] * 7 + [1.0] * 11 and record.params["preserve_colour"] == "weights"
+    assert record.params["align"] == "centre" and record.model_ids["model"] == "dualstylegan/tiny"
+    assert {Image.open(p).size for p in record.output_paths()} == {(64, 64)}
+
+
+def test_refine_generates_with_a_trained_parasol_checkpoint(studio: AppTest, corpus: StudioCorpus, ws: Workspace,
+                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generation.parasol.tiny import synthetic_triplets
+    from generation.parasol.train import TrainConfig, train
+
+    run_dir = tmp_path / "parasol-run"
+    train(TrainConfig("tiny/aladin", "tiny/open_clip", base="tiny", steps=1, batch_size=2, device="cpu"),
+          synthetic_triplets(tmp_path / "triplets", n=2), run_dir, progress=False)
+    monkeypatch.setenv("STYLELENS_PARASOL_CHECKPOINTS", str(run_dir))
+    _pick_two_styles(studio, corpus)
+    _use_uploaded_content(studio, corpus)
+    run(studio.selectbox(key="gen_method").set_value("parasol"))
+    models = studio.selectbox(key="gen-parasol-model")
+    assert models.value == str(run_dir) and "parasol/tiny" in models.options
+    for name, value in (("steps", 3), ("lam", 1)):
+        studio.number_input(key=f"gen-parasol-{name}").set_value(value)
+    studio.number_input(key="gen-parasol-g_s").set_value(2.0)
+    run(studio.button(key="gen_go").click())
+    assert not studio.error, texts(studio.error)
+    [record_id] = re.findall(r"interpolation strip \(parasol, record (\d+)\)", " ".join(captions(studio)))
+    record = load_record(ws, int(record_id))
+    assert record.method == "parasol" and record.kind == "interpolate" and len(record.output_paths()) == 3
+    assert record.params["lam"] == 1 and record.params["steps"] == 3 and record.params["g_s"] == 2.0
+    assert record.model_ids["model"] == str(run_dir) and record.model_ids["checkpoint_id"].endswith("@1")
+
+
 def test_refine_takes_an_uploaded_style_and_results_lead_back_to_search(studio: AppTest,
                                                                        corpus: StudioCorpus) -> None:
     run(studio.switch_page("refine_page.py"))

@@ -6,10 +6,12 @@ import logging
 import sys
 from typing import Sequence
 
-from ui.cli_common import emit, open_workspace
+from ui.cli_common import emit, open_workspace, workspace_env
 from ui.cli_datasets import add_dataset_commands
 from ui.cli_generate import add_generate_commands, generator_rows
+from ui.cli_parasol import add_parasol_commands
 from ui.cli_spaces import add_space_commands
+from ui.cli_styo import add_styo_commands
 from ui.cli_ui import add_ui_command
 
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
@@ -66,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_space_commands(sub, common)
     add_ui_command(sub, common)
     add_generate_commands(sub, common)
+    add_styo_commands(sub, common)
+    add_parasol_commands(sub, common)
 
     p = sub.add_parser("models", help="model registry")
     msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
@@ -85,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from retrieval.query import QueryError
 
     try:
-        return args.func(args) or 0
+        with workspace_env(args):
+            return args.func(args) or 0
     except (WorkspaceError, QueryError, EncoderError, IndexFileError, ExportError, ValueError) as exc:
         print(f"stylelens: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Callable
 
 
@@ -18,3 +21,24 @@ def emit(args: argparse.Namespace, data: object, human: Callable[[], None]) -> N
         print(json.dumps(data, ensure_ascii=False))
     else:
         human()
+
+
+@contextmanager
+def workspace_env(args: argparse.Namespace) -> Iterator[None]:
+    """For one command, --workspace also sets $STYLELENS_HOME, so library parts that keep files in the
+    workspace (StyO's fine-tuned models, found by `--model styo/NAME`) see the workspace the Studio would."""
+    home = getattr(args, "workspace", None)
+    if not home:
+        yield
+        return
+    from indexer.workspace import HOME_ENV
+
+    before = os.environ.get(HOME_ENV)
+    os.environ[HOME_ENV] = os.path.abspath(os.path.expanduser(home))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(HOME_ENV, None)
+        else:
+            os.environ[HOME_ENV] = before

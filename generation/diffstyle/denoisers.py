@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 
+from ..diffusion.images import to_image, to_tensor  # noqa: F401 - shared; re-exported here
 from .hspace import MidBlockTap
 from .schedule import Schedule
 
@@ -114,23 +113,3 @@ class LatentDenoiser(Denoiser):
     def decode(self, x0: torch.Tensor) -> torch.Tensor:
         image = self.vae.decode((x0 / float(self.vae.config.scaling_factor)).to(self.vae.dtype)).sample
         return image.float().clamp(-1, 1)
-
-
-def to_tensor(image: Image.Image, height: int, width: int, device: torch.device) -> torch.Tensor:
-    """RGB image -> (1, 3, height, width) in [-1, 1], resized to cover the size and centre-cropped (the
-    paper's models are square; cropping keeps proportions instead of squashing)."""
-    image = image.convert("RGB")
-    w0, h0 = image.size
-    scale = max(width / w0, height / h0)
-    rw, rh = max(width, round(w0 * scale)), max(height, round(h0 * scale))
-    image = image.resize((rw, rh), Image.Resampling.BICUBIC)
-    left, top = (rw - width) // 2, (rh - height) // 2
-    image = image.crop((left, top, left + width, top + height))
-    arr = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
-    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).to(device)
-
-
-def to_image(tensor: torch.Tensor) -> Image.Image:
-    """(1, 3, H, W) in [-1, 1] -> RGB image."""
-    arr = ((tensor[0].detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return Image.fromarray(arr.permute(1, 2, 0).numpy())

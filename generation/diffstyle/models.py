@@ -25,6 +25,7 @@ from indexer.compat import import_torchvision
 
 from ..base import StylizeError
 from ..diffusion.hub import file_present, missing_lines
+from ..diffusion.sd import load_sd_parts, missing_sd_files
 from . import tiny
 from .denoisers import Denoiser, LatentDenoiser, PixelDenoiser
 from .schedule import Schedule
@@ -92,14 +93,6 @@ def resolve_spec(model: str = DEFAULT_MODEL) -> ModelSpec:
     raise StylizeError(f"unknown DiffStyle model {model!r}; known: {', '.join(MODELS)}, or a local diffusers folder")
 
 
-def _sd_files(variant: str | None) -> list[str]:
-    weight = (lambda f: f.replace(".safetensors", f".{variant}.safetensors")) if variant else (lambda f: f)
-    return ["unet/config.json", weight("unet/diffusion_pytorch_model.safetensors"), "vae/config.json",
-            weight("vae/diffusion_pytorch_model.safetensors"), "text_encoder/config.json",
-            weight("text_encoder/model.safetensors"), "tokenizer/vocab.json", "tokenizer/merges.txt",
-            "scheduler/scheduler_config.json"]
-
-
 def _pixel_layout(source: str) -> tuple[str, str] | None:
     """(unet subfolder, scheduler subfolder) of the first complete pixel layout here, or None."""
     for unet_sub, sched_sub in _PIXEL_LAYOUTS:
@@ -119,10 +112,7 @@ def missing_files(spec: ModelSpec, variant: str | None = None) -> list[tuple[str
             return []
         return [(spec.source, f) for f in ("unet/config.json", "unet/diffusion_pytorch_model.safetensors",
                                            "scheduler/scheduler_config.json")]
-    missing = [(spec.source, f) for f in _sd_files(variant) if not file_present(spec.source, f)]
-    if file_present(spec.source, "tokenizer/tokenizer.json"):  # a fast tokenizer's one file stands for the two
-        missing = [m for m in missing if m[1] not in ("tokenizer/vocab.json", "tokenizer/merges.txt")]
-    return missing
+    return missing_sd_files(spec.source, variant)
 
 
 def weights_missing_error(spec: ModelSpec, missing: list[tuple[str, str]]) -> WeightsMissingError:
@@ -212,17 +202,6 @@ def _load_pixel(spec: ModelSpec, dtype: torch.dtype, allow_download: bool) -> Lo
 
 
 def _load_sd(spec: ModelSpec, dtype: torch.dtype, variant: str | None, allow_download: bool) -> Loaded:
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-    from diffusers.utils import is_accelerate_available
-    from transformers import CLIPTextModel, CLIPTokenizer
-
-    local = dict(local_files_only=not allow_download)
-    common = dict(dtype=dtype, use_safetensors=True, variant=variant, **local)
-    low_mem = dict(low_cpu_mem_usage=is_accelerate_available())
-    unet = UNet2DConditionModel.from_pretrained(spec.source, subfolder="unet", **common, **low_mem)
-    vae = AutoencoderKL.from_pretrained(spec.source, subfolder="vae", **common, **low_mem)
-    text = CLIPTextModel.from_pretrained(spec.source, subfolder="text_encoder", **common)
-    tokenizer = CLIPTokenizer.from_pretrained(spec.source, subfolder="tokenizer", **local)
-    config = DDIMScheduler.load_config(spec.source, subfolder="scheduler", **local)
-    return Loaded(spec, unet, Schedule.from_scheduler_config(config), vae, tokenizer, text)
-
+    parts = load_sd_parts(spec.source, dtype, variant, allow_download)
+    return Loaded(spec, parts.unet, Schedule.from_scheduler_config(parts.scheduler_config), parts.vae,
+                  parts.tokenizer, parts.text_encoder)

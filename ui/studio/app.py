@@ -22,6 +22,7 @@ PAGES = {
     "refine": st.Page(HERE / "refine_page.py", title="Refine", icon=":material/tune:"),
     "collections": st.Page(HERE / "collections_page.py", title="Collections", icon=":material/collections:"),
     "index": st.Page(HERE / "index_page.py", title="Index", icon=":material/folder_open:"),
+    "styo": st.Page(HERE / "styo_page.py", title="StyO", icon=":material/face_retouching_natural:"),
 }
 page = st.navigation(list(PAGES.values()))
 target = state.pop_goto()

@@ -60,9 +60,11 @@ def out_dir(ws: Workspace) -> Path:
 
 
 def run_generation(ws: Workspace, stylizer: Stylizer, content: state.Pick | None, styles: list[state.Pick],
-                   params: dict[str, Any], seed: int, steps: int, prompt: str = "") -> GenerationView:
+                   params: dict[str, Any], seed: int, steps: int, prompt: str = "",
+                   options: dict[str, Any] | None = None) -> GenerationView:
     """Resolve the picks, generate (a strip when 2+ styles) with a progress bar, record and return the run.
-    `prompt`: text content for methods that take one (with or without a content image)."""
+    `prompt`: text content for methods that take one (with or without a content image); `options`: how the
+    stylizer was built (e.g. its model), recorded so `regenerate` rebuilds the same one."""
     content_ref = (resolve_content(ws, content.ref, prompt=prompt or None) if content is not None
                    else ContentRef(prompt=prompt))
     style_refs = [resolve_style(ws, p.ref) for p in styles]
@@ -75,7 +77,7 @@ def run_generation(ws: Workspace, stylizer: Stylizer, content: state.Pick | None
         bar.progress(done / total, text=f"Generating with {stylizer.name}: {done} of {total} images")
 
     generated = generate(stylizer, request, out_dir(ws), progress=False, on_step=report)
-    record_id = record_generation(ws, request, generated)
+    record_id = record_generation(ws, request, generated, options)
     saved = generated.saved
     return GenerationView(record_id, stylizer.name, saved.out_dir / saved.grid.path if saved.grid else None,
                           saved.paths(), saved.out_dir)
@@ -97,7 +99,8 @@ def _content_picker() -> state.Pick | None:
     return content
 
 
-def _show(view: GenerationView) -> None:
+def show(view: GenerationView) -> None:
+    """The strip (or the images) of a finished run and where it was saved."""
     if view.grid is not None:
         st.image(str(view.grid), caption=f"interpolation strip ({view.method}, record {view.record_id})")
     else:
@@ -130,6 +133,7 @@ def render(ws: Workspace, styles: list[state.Pick], steps: int) -> None:
     if st.button(label, type="primary", key="gen_go", disabled=not ready):
         st.session_state.pop(_LAST, None)
         with shown_errors("Generation failed"):
-            st.session_state[_LAST] = run_generation(ws, stylizer, content, styles, params, seed, steps, prompt)
+            st.session_state[_LAST] = run_generation(ws, stylizer, content, styles, params, seed, steps, prompt,
+                                                     {"model": model} if model else None)
     if _LAST in st.session_state:
-        _show(st.session_state[_LAST])
+        show(st.session_state[_LAST])

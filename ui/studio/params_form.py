@@ -37,6 +37,11 @@ def _widget(name: str, kind: Any, default: Any, key: str) -> tuple[bool, Any]:
         return True, st.text_input(label, value=default or "", key=key)
     if set(get_args(kind)) == {str, type(None)}:  # optional text: empty means the method's own default
         return True, st.text_input(label, value=default or "", key=key, placeholder="(default)") or None
+    if set(get_args(kind)) in ({int, type(None)}, {float, type(None)}):  # optional number: empty = the default
+        number = int if int in get_args(kind) else float
+        value = st.number_input(label, value=default, step=1 if number is int else 0.05, key=key,
+                                placeholder="(default)", **({} if number is int else {"format": "%.3f"}))
+        return True, None if value is None else number(value)
     return False, None
 
 
