@@ -7,11 +7,11 @@ towards 0 in W, as `style_transfer.py` does), 100 steps of extrinsic-code refine
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from ..base import StylizeError
+from ..checks import check_bool, check_choice, check_colour_match, check_int, check_number, check_optional_int
 
 PRESERVE_COLOUR = ("none", "weights", "intrinsic")
 ALIGN = ("auto", "landmarks", "centre")
@@ -56,55 +56,37 @@ class Params:
     colour_match: str = "none"
 
 
-def _number(name: str, value: Any, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not low <= value <= high:
-        raise StylizeError(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}")
-
-
-def _int(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise StylizeError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-
-
-def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
-    if value not in options:
-        raise StylizeError(f"{name} must be one of {', '.join(options)}, got {value!r}")
-
-
 def validate(p: Params, n_latent: int = 18) -> None:
     """Refuse out-of-range or mistyped values with a StylizeError naming the parameter."""
     if p.style_id is not None and (isinstance(p.style_id, bool) or not isinstance(p.style_id, (int, str))
                                    or (isinstance(p.style_id, int) and p.style_id < 0)):
         raise StylizeError(f"style_id must be None, an index >= 0 or an image name, got {p.style_id!r}")
-    if not isinstance(p.sample_style, bool):
-        raise StylizeError(f"sample_style must be true or false, got {p.sample_style!r}")
+    check_bool("sample_style", p.sample_style)
     if p.sample_style and p.style_id is not None:
         raise StylizeError("give style_id or sample_style, not both")
-    _choice("code_set", p.code_set, CODE_SETS)
+    check_choice("code_set", p.code_set, CODE_SETS)
     if p.w_s is not None:
-        _number("w_s", p.w_s, -2.0, 2.0)
-    _number("w_c", p.w_c, -2.0, 2.0)
+        check_number("w_s", p.w_s, -2.0, 2.0)
+    check_number("w_c", p.w_c, -2.0, 2.0)
     if p.weights is not None:
         if not isinstance(p.weights, (list, tuple)) or len(p.weights) != n_latent:
             raise StylizeError(f"weights must be a list of {n_latent} numbers (one per layer), got {p.weights!r}")
         for i, v in enumerate(p.weights):
-            _number(f"weights[{i}]", v, -2.0, 2.0)
-    _choice("preserve_colour", p.preserve_colour, PRESERVE_COLOUR)
-    _number("truncation", p.truncation, 0.0, 1.0)
-    _choice("align", p.align, ALIGN)
-    _int("exemplar_steps", p.exemplar_steps, 0, 10000)
-    _int("destylise_steps", p.destylise_steps, 0, 10000)
-    _number("lr_colour", p.lr_colour, 0.0, 10.0)
-    _number("lr_structure", p.lr_structure, 0.0, 10.0)
+            check_number(f"weights[{i}]", v, -2.0, 2.0)
+    check_choice("preserve_colour", p.preserve_colour, PRESERVE_COLOUR)
+    check_number("truncation", p.truncation, 0.0, 1.0)
+    check_choice("align", p.align, ALIGN)
+    check_int("exemplar_steps", p.exemplar_steps, 0, 10000)
+    check_int("destylise_steps", p.destylise_steps, 0, 10000)
+    check_number("lr_colour", p.lr_colour, 0.0, 10.0)
+    check_number("lr_structure", p.lr_structure, 0.0, 10.0)
     if p.exemplar_losses is not None:
         if not isinstance(p.exemplar_losses, (list, tuple)) or not p.exemplar_losses:
             raise StylizeError(f"exemplar_losses must be None or a non-empty list of {LOSS_TERMS}")
         for term in p.exemplar_losses:
-            _choice("exemplar_losses", term, LOSS_TERMS)
-    if p.output_size is not None:
-        _int("output_size", p.output_size, 8, 4096)
-    _choice("colour_match", p.colour_match, ("none", "style", "content"))
+            check_choice("exemplar_losses", term, LOSS_TERMS)
+    check_optional_int("output_size", p.output_size, 8, 4096)
+    check_colour_match(p.colour_match)
 
 
 def layer_weights(p: Params, n_latent: int, n_structure: int, default_w_s: tuple[float, ...]) -> list[float]:

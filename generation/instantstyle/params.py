@@ -13,6 +13,7 @@ from typing import Any
 from PIL import Image
 
 from ..base import StylizeError
+from ..checks import check_choice, check_colour_match, check_int, check_number
 
 CONTENT_MODES = ("auto", "img2img", "controlnet")
 
@@ -51,15 +52,6 @@ class Params:
     colour_match: str = "none"
 
 
-def _number(name: str, value: Any, low: float, high: float = math.inf, low_open: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > low if low_open else value >= low) and value <= high
-    if not ok:
-        bound = f"{'>' if low_open else '>='} {low}" + (f" and <= {high}" if high != math.inf else "")
-        raise StylizeError(f"{name} must be a finite number {bound}, got {value!r}")
-
-
 def _block_list(name: str, value: Any, allow_empty: bool) -> None:
     if value is None:
         return
@@ -76,27 +68,23 @@ def validate(p: Params) -> None:
             raise StylizeError(f"{name} must be a string")
     if p.content_description is not None and not isinstance(p.content_description, str):
         raise StylizeError("content_description must be a string or None")
-    _number("style_scale", p.style_scale, 0.0, 10.0)
-    _number("layout_scale", p.layout_scale, 0.0, 10.0)
-    _number("content_subtraction", p.content_subtraction, 0.0, 10.0)
-    _number("guidance_scale", p.guidance_scale, 0.0, 50.0)
-    if not isinstance(p.num_inference_steps, int) or isinstance(p.num_inference_steps, bool) \
-            or not 1 <= p.num_inference_steps <= 1000:
-        raise StylizeError(f"num_inference_steps must be an integer in [1, 1000], got {p.num_inference_steps!r}")
-    if p.content_mode not in CONTENT_MODES:
-        raise StylizeError(f"content_mode must be one of {CONTENT_MODES}, got {p.content_mode!r}")
-    _number("img2img_strength", p.img2img_strength, 0.0, 1.0, low_open=True)
-    _number("controlnet_scale", p.controlnet_scale, 0.0, 10.0)
-    _number("canny_low", p.canny_low, 0.0, 10000.0)
-    _number("canny_high", p.canny_high, float(p.canny_low), 10000.0)
+    check_number("style_scale", p.style_scale, 0.0, 10.0)
+    check_number("layout_scale", p.layout_scale, 0.0, 10.0)
+    check_number("content_subtraction", p.content_subtraction, 0.0, 10.0)
+    check_number("guidance_scale", p.guidance_scale, 0.0, 50.0)
+    check_int("num_inference_steps", p.num_inference_steps, 1, 1000)
+    check_choice("content_mode", p.content_mode, CONTENT_MODES)
+    check_number("img2img_strength", p.img2img_strength, 0.0, 1.0, low_open=True)
+    check_number("controlnet_scale", p.controlnet_scale, 0.0, 10.0)
+    check_number("canny_low", p.canny_low, 0.0, 10000.0)
+    check_number("canny_high", p.canny_high, float(p.canny_low), 10000.0)
     for name in ("height", "width"):
         v = getattr(p, name)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 8 or v % 8 or v > 4096):
             raise StylizeError(f"{name} must be None or a multiple of 8 in [8, 4096], got {v!r}")
     _block_list("style_blocks", p.style_blocks, allow_empty=False)
     _block_list("layout_blocks", p.layout_blocks, allow_empty=True)
-    if p.colour_match not in ("none", "style", "content"):
-        raise StylizeError(f"colour_match must be none, style or content, got {p.colour_match!r}")
+    check_colour_match(p.colour_match)
 
 
 def resolve(p: Params, content_image: Image.Image | None, default_size: int, multiple: int) -> Params:

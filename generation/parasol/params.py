@@ -6,11 +6,17 @@ is off by default so that unchanged conditions give back y.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any
 
 from ..base import StylizeError
+from ..checks import (
+    check_bool,
+    check_choice,
+    check_colour_match,
+    check_int,
+    check_number,
+    check_optional_int,
+)
 from .ddpm import NOISE_MODES
 
 
@@ -44,28 +50,16 @@ class Params:
     colour_match: str = "none"
 
 
-def _int(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise StylizeError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-
-
 def validate(p: Params, num_train_timesteps: int = 1000) -> None:
     """Refuse out-of-range or mistyped values with a StylizeError naming the parameter."""
-    _int("steps", p.steps, 1, num_train_timesteps)
-    _int("lam", p.lam, 0, p.steps)
-    for name in ("g_s", "g_y"):
-        v = getattr(p, name)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= 50:
-            raise StylizeError(f"{name} must be a number in [0, 50], got {v!r}")
-    if not isinstance(p.invert, bool):
-        raise StylizeError(f"invert must be true or false, got {p.invert!r}")
-    if p.inversion_noise not in NOISE_MODES:
-        raise StylizeError(f"inversion_noise must be one of {NOISE_MODES}, got {p.inversion_noise!r}")
+    check_int("steps", p.steps, 1, num_train_timesteps)
+    check_int("lam", p.lam, 0, p.steps)
+    check_number("g_s", p.g_s, 0.0, 50.0)
+    check_number("g_y", p.g_y, 0.0, 50.0)
+    check_bool("invert", p.invert)
+    check_choice("inversion_noise", p.inversion_noise, NOISE_MODES)
     if p.style_prompt is not None and (not isinstance(p.style_prompt, str) or not p.style_prompt.strip()):
         raise StylizeError(f"style_prompt must be None or non-empty text, got {p.style_prompt!r}")
-    for name in ("height", "width"):
-        v = getattr(p, name)
-        if v is not None:
-            _int(name, v, 8, 4096)
-    if p.colour_match not in ("none", "style", "content"):
-        raise StylizeError(f"colour_match must be none, style or content, got {p.colour_match!r}")
+    check_optional_int("height", p.height, 8, 4096)
+    check_optional_int("width", p.width, 8, 4096)
+    check_colour_match(p.colour_match)

@@ -7,11 +7,10 @@ off keeps the recombined prompts but drops FCC's attention swap (the paper's abl
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any
 
 from ..base import StylizeError
+from ..checks import check_bool, check_colour_match, check_int, check_number, check_optional_int
 
 MAX_REPEAT = 20  # bounds the prompt building; the 77-token limit of CLIP is checked on the tokens
 
@@ -38,29 +37,16 @@ class Params:
     colour_match: str = "none"
 
 
-def _int(name: str, value: Any, low: int, high: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise StylizeError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-
-
 def validate(p: Params) -> None:
     """Refuse out-of-range or mistyped values with a StylizeError naming the parameter."""
-    _int("n_s", p.n_s, 1, MAX_REPEAT)
-    _int("n_c", p.n_c, 1, MAX_REPEAT)
-    g = p.guidance_scale
-    if isinstance(g, bool) or not isinstance(g, (int, float)) or not math.isfinite(g) or not 0 <= g <= 50:
-        raise StylizeError(f"guidance_scale must be a number in [0, 50], got {g!r}")
-    _int("num_inference_steps", p.num_inference_steps, 1, 1000)
-    if not isinstance(p.attention_control, bool):
-        raise StylizeError(f"attention_control must be true or false, got {p.attention_control!r}")
-    s = p.strength
-    if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s) or not 0 < s <= 1:
-        raise StylizeError(f"strength must be a number in (0, 1], got {s!r}")
-    if int(p.num_inference_steps * s) < 1:
+    check_int("n_s", p.n_s, 1, MAX_REPEAT)
+    check_int("n_c", p.n_c, 1, MAX_REPEAT)
+    check_number("guidance_scale", p.guidance_scale, 0.0, 50.0)
+    check_int("num_inference_steps", p.num_inference_steps, 1, 1000)
+    check_bool("attention_control", p.attention_control)
+    check_number("strength", p.strength, 0.0, 1.0, low_open=True)
+    if int(p.num_inference_steps * p.strength) < 1:
         raise StylizeError("num_inference_steps x strength must be at least 1 denoising step")
-    for name in ("height", "width"):
-        v = getattr(p, name)
-        if v is not None:
-            _int(name, v, 8, 4096)
-    if p.colour_match not in ("none", "style", "content"):
-        raise StylizeError(f"colour_match must be none, style or content, got {p.colour_match!r}")
+    check_optional_int("height", p.height, 8, 4096)
+    check_optional_int("width", p.width, 8, 4096)
+    check_colour_match(p.colour_match)
