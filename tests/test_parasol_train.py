@@ -125,6 +125,49 @@ def test_resuming_continues_exactly_and_checkpoints_are_safetensors(triplets, tm
     assert out.images[0].size == (32, 32)
 
 
+def test_a_ctrl_c_in_the_middle_of_a_step_still_resumes_exactly(triplets, tmp_path: Path, monkeypatch) -> None:
+    # review (issue 9): the interrupt lands inside the step's computation, after its batch and draws were taken
+    cfg = dict(TINY, batch_size=3, trainable="attention", checkpoint_every=10, steps=4)
+    train(TrainConfig(**cfg), triplets, tmp_path / "straight", progress=False)
+    original, calls = train_mod.training_losses, []
+
+    def interrupted_in_step_3(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "training_losses", interrupted_in_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(**cfg), triplets, tmp_path / "split", progress=False)
+    monkeypatch.setattr(train_mod, "training_losses", original)
+    resumed = train(TrainConfig(**cfg), triplets, tmp_path / "split", progress=False)
+    assert (resumed.step, resumed.steps_run) == (4, 2)
+    a = load_file(str(tmp_path / "straight" / "checkpoint" / "model.safetensors"))
+    b = load_file(str(tmp_path / "split" / "checkpoint" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_damaged_checkpoint_files_are_refused_by_name(triplets, tmp_path: Path) -> None:
+    # review (issue 9): a truncated safetensors file raised safetensors' own error (a traceback in the CLI)
+    from PIL import Image
+
+    from generation import ContentRef, StyleRef, create_stylizer
+
+    cfg = dict(TINY, batch_size=2, steps=1)
+    train(TrainConfig(**cfg), triplets, tmp_path / "run", progress=False)
+    state = tmp_path / "run" / "checkpoint" / "training_state.safetensors"
+    state.write_bytes(state.read_bytes()[:40])
+    with pytest.raises(StylizeError, match="training_state.safetensors"):
+        train(TrainConfig(**{**cfg, "steps": 2}), triplets, tmp_path / "run", progress=False)
+    weights = tmp_path / "run" / "checkpoint" / "model.safetensors"
+    weights.write_bytes(b"not a safetensors file")
+    stylizer = create_stylizer("parasol", model=str(tmp_path / "run"), device="cpu")
+    with pytest.raises(StylizeError, match="model.safetensors"):
+        stylizer.stylize(ContentRef(image=Image.open(triplets[0].y)), [StyleRef(image=Image.open(triplets[0].s))],
+                         {"steps": 2, "lam": 1})
+
+
 def test_a_loss_the_encoder_cannot_serve_is_refused_before_loading(triplets, tmp_path: Path) -> None:
     cfg = dict(TINY, style_encoder="tiny/magenta-style", steps=1)
     with pytest.raises(StylizeError, match=r"w_s = 0.5 needs gradients through tiny/magenta-style"):

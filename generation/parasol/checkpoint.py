@@ -60,9 +60,7 @@ def model_tensors(unet: torch.nn.Module, conditioner: torch.nn.Module, trainable
 
 def load_model_tensors(folder: Path, unet: torch.nn.Module, conditioner: torch.nn.Module, trainable: str) -> None:
     """Load `model.safetensors` into the U-Net and conditioner, refusing missing or unexpected keys by name."""
-    from safetensors.torch import load_file
-
-    state = load_file(str(folder / WEIGHTS), device="cpu")
+    state = _read_safetensors(folder / WEIGHTS)
     want = set(model_tensors(unet, conditioner, trainable))
     missing, unexpected = sorted(want - set(state)), sorted(set(state) - want)
     if missing or unexpected:
@@ -76,8 +74,11 @@ def load_model_tensors(folder: Path, unet: torch.nn.Module, conditioner: torch.n
                 if target.shape != value.shape:
                     raise StylizeError(f"{key}: checkpoint shape {tuple(value.shape)} != model {tuple(target.shape)}")
                 target.copy_(value.to(target))
-    conditioner.load_state_dict({k[len("conditioner."):]: v for k, v in state.items()
-                                 if k.startswith("conditioner.")})
+    try:
+        conditioner.load_state_dict({k[len("conditioner."):]: v for k, v in state.items()
+                                     if k.startswith("conditioner.")})
+    except RuntimeError as exc:  # shapes that do not fit the dims in parasol.json
+        raise StylizeError(f"{folder / WEIGHTS} does not match its {CONFIG}: {exc}") from exc
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -137,13 +138,31 @@ def save_checkpoint(run_dir: Path, config_json: dict[str, Any], weights: dict[st
 
 def read_training_state(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
     """(state tensors, state metadata, trainer.json) of a checkpoint, for resuming."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    from safetensors import SafetensorError, safe_open
 
     path = folder / STATE
     if not path.is_file():
         raise StylizeError(f"{folder} has no {STATE}; it cannot be resumed (it can still be sampled)")
-    with safe_open(str(path), framework="pt") as fh:
-        meta = json.loads((fh.metadata() or {}).get("meta", "{}"))
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = json.loads((fh.metadata() or {}).get("meta", "{}"))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise StylizeError(f"cannot read {path} (a damaged checkpoint file?): {exc}") from exc
+    tensors = _read_safetensors(path)
+    lacking = sorted({"step", "cursor", "run_id", "param_groups"} - set(meta)
+                     | {"rng.generator", "data.perm"} - set(tensors))
+    if lacking:
+        raise StylizeError(f"{path} lacks {lacking}; it cannot be resumed (it can still be sampled)")
     trainer = json.loads((folder / TRAINER).read_text(encoding="utf-8")) if (folder / TRAINER).is_file() else {}
-    return load_file(str(path), device="cpu"), meta, trainer
+    return tensors, meta, trainer
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors on CPU; a StylizeError naming the file when it is damaged or unreadable."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError) as exc:
+        raise StylizeError(f"cannot read {path} (a damaged checkpoint file?): {exc}") from exc

@@ -20,6 +20,9 @@ encoder such as ALADIN); refusing beats silently training a different objective.
 
 Everything random (batch order, t, noise, dropout, VAE sampling) comes from one CPU torch generator that is
 saved in each checkpoint, so a resumed run continues exactly as an uninterrupted one would (on one device).
+A Ctrl-C in the middle of a step puts that step's batch position and random state back before the checkpoint
+is written, so the resumed run redoes the step (only a Ctrl-C inside the optimizer's own update can leave a
+half-applied step).
 accelerate provides the device, mixed precision (fp16/bf16 autocast with a grad scaler on a GPU), backward
 and gradient clipping; checkpoints are our own safetensors files (`checkpoint.py`), never pickles.
 """
@@ -289,8 +292,10 @@ def train(cfg: TrainConfig, triplets: Sequence[Triplet], out_dir: str | Path, *,
     shape = _latent_shape(model, cfg.batch_size, resolution)
     last: dict[str, float] = dict(history[-1]) if history else {}
     saved = step
+    rewind: tuple[int, torch.Tensor, torch.Tensor, int] | None = None
     try:
         while step < cfg.steps:
+            rewind = (step, generator.get_state(), *order.state())  # restored when this step is cut short
             idx = order.next()
             x, a_s, c_y = data.batch(idx)
             t = torch.randint(0, len(model.alphas_cumprod), (len(idx),), generator=generator)
@@ -303,8 +308,8 @@ def train(cfg: TrainConfig, triplets: Sequence[Triplet], out_dir: str | Path, *,
             if cfg.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
             step += 1
+            optimizer.zero_grad(set_to_none=True)
             last = {"step": step, **{k: float(v.detach()) for k, v in parts.items()}}
             history.append(last)
             bar.update(1)
@@ -315,6 +320,9 @@ def train(cfg: TrainConfig, triplets: Sequence[Triplet], out_dir: str | Path, *,
                 _save(out, accelerator, model, optimizer, generator, order, cfg, step, run_id, history)
                 saved = step
     except KeyboardInterrupt:  # Ctrl-C: keep the finished steps, then stop as asked
+        if rewind is not None and rewind[0] == step:  # mid-step: its batch and draws go back, so a resume redoes it
+            generator.set_state(rewind[1])
+            order.restore(rewind[2], rewind[3])
         if step > saved:
             _save(out, accelerator, model, optimizer, generator, order, cfg, step, run_id, history)
         raise
