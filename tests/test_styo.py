@@ -306,6 +306,26 @@ def test_checkpoints_round_trip_and_a_resumed_run_equals_an_uninterrupted_one(fi
         finetune("parted", settings={"steps": 5}, home=tmp_path, progress=False)
 
 
+def test_a_refused_new_fine_tune_leaves_no_model_behind(files, tmp_path) -> None:
+    """Inputs the IDL refuses must not leave a half-made model folder that every later run would "resume"
+    with the same bad setting (and `styo list` would show)."""
+    args = (str(files["source"]), str(files["target"]), str(files["faces"]))
+    with pytest.raises(StylizeError, match="resolution 40 is not a multiple of 16"):
+        finetune("odd", *args, base=TINY, settings={"steps": 1, "resolution": 40}, home=tmp_path, progress=False)
+    assert store.list_finetuned(tmp_path) == [] and not (tmp_path / "models" / "styo" / "odd").exists()
+    fixed = finetune("odd", *args, base=TINY, settings={"steps": 1, "resolution": 32}, home=tmp_path, progress=False)
+    assert fixed.step == 1 and fixed.record["resolution"] == 32
+    for settings, message in (({"lr": "fast"}, "lr must be a number"), ({"lr": True}, "lr must be a number")):
+        with pytest.raises(StylizeError, match=message):
+            finetune("bad-lr", *args, base=TINY, settings=settings, home=tmp_path, progress=False)
+    for device, message in (("bogus", "device must be auto, cpu, cuda"),
+                            *((("cuda", "no CUDA GPU"),) if not torch.cuda.is_available() else ())):
+        with pytest.raises(StylizeError, match=message):
+            finetune("bad-device", *args, base=TINY, settings={"steps": 1}, home=tmp_path, progress=False,
+                     device=device)
+    assert [m.name for m in store.list_finetuned(tmp_path)] == ["odd"]
+
+
 def test_ctrl_c_finishes_the_iteration_then_checkpoints_it(files, tmp_path) -> None:
     import os
     import signal

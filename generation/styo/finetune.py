@@ -136,18 +136,34 @@ def finetune(name: str, source: str | None = None, target: str | None = None, au
             data = _new_inputs(source, target, aux, base, settings, aux_limit, ws, variant)
         else:
             data = _recorded_inputs(model, source, target, aux, base, settings)
-        device = resolve_device(device)
+        device = _check_device(resolve_device(device))
         parts = load_base(data.spec, device, resolve_dtype(dtype, device), data.variant, allow_download,
                           checkpoint.unet_folder(model) if model is not None else None, unet_dtype=torch.float32)
         if model is None:
             ids = (identifiers.check(parts.tokenizer, Identifiers.from_dict(identifier_words)) if identifier_words
                    else identifiers.choose(parts.tokenizer))
-            model = _create(folder, data.spec, data.settings, data.settings.resolution or data.spec.resolution, ids,
-                            data.pinned, data.aux, data.variant)
-        idl = IDL(parts, model.record["prompts"], data.source, data.target, data.aux.images, data.settings,
-                  int(model.record["resolution"]))
-        checkpoint.resume(model, idl)
+            resolution = data.settings.resolution or data.spec.resolution
+            # the IDL is built before the model folder exists: inputs it refuses (e.g. a resolution the model
+            # cannot down-sample) leave no half-made model behind that every later run would "resume"
+            idl = IDL(parts, {k: text(p) for k, p in training_prompts(ids).items()}, data.source, data.target,
+                      data.aux.images, data.settings, resolution)
+            model = _create(folder, data.spec, data.settings, resolution, ids, data.pinned, data.aux, data.variant)
+        else:
+            idl = IDL(parts, model.record["prompts"], data.source, data.target, data.aux.images, data.settings,
+                      int(model.record["resolution"]))
+            checkpoint.resume(model, idl)
         return _train(model, idl, data.settings, progress, on_step)
+
+
+def _check_device(device: str) -> str:
+    """A torch device string that can be used here; StylizeError naming `device` otherwise."""
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError, ValueError):
+        raise StylizeError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise StylizeError(f"device {device!r}: no CUDA GPU is available here; use --device cpu (or auto)")
+    return device
 
 
 @dataclass

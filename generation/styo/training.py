@@ -63,8 +63,10 @@ class TrainSettings:
         integer("save_every", self.save_every, 1, 1_000_000)
         if self.resolution is not None:
             integer("resolution", self.resolution, 8, 4096)
+        if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))):
+            raise StylizeError(f"lr must be a number in (0, 1], got {self.lr!r}")
         lr = self.learning_rate
-        if isinstance(self.lr, bool) or not math.isfinite(lr) or not 0 < lr <= 1:
+        if not math.isfinite(lr) or not 0 < lr <= 1:
             raise StylizeError(f"lr must be a number in (0, 1], got {self.lr!r}")
         for name in ("lora", "gradient_checkpointing"):
             if not isinstance(getattr(self, name), bool):
