@@ -292,6 +292,66 @@ def test_official_files_load_through_the_safe_readers_and_convert_to_safetensors
     assert again.loaded.files.generator.suffix == ".safetensors"
 
 
+def test_the_official_sampler_file_loads_strictly_and_samples_as_the_networks_it_holds(tmp_path, parts) -> None:
+    tiny.write_official_layout(tmp_path, "cartoon")
+    expected = parts.sampler.sample(1, torch.Generator().manual_seed(0))
+    for name in ("sampler.pt", "sampler.safetensors"):  # as released, then converted (the .pt removed)
+        s = create(model="dualstylegan/cartoon", checkpoint_dir=str(tmp_path))
+        assert s.files.sampler.name == name
+        assert torch.equal(s.extrinsic([], Params(sample_style=True), seed=0), expected)
+        if name == "sampler.pt":
+            convert_folder(tmp_path)
+            (tmp_path / "cartoon" / "sampler.pt").unlink()
+    state = torch.load(tmp_path / "cartoon" / "generator.pt", weights_only=True)  # any other file is refused
+    torch.save({"color": state["g_ema"], "structure": state["g_ema"]}, tmp_path / "cartoon" / "sampler.pt")
+    (tmp_path / "cartoon" / "sampler.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="structure.lin_out.weight"):
+        create(model="dualstylegan/cartoon", checkpoint_dir=str(tmp_path)).extrinsic([], Params(sample_style=True), 0)
+
+
+def test_sampling_runs_in_the_model_dtype() -> None:
+    sampler = tiny.sampler()
+    expected = sampler.sample(2, torch.Generator().manual_seed(4))
+    low = tiny.sampler().to(torch.bfloat16).sample(2, torch.Generator().manual_seed(4))  # float32 noise before
+    assert low.dtype == torch.bfloat16
+    torch.testing.assert_close(low.float(), expected, atol=0.1, rtol=0.05)
+
+
+def test_converted_files_without_their_json_are_refused_by_name(tmp_path) -> None:
+    tiny.write_official_layout(tmp_path, "cartoon")
+    convert_folder(tmp_path)
+    codes = tmp_path / "cartoon" / "refined_exstyle_code.safetensors"
+    (tmp_path / "cartoon" / "refined_exstyle_code.json").unlink()
+    with pytest.raises(CheckpointError, match="needs refined_exstyle_code.json next to it"):
+        load_style_codes(codes)
+    (tmp_path / "cartoon" / "refined_exstyle_code.json").write_text('{"names": ["a.png"]}')
+    with pytest.raises(CheckpointError, match="codes do not match"):
+        load_style_codes(codes)
+    (tmp_path / "cartoon" / "refined_exstyle_code.json").write_text("{")
+    with pytest.raises(CheckpointError, match="needs refined_exstyle_code.json"):
+        load_style_codes(codes)
+    codes.write_bytes(b"not safetensors")
+    (tmp_path / "cartoon" / "refined_exstyle_code.json").write_text('{"names": []}')
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        load_style_codes(codes)
+    for path in (codes, codes.with_suffix(".json"), tmp_path / "encoder.pt", tmp_path / "encoder.json"):
+        path.unlink()  # the raw codes (converted with their JSON) are used; the encoder has lost its JSON
+    s = create(model="dualstylegan/cartoon", checkpoint_dir=str(tmp_path))
+    with pytest.raises(CheckpointError, match="encoder.safetensors needs encoder.json next to it with its 'opts'"):
+        s.stylize(ContentRef(image=_image(1)), [StyleRef(image=_image(2))], dict(style_id=0, **CENTRE))
+
+
+def test_an_encoder_of_another_kind_is_refused_by_name(tmp_path) -> None:
+    tiny.write_official_layout(tmp_path, "cartoon")
+    obj = torch.load(tmp_path / "encoder.pt", weights_only=True)
+    for opts, message in (({"encoder_type": "Encoder4Editing"}, "encoder_type 'Encoder4Editing' is not supported"),
+                          ({"start_from_latent_avg": True}, "start_from_latent_avg but it has no latent_avg")):
+        torch.save({"state_dict": obj["state_dict"], "opts": {**obj["opts"], **opts}}, tmp_path / "encoder.pt")
+        s = create(model="dualstylegan/cartoon", checkpoint_dir=str(tmp_path))
+        with pytest.raises(CheckpointError, match=message):
+            s.stylize(ContentRef(image=_image(1)), [StyleRef(image=_image(2))], dict(style_id=0, **CENTRE))
+
+
 def test_code_files_are_read_without_running_pickled_code(tmp_path) -> None:
     good = tmp_path / "codes.npy"
     np.save(good, {"a.png": np.ones((1, 18, 4), np.float32)})

@@ -113,6 +113,17 @@ def read_pickled_npy(path: str | Path) -> Any:
     return array.item() if isinstance(array, np.ndarray) and array.shape == () else array
 
 
+def read_side_json(path: Path, key: str) -> Any:
+    """Entry `key` of the JSON written next to a converted `.safetensors` file (`convert_file`), or a
+    CheckpointError naming that file when it is missing or unreadable."""
+    side = path.with_suffix(".json")
+    try:
+        return json.loads(side.read_text())[key]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path} needs {side.name} next to it with its {key!r} (written by the converter: "
+                              f"python -m generation.dualstylegan.convert DIR); {side}: {exc!r}") from exc
+
+
 def load_style_codes(path: str | Path) -> OrderedDict[str, np.ndarray]:
     """A style set's extrinsic codes {image file name: (1, rows, dim) float32}, in the file's order (a style
     id is an index into it, as in the official scripts). Reads the converted `.safetensors` + `.json` or the
@@ -121,8 +132,15 @@ def load_style_codes(path: str | Path) -> OrderedDict[str, np.ndarray]:
     if path.suffix == ".safetensors":
         from safetensors.numpy import load_file
 
-        names = json.loads(path.with_suffix(".json").read_text())["names"]
-        arrays = load_file(str(path))
+        names = read_side_json(path, "names")
+        try:
+            arrays = load_file(str(path))
+        except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+            raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from exc
+        if not isinstance(names, list) or len(names) != len(arrays) \
+                or any(f"{i:05d}" not in arrays for i in range(len(names))):
+            raise CheckpointError(f"{path}: its {len(arrays)} codes do not match the {path.with_suffix('.json').name} "
+                                  "names list; convert the .npy again")
         codes = OrderedDict((n, arrays[f"{i:05d}"]) for i, n in enumerate(names))
     else:
         obj = read_pickled_npy(path)

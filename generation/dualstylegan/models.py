@@ -33,7 +33,15 @@ import torch
 from ..base import StylizeError
 from . import tiny
 from .architecture import encoder_config, generator_config, sampler_shapes, stylegan_config
-from .checkpoints import CheckpointError, load_strict, load_style_codes, load_tensors, load_torch, state_entry
+from .checkpoints import (
+    CheckpointError,
+    load_strict,
+    load_style_codes,
+    load_tensors,
+    load_torch,
+    read_side_json,
+    state_entry,
+)
 from .irse import ArcFace
 from .losses import VGG19Features, vgg_state
 from .network import DualStyleGAN
@@ -238,12 +246,9 @@ def load_generator(path: Path) -> DualStyleGAN:
 
 def load_encoder(path: Path) -> PSPEncoder:
     if path.suffix == ".safetensors":
-        import json
-
         full = load_tensors(path)
         latent_avg = full.pop("latent_avg", None)
-        side = path.with_suffix(".json")
-        opts = json.loads(side.read_text()).get("opts", {}) if side.is_file() else {}
+        opts = read_side_json(path, "opts") or {}  # start_from_latent_avg decides whether latent_avg is added
     else:
         obj = load_torch(path)
         full, latent_avg, opts = state_entry(obj, "state_dict", path), obj.get("latent_avg"), obj.get("opts") or {}
@@ -251,14 +256,22 @@ def load_encoder(path: Path) -> PSPEncoder:
     if other:
         raise CheckpointError(f"{path}: unexpected entries outside encoder./decoder.: {other[:6]}")
     config = encoder_config(enc, f"{path} (encoder)")
-    _, from_avg, in_w = config_from_opts(opts, config.style_dim)
+    if not isinstance(opts, dict):
+        raise CheckpointError(f"{path}: its 'opts' is a {type(opts).__name__}, not the dict pSp saves")
+    try:
+        _, from_avg, in_w = config_from_opts(opts, config.style_dim)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: {exc}") from exc
     with torch.device("meta"):
         model = PSPEncoder(config, from_avg, in_w)
         if dec:  # the pSp decoder (g): checked for names and shapes, not kept (DualStyleGAN holds g)
             load_strict(Generator(**stylegan_config(dec, "", f"{path} (decoder)")), dec, f"{path} (decoder)")
     load_strict(model.encoder, enc, f"{path} (encoder)")
     model.latent_avg = torch.zeros(config.n_styles, config.style_dim)
-    model.set_latent_avg(latent_avg if isinstance(latent_avg, torch.Tensor) else None)
+    try:
+        model.set_latent_avg(latent_avg if isinstance(latent_avg, torch.Tensor) else None)
+    except (ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: {exc}") from exc
     return model
 
 

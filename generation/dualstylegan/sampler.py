@@ -43,7 +43,7 @@ class StyleSampler(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Codes from independent structure and colour noise (eval mode: batch norm uses its statistics)."""
         self.eval()
-        dev = self.structure.lin1.weight.device
-        s = torch.randn(n, self.structure.noise_dim, generator=generator).to(dev)
-        c = torch.randn(n, self.color.noise_dim, generator=generator).to(dev)
+        w = self.structure.lin1.weight  # the noise is drawn in float32 on the CPU, then put where the weights are
+        s = torch.randn(n, self.structure.noise_dim, generator=generator).to(w.device, w.dtype)
+        c = torch.randn(n, self.color.noise_dim, generator=generator).to(w.device, w.dtype)
         return torch.cat([self.structure(s).view(n, -1, self.style_dim), self.color(c).view(n, -1, self.style_dim)], 1)
