@@ -78,11 +78,17 @@ def _tiny_trainer(seed: int) -> Trainer:
 
 
 def _real_nets(args: argparse.Namespace) -> tuple:
+    """The frozen loss / encoding networks on the device, in eval mode (ArcFace's batch norms and dropout
+    must not run in training mode: batch-1 identity losses would fail)."""
     root = Path(args.checkpoint_dir)
-    encoder = load_encoder(root / "encoder.pt")
-    vgg = load_vgg(Path(args.vgg) if args.vgg else root / "vgg19.pth")
+
+    def frozen(module: torch.nn.Module) -> torch.nn.Module:
+        return module.to(args.device).eval().requires_grad_(False)
+
+    encoder = frozen(load_encoder(root / "encoder.pt"))
+    vgg = frozen(load_vgg(Path(args.vgg) if args.vgg else root / "vgg19.pth"))
     ident = root / "model_ir_se50.pth"
-    arcface = load_arcface(ident) if ident.is_file() else None
+    arcface = frozen(load_arcface(ident)) if ident.is_file() else None
     if arcface is None:
         print(f"no {ident}: the identity loss is skipped")
     return encoder, vgg, arcface

@@ -97,3 +97,21 @@ def test_training_script_runs_every_stage_and_its_files_load_back(script, tmp_pa
                           "--out", str(tmp_path / "codes")])
     ins, exs = load_style_codes(folder / "instyle_code.npy"), load_style_codes(folder / "exstyle_code.npy")
     assert list(ins) == list(exs) == ["s0.png", "s1.png"] and ins["s0.png"].shape == (1, 18, 32)
+
+
+def test_the_scripts_loss_networks_are_frozen_in_eval_mode_on_the_device(script, tmp_path, monkeypatch) -> None:
+    """`codes` destylises one image at a time: ArcFace (loaded in training mode) must be in eval mode there,
+    else its batch norm refuses a batch of 1 and its dropout makes the identity loss random."""
+    monkeypatch.setattr(script, "load_encoder", lambda path: tiny.encoder().train())
+    monkeypatch.setattr(script, "load_vgg", lambda path: tiny.vgg().train())
+    monkeypatch.setattr(script, "load_arcface", lambda path: tiny.arcface().train())
+    (tmp_path / "model_ir_se50.pth").write_bytes(b"")
+    import argparse
+
+    nets = script._real_nets(argparse.Namespace(checkpoint_dir=str(tmp_path), vgg=None, device="cpu"))
+    for net in nets:
+        assert not net.training and not any(p.requires_grad for p in net.parameters())
+    from generation.dualstylegan import losses
+
+    face = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert float(losses.identity(nets[2], face, face)) < 1e-5  # batch 1 runs; same face, same identity
