@@ -6,8 +6,9 @@ its extrinsic code (section 3.4 / 4.3 "unseen styles"), as `destylize.py` and `r
    here): z+ starts at z_e+ and minimises L_perc(g'(z+), S) + 0.1 L_ID(g'(z+), S) + sigma(z+) (+ 1e5 times
    the noise regulariser, the noise maps being optimised too), Adam lr 0.1 with a cosine ramp; without g'
    this stage is skipped (z^_e+ = z_e+) and the result says so.
-3. Image embedding: z_i+ = E(g(z^_e+)) (g = the intrinsic StyleGAN, truncation 0.7 towards 0), its rows 8-18
-   taken from z_e+ (as the official script, to keep the exemplar's colours in the pair).
+3. Image embedding: z_i+ = E(g(z^_e+)) (g = the intrinsic StyleGAN, truncation 0.7 towards 0), rows 8-17
+   (0-based: the paper's layers 9-18) of both z^_e+ and z_i+ taken from z_e+ (as the official script, to keep
+   the exemplar's colours in the pair).
 4. Extrinsic code refinement: with G frozen, z_e+ is optimised so G(z_i+, f(z_e+), 1) reconstructs S:
    L_perc + L_CX (+ 1e5 noise regulariser); structure rows lr 0.005, colour rows lr 0.01, noise lr 0.1.
 

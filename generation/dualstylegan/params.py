@@ -34,8 +34,9 @@ class Params:
     align: auto (landmarks when a landmark model is here, else a centre crop) | landmarks | centre.
     exemplar_steps / destylise_steps: latent optimisation steps for an unseen style image (0 = E(S)
     only / no stage-II destylisation); lr_colour / lr_structure: their learning rates.
-    exemplar_losses: the loss terms to use (None: every term whose weights are here; the record keeps the
-    terms actually used). output_size: resize the 1024 px result (None: native size).
+    exemplar_losses: the loss terms for an unseen exemplar image (None: every term whose weights are here; the
+    record keeps the resolved list, which acts only when a style is such an image, and identity /
+    latent_spread only when destylisation runs). output_size: resize the 1024 px result (None: native size).
     """
 
     style_id: int | str | None = None
