@@ -186,6 +186,20 @@ def test_text_stands_in_for_content_where_the_encoder_has_a_text_side(stylizer: 
         stylizer.stylize(ContentRef(image=images["y"]), s, {"style_prompt": "watercolour"})
 
 
+def test_text_stands_in_for_the_style_where_the_style_encoder_has_a_text_side(images) -> None:
+    # review (issue 9): the style_prompt path had no positive test (no style encoder of ours has a text side)
+    from generation.parasol.models import TINY_BASE, build_model
+
+    model = build_model(TINY_BASE, "tiny/open_clip", "tiny/open_clip", "cpu")
+    model.unet.eval()
+    stylizer = Parasol.from_model(model, "test/text-style")
+    y, s, p = ContentRef(image=images["y"]), [StyleRef(image=images["s"])], {"steps": 3, "lam": 1}
+    a_s = stylizer.style_descriptor(s, stylizer.Params(style_prompt="a watercolour"))
+    assert torch.equal(a_s, model.style.texts(["a watercolour"], "style_prompt"))
+    run = (lambda extra: stylizer.stylize(y, s, {**p, **extra}, seed=0).images[0].tobytes())  # noqa: E731
+    assert run({"style_prompt": "a watercolour"}) != run({"style_prompt": "an oil painting"}) != run({})
+
+
 @pytest.mark.parametrize("params, message", [
     ({"steps": 4, "lam": 5}, "lam must be an integer in [0, 4]"),
     ({"g_s": -1}, "g_s must be a number in [0, 50]"),

@@ -168,6 +168,20 @@ def test_damaged_checkpoint_files_are_refused_by_name(triplets, tmp_path: Path) 
                          {"steps": 2, "lam": 1})
 
 
+def test_a_checkpoint_samples_in_half_precision(triplets, tmp_path: Path) -> None:
+    # review (issue 9): the conditioner was cast to the sampling dtype, so M(a_s) failed on float32 descriptors
+    # with "mat1 and mat2 must have the same dtype" (dtype auto is float16 on CUDA); bfloat16 shows it on a CPU
+    from PIL import Image
+
+    from generation import ContentRef, StyleRef, create_stylizer
+
+    train(TrainConfig(**TINY, batch_size=2, steps=1), triplets, tmp_path / "run", progress=False)
+    stylizer = create_stylizer("parasol", model=str(tmp_path / "run"), device="cpu", dtype="bfloat16")
+    out = stylizer.stylize(ContentRef(image=Image.open(triplets[0].y)), [StyleRef(image=Image.open(triplets[0].s))],
+                           {"steps": 2, "lam": 1})
+    assert out.images[0].size == (32, 32) and stylizer.model.dtype == torch.bfloat16
+
+
 def test_a_loss_the_encoder_cannot_serve_is_refused_before_loading(triplets, tmp_path: Path) -> None:
     cfg = dict(TINY, style_encoder="tiny/magenta-style", steps=1)
     with pytest.raises(StylizeError, match=r"w_s = 0.5 needs gradients through tiny/magenta-style"):

@@ -126,8 +126,11 @@ def _assemble(config: ParasolConfig, unet: Any, vae: Any, scheduler_config: dict
     from ..diffusion import quiet_diffusers
 
     with quiet_diffusers():  # diffusers warns about casting with .to(); the parts have no fp32-only modules
-        for part in (unet, vae, conditioner):
+        for part in (unet, vae):
             part.to(device=device, dtype=dtype)
+    # the conditioner stays float32 at any dtype: it is small, it takes the encoders' float32 descriptors, and
+    # `ParasolModel.eps` casts its tokens to the U-Net's dtype
+    conditioner.to(device=device, dtype=torch.float32)
     return ParasolModel(config, unet, vae, scheduler_config, conditioner, style, content)
 
 
