@@ -501,6 +501,25 @@ def test_ffhq_quad_from_landmarks_and_alignment_fallbacks() -> None:
     assert aligned.tobytes() != face.tobytes()
 
 
+def test_an_unreadable_landmark_model_falls_back_or_is_refused_by_name(tmp_path, monkeypatch) -> None:
+    import sys
+    import types
+
+    def shape_predictor(path):
+        raise RuntimeError("Error deserializing object of type int")
+
+    fake = types.SimpleNamespace(get_frontal_face_detector=lambda: None, shape_predictor=shape_predictor)
+    monkeypatch.setitem(sys.modules, "dlib", fake)
+    bad = tmp_path / "shape_predictor_68_face_landmarks.dat"
+    bad.write_bytes(b"not a predictor")
+    s = create(model="dualstylegan/tiny", landmarks_path=str(bad))
+    s.files = types.SimpleNamespace(landmarks=bad)  # tiny models have no files; give it the landmark model
+    with pytest.warns(UserWarning, match="dlib cannot read the landmark model .*Error deserializing"):
+        assert s.resolve_params(Params(style_id=0), ContentRef(image=_image(1))).align == "centre"
+    with pytest.raises(StylizeError, match="align='landmarks' cannot run: dlib cannot read the landmark model"):
+        s.stylize(ContentRef(image=_image(1)), [StyleRef(image=_image(2))], dict(style_id=0, align="landmarks"))
+
+
 def test_auto_alignment_uses_landmarks_when_they_find_a_face(stylizer, monkeypatch) -> None:
     lm = np.zeros((68, 2))
     lm[36:42], lm[42:48], lm[48], lm[54] = (30, 35), (50, 35), (32, 60), (48, 60)

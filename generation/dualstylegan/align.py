@@ -94,6 +94,8 @@ def find_detector(predictor_path: str | Path | None) -> tuple[LandmarkDetector |
         return None, str(exc)
     except ImportError:
         return None, "dlib is not installed (pip install dlib), so faces cannot be aligned by landmarks"
+    except RuntimeError as exc:  # dlib's error for a truncated or foreign .dat file
+        return None, f"dlib cannot read the landmark model {predictor_path} ({exc})"
 
 
 def prepare_face(image: Image.Image, size: int, mode: str, detector: LandmarkDetector | None,
