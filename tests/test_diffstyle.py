@@ -32,9 +32,11 @@ from generation.diffstyle.algorithm import (
     invert,
     transfer,
 )
-from generation.diffstyle.denoisers import PixelDenoiser, to_tensor
+from generation.diffstyle.denoisers import PixelDenoiser
+from generation.diffusion.images import to_tensor
 from generation.diffstyle.hspace import box_mask, inject, normalized_slerp, slerp
 from generation.diffstyle.schedule import Schedule
+from synthetic_images import noise_with_square
 
 FAMILIES = ("pixel", "sd")
 STEPS = 10  # inversion and generation steps for the invariant tests
@@ -49,11 +51,7 @@ def stylizers() -> dict[str, DiffStyle]:
     return {f: create(model=f"diffstyle/tiny-{f}") for f in FAMILIES}
 
 
-def _image(seed: int, size: tuple[int, int] = (40, 40)) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    arr[size[1] // 4: 3 * size[1] // 4, size[0] // 4: 3 * size[0] // 4] = (230, 40, 40)
-    return Image.fromarray(arr)
+_image = noise_with_square
 
 
 CONTENT, STYLE_A, STYLE_B = _image(1, (48, 40)), _image(2), _image(3)

@@ -22,6 +22,7 @@ from generation.instantstyle.blocks import (
 )
 from generation.instantstyle.canny import canny_edges
 from generation.instantstyle.subtraction import ip_adapter_embeds, style_embedding
+from synthetic_images import noise_with_square
 
 FAMILIES = ("sdxl", "sd15")
 STEPS = dict(num_inference_steps=2)
@@ -36,11 +37,7 @@ def stylizers() -> dict[str, InstantStyle]:
     return {f: create(model=f"instantstyle/tiny-{f}", controlnet="canny") for f in FAMILIES}
 
 
-def _image(seed: int, size: tuple[int, int] = (40, 40)) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    arr[size[1] // 4: 3 * size[1] // 4, size[0] // 4: 3 * size[0] // 4] = (230, 40, 40)
-    return Image.fromarray(arr)
+_image = noise_with_square
 
 
 STYLE_A, STYLE_B, CONTENT = _image(1), _image(2), _image(3, (64, 32))

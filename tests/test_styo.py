@@ -22,6 +22,7 @@ from generation.styo.stylizer import create
 from generation.styo.training import IDL, TrainSettings
 from indexer.compat import import_torchvision
 from indexer.imaging.decode import decode_file
+from synthetic_images import smooth_noise
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -34,10 +35,7 @@ def tokenizer():
     return offline_clip_tokenizer()
 
 
-def _image(seed: int, size: tuple[int, int] = (40, 40)) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    low = rng.integers(0, 255, (4, 4, 3), dtype=np.uint8)
-    return Image.fromarray(low).resize(size, Image.Resampling.BILINEAR)
+_image = smooth_noise
 
 
 @pytest.fixture(scope="module")

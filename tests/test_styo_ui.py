@@ -7,23 +7,20 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from generation.records import load_record
 from indexer.workspace import Workspace
 from ui.cli import main
 from ui.studio import APP_FILE
+from synthetic_images import smooth_noise
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY = "styo/tiny-sd15"
 
 
-def _image(seed: int, size: tuple[int, int]) -> Image.Image:
-    low = np.random.default_rng(seed).integers(0, 255, (4, 4, 3), dtype=np.uint8)
-    return Image.fromarray(low).resize(size, Image.Resampling.BILINEAR)
+_image = smooth_noise
 
 
 @pytest.fixture(scope="module")

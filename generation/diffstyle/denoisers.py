@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 
-from ..diffusion.images import to_image, to_tensor  # noqa: F401 - shared; re-exported here
 from .hspace import MidBlockTap
 from .schedule import Schedule
 

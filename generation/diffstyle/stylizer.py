@@ -19,9 +19,10 @@ from indexer.encoders.runtime import resolve_device
 
 from ..base import ContentRef, StyleRef, StylizeError, Stylizer, normalized_weights
 from ..diffusion import resolve_dtype
+from ..diffusion.images import to_image, to_tensor
 from . import params as params_mod
 from .algorithm import Inversion, TransferSettings, blend_latents, invert, transfer
-from .denoisers import Denoiser, to_image, to_tensor
+from .denoisers import Denoiser
 from .hspace import box_mask
 from .models import DEFAULT_MODEL, Loaded, ModelSpec, load, resolve_spec
 from .params import Params
