@@ -15,7 +15,7 @@ loads safetensors only; the google DDPM repos ship PyTorch `.bin` files, which d
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +137,8 @@ def list_models() -> list[Any]:
 
 @dataclass
 class Loaded:
-    """A loaded model's parts; `denoiser(prompt)` wraps them for one run."""
+    """A loaded model's parts; `denoiser(prompt)` wraps them for a prompt (kept per prompt, so a stylize call
+    and the steps of a strip encode the same prompt once)."""
 
     spec: ModelSpec
     unet: Any
@@ -145,14 +146,21 @@ class Loaded:
     vae: Any = None
     tokenizer: Any = None
     text_encoder: Any = None
+    _denoisers: dict[str, Denoiser] = field(default_factory=dict, repr=False)
 
     def denoiser(self, prompt: str | None) -> Denoiser:
+        key = prompt or ""
+        if key in self._denoisers:
+            return self._denoisers[key]
         try:
             if self.spec.family == "pixel":
-                return PixelDenoiser(self.unet, self.schedule, prompt)
-            return LatentDenoiser(self.unet, self.schedule, self.vae, self.tokenizer, self.text_encoder, prompt)
+                den: Denoiser = PixelDenoiser(self.unet, self.schedule, prompt)
+            else:
+                den = LatentDenoiser(self.unet, self.schedule, self.vae, self.tokenizer, self.text_encoder, prompt)
         except ValueError as exc:
             raise StylizeError(f"{self.spec.model_id}: {exc}") from exc
+        self._denoisers[key] = den
+        return den
 
 
 def _tiny(spec: ModelSpec) -> Loaded:
