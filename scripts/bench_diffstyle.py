@@ -75,7 +75,8 @@ def forwards_per_image(params: dict, schedule: Schedule) -> int:
     steps = schedule.timesteps(params["generation_steps"])
     edit = sum(t >= params["t_edit"] for t in steps)
     per_edit = 2 + (1 if params["omega"] > 0 else 0)
-    return (params["inversion_steps"] + 1) + params["inversion_steps"] + edit * per_edit + (len(steps) - edit)
+    inversions = 2 * (params["inversion_steps"] - 1)  # content and style, one UNet call per grid step
+    return inversions + edit * per_edit + (len(steps) - edit)
 
 
 def main() -> None:

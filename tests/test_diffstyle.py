@@ -1,9 +1,11 @@
 """DiffStyle on tiny seeded UNets of both families (pixel UNet2DModel, Stable Diffusion layout), CPU, offline.
 
 What is checked is what the paper's algorithm promises, not image quality: gamma = 0 with omega = 0 is the
-plain DDIM reconstruction of the style (checked against diffusers' own DDIMScheduler), the normalised slerp
-keeps |h|, omega = 1 cancels the injection, a mask confines it, inversion round-trips within a tolerance
-on a (briefly trained) tiny model, and a seed fixes the image.
+plain DDIM reconstruction of the style (checked against the official code's DDIM update written out here
+on diffusers' noise schedule), the normalised slerp keeps |h|, omega = 1 cancels the injection, a mask
+confines it, inversion round-trips within a tolerance on a (briefly trained) tiny model, and a seed fixes
+the image. Where the paper is silent the official InjectFusion code decides (timestep grid, masked slerp,
+dt_lambda); those tests compare with values worked out by hand from its formulas.
 """
 from __future__ import annotations
 
@@ -70,24 +72,30 @@ def _inversions(stylizer: DiffStyle) -> tuple[object, Inversion, Inversion]:
     return den, invert(den, content, STEPS, record_h=True), invert(den, style, STEPS)
 
 
+def _official_grid(n: int, total: int = 1000) -> list[int]:
+    """The official code's grid, written out: np.linspace(0, 1, n) * t_0 floored after + 1e-6, t_0 = T - 1."""
+    return [int(s + 1e-6) for s in np.linspace(0, 1, n) * (total - 1)][::-1]
+
+
 def _reference_ddim(den, x_t: torch.Tensor, steps: int, scheduler_config: dict) -> torch.Tensor:
-    """Plain DDIM (eta = 0) from x_t with diffusers' DDIMScheduler on the same UNet: the independent reference."""
-    from diffusers import DDIMScheduler
+    """Plain DDIM (eta = 0) from x_t on the official grid, with the official update
+    x_next = sqrt(a_next) (x - sqrt(1 - a_t) eps) / sqrt(a_t) + sqrt(1 - a_next) eps, alphas from diffusers'
+    own DDPMScheduler and the UNet called directly: an independent reference for `transfer`."""
+    from diffusers import DDPMScheduler
 
     keys = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule")
-    sched = DDIMScheduler(**{k: scheduler_config[k] for k in keys}, timestep_spacing="trailing",
-                          set_alpha_to_one=True, clip_sample=False)
-    sched.set_timesteps(steps)
-    assert [int(t) for t in sched.timesteps] == den.schedule.timesteps(steps)
-    x = x_t.clone()
+    alphas = DDPMScheduler(**{k: scheduler_config[k] for k in keys}).alphas_cumprod.double()
+    grid = _official_grid(steps, len(alphas))
+    x = x_t.clone().double()
     with torch.no_grad():
-        for t in sched.timesteps:
+        for i, t in enumerate(grid):
+            a_t, a_next = alphas[t], (alphas[grid[i + 1]] if i + 1 < len(grid) else torch.tensor(1.0).double())
             if isinstance(den, PixelDenoiser):
-                eps = den.unet(x, t).sample
+                eps = den.unet(x.float(), t).sample.double()
             else:
-                eps = den.unet(x, t, encoder_hidden_states=den.condition).sample
-            x = sched.step(eps, t, x).prev_sample
-    return x
+                eps = den.unet(x.float(), t, encoder_hidden_states=den.condition).sample.double()
+            x = a_next.sqrt() * (x - (1 - a_t).sqrt() * eps) / a_t.sqrt() + (1 - a_next).sqrt() * eps
+    return x.float()
 
 
 def _scheduler_config(family: str) -> dict:
@@ -126,10 +134,68 @@ def test_a_mask_confines_the_change_to_its_region_of_h() -> None:
     outside = (mask == 0).expand_as(h[0])[None]
     assert torch.equal(out[outside], h[outside])  # exactly unchanged where the mask is 0
     assert (out[~outside] - h[~outside]).abs().max() > 0.1
-    torch.testing.assert_close((out * mask).norm(), (h * mask).norm(), rtol=1e-6, atol=0)  # |m h| kept
-    torch.testing.assert_close(inject(h, content, 0.8, torch.ones(6, 6)), inject(h, content, 0.8))
+    torch.testing.assert_close(inject(h, content, 0.8, torch.ones(6, 6)), slerp(h, content, 0.8))  # the plain slerp
     with pytest.raises(ValueError, match="covers no cell"):
         box_mask([0.0, 0.0, 0.05, 0.05], 6, 6)
+
+
+def test_the_masked_slerp_is_the_official_plain_slerp_of_the_masked_features() -> None:
+    """Worked by hand from the official code, slerp(gamma, m h, m c) + (1 - m) h: on a 2-channel, 1x2 grid
+    masked at its left cell, h there is (3, 0) and the content (0, 1), orthogonal, so gamma = 0.5 gives
+    sin(pi/4)/sin(pi/2) of each: (3/sqrt 2, 1/sqrt 2). The right cell keeps h. Norm-matching the content
+    first (the earlier behaviour) would give (3/sqrt 2, 3/sqrt 2) there."""
+    h = torch.tensor([[[[3.0, 7.0]], [[0.0, -2.0]]]])  # (1, C=2, H=1, W=2)
+    content = torch.tensor([[[[0.0, 5.0]], [[1.0, 4.0]]]])
+    out = inject(h, content, 0.5, torch.tensor([[1.0, 0.0]]))
+    r = 2 ** -0.5
+    expected = torch.tensor([[[[3 * r, 7.0]], [[1 * r, -2.0]]]])
+    torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-6)  # float32 of a few products: ~1e-7 each
+    # gamma 1 lands on the masked content itself, unscaled (the official code does not rescale it)
+    torch.testing.assert_close(inject(h, content, 1.0, torch.tensor([[1.0, 0.0]])),
+                               torch.tensor([[[[0.0, 7.0]], [[1.0, -2.0]]]]), rtol=1e-6, atol=1e-6)
+
+
+def test_the_timestep_grid_is_the_official_uniform_floor_grid() -> None:
+    """By hand: int(k * 999 / 49 + 1e-6) for k = 49, 48, 47, ..., 1, 0 is 999, 978, 958, 937, ..., 20, 0
+    (999 / 49 = 20.387..., 46 of them 937.8); 10 points give multiples of 111. The same t_edit = 400 then selects the 30
+    generation steps with k >= 20 (20 * 20.387 = 407.7), as it does in the official code."""
+    schedule = Schedule.from_scheduler_config(tiny.DDPM_SCHEDULE)
+    grid = schedule.timesteps(50)
+    assert grid[:4] == [999, 978, 958, 937] and grid[-3:] == [40, 20, 0] and len(set(grid)) == 50
+    assert grid == _official_grid(50)
+    assert schedule.timesteps(10) == [999, 888, 777, 666, 555, 444, 333, 222, 111, 0]
+    assert schedule.timesteps(1000) == list(range(999, -1, -1))
+    assert sum(t >= 400 for t in grid) == 30 and min(t for t in grid if t >= 400) == 407
+    with pytest.raises(ValueError, match=r"\[2, 1000\]"):
+        schedule.timesteps(1)
+
+
+def test_dt_lambda_scales_the_direction_term_of_the_steps_from_dt_end_as_the_official_code_does(stylizers) -> None:
+    """Three-point grid 999, 499, 0 with no injection (t_edit above the grid) and no boosting: worked from
+    the official update, only the first step (t = 999 >= dt_end = 950) has its direction term scaled,
+    x_499 = sqrt(a_499) P_999 + dt_lambda sqrt(1 - a_499) eps_999; the later steps are plain DDIM."""
+    den, x0 = _x0(stylizers["pixel"], CONTENT)
+    alphas = den.schedule.alphas_cumprod
+    x_t = torch.randn(x0.shape, generator=torch.Generator().manual_seed(4))
+    inv = invert(den, x0, 3, record_h=True)
+    settings = TransferSettings(gamma=0.5, omega=0.0, t_edit=1000, t_boost=0, steps=3, dt_lambda=0.8, dt_end=950)
+    ours = transfer(den, x_t, inv, settings)
+    with torch.no_grad():
+        x = x_t.double()
+        for t, t_next, lam in ((999, 499, 0.8), (499, 0, 1.0), (0, None, 1.0)):
+            eps = den.eps(x.float(), t).double()
+            a_t, a_next = alphas[t], (alphas[t_next] if t_next is not None else torch.tensor(1.0).double())
+            x = a_next.sqrt() * (x - (1 - a_t).sqrt() * eps) / a_t.sqrt() + lam * (1 - a_next).sqrt() * eps
+    tol = dict(rtol=1e-4, atol=1e-4 * float(x.abs().max()))  # float32 steps against the float64 reference
+    torch.testing.assert_close(ours, x.float(), **tol)
+    plain = transfer(den, x_t, inv, dataclasses.replace(settings, dt_lambda=1.0))
+    assert not torch.allclose(ours, plain, **tol)  # the scaling is far outside that tolerance
+    # dt_end above every scaled step is no scaling at all (the same code path: bitwise)
+    assert torch.equal(transfer(den, x_t, inv, dataclasses.replace(settings, dt_end=1000)), plain)
+    # a style-calibrated step is left unscaled, as in the official code
+    calibrated = dataclasses.replace(settings, t_edit=0, omega=0.3)
+    assert torch.equal(transfer(den, x_t, inv, calibrated),
+                       transfer(den, x_t, inv, dataclasses.replace(calibrated, dt_lambda=1.0)))
 
 
 def test_calibration_shift_is_the_derivations_closed_form_without_renormalisation() -> None:
@@ -171,16 +237,23 @@ def test_omega_one_equals_no_injection(stylizers, family: str) -> None:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_a_mask_covering_all_of_h_is_the_unmasked_run_and_one_covering_none_is_refused(stylizers,
-                                                                                       family: str) -> None:
+def test_a_mask_covering_all_of_h_is_the_plain_slerp_run_and_half_a_mask_differs(stylizers, family: str,
+                                                                                  monkeypatch) -> None:
+    """With the official masked mix a full mask is Slerp(h, c, gamma) without the norm matching: not the
+    unmasked (normalised) run. Checked against a run whose injection is that plain slerp."""
+    import generation.diffstyle.algorithm as algorithm
+
     den, content, style = _inversions(stylizers[family])
     grid = content.h_at(999).shape[-2:]
     full = transfer(den, style.x_t, content, TransferSettings(steps=STEPS, mask=torch.ones(*grid), **NO_BOOST))
-    plain = transfer(den, style.x_t, content, TransferSettings(steps=STEPS, **NO_BOOST))
-    torch.testing.assert_close(full, plain)
+    normalised = transfer(den, style.x_t, content, TransferSettings(steps=STEPS, **NO_BOOST))
     half = transfer(den, style.x_t, content, TransferSettings(steps=STEPS, mask=box_mask([0, 0, 1, 0.5], *grid),
                                                                 **NO_BOOST))
-    assert not torch.allclose(half, plain)
+    monkeypatch.setattr(algorithm, "inject", lambda h, c, gamma, mask=None: slerp(h, c.expand_as(h), gamma))
+    plain = transfer(den, style.x_t, content, TransferSettings(steps=STEPS, **NO_BOOST))
+    # (1 - 1) h adds exact zeros, so only float32 rounding of the same slerp separates the two runs
+    torch.testing.assert_close(full, plain, rtol=1e-5, atol=1e-5 * float(plain.abs().max()))
+    assert not torch.allclose(full, normalised) and not torch.allclose(half, plain)
 
 
 def test_inversion_then_reconstruction_stays_within_tolerance_on_a_trained_tiny_model() -> None:
@@ -199,15 +272,20 @@ def test_inversion_then_reconstruction_stays_within_tolerance_on_a_trained_tiny_
 
 
 def test_inversion_records_h_at_every_step_and_generation_takes_the_nearest(stylizers) -> None:
+    """The official inversion: from the clean image taken as x_0, h(x_t, t) kept at every grid point but
+    the last (5 points: 0, 249, 499, 749, 999 -> h at 0, 249, 499, 749); the lookup takes the nearest and,
+    between two equally near, the later one (the official list is searched from the top)."""
     den, x0 = _x0(stylizers["pixel"], CONTENT)
     inv = invert(den, x0, 5, record_h=True)
-    assert sorted(inv.hs) == sorted(den.schedule.timesteps(5)) == [199, 399, 599, 799, 999]
-    assert inv.h_at(940) is inv.hs[999] and inv.h_at(450) is inv.hs[399]
-    # h at the top is the content's own bottleneck at x_T
+    assert den.schedule.timesteps(5) == [999, 749, 499, 249, 0]
+    assert sorted(inv.hs) == [0, 249, 499, 749]
+    assert inv.h_at(999) is inv.hs[749] and inv.h_at(450) is inv.hs[499] and inv.h_at(374) is inv.hs[499]
+    assert inv.h_at(124) is inv.hs[0] and inv.h_at(125) is inv.hs[249]  # 124.5 is the midpoint
+    # the first h is the clean image's own bottleneck at t = 0
     with den.tap:
-        den.eps(inv.x_t, 999)
-        torch.testing.assert_close(den.tap.h, inv.hs[999])
-    more = transfer(den, inv.x_t, inv, TransferSettings(steps=20, **NO_BOOST))  # 20 generation, 5 inversion steps
+        den.eps(x0, 0)
+        torch.testing.assert_close(den.tap.h, inv.hs[0], rtol=0, atol=0)  # the same call on the same input
+    more = transfer(den, inv.x_t, inv, TransferSettings(steps=20, **NO_BOOST))  # 20 generation, 5 inversion points
     assert torch.isfinite(more).all()
 
 

@@ -3,8 +3,9 @@
 `normalized_slerp` is the paper's f(h, h_content, gamma): the content feature is scaled to the norm of the
 style trajectory's h, then the two are slerped, so |h~| = |h| and the correlation between |h| and the
 skip connections' norms is kept (METHODS.md section 3, step 2). `masked_slerp` confines the mix to a
-region of h (local style mixing, step 5). `MidBlockTap` is the forward hook that reads h and, when asked,
-replaces it for some rows of the batch.
+region of h (local style mixing, step 5) the way the official InjectFusion code does: a plain slerp of
+the two masked features, without the norm matching. `MidBlockTap` is the forward hook that reads h and,
+when asked, replaces it for some rows of the batch.
 """
 from __future__ import annotations
 
@@ -56,15 +57,16 @@ def normalized_slerp(h: torch.Tensor, content: torch.Tensor, gamma: float) -> to
 
 
 def masked_slerp(h: torch.Tensor, content: torch.Tensor, gamma: float, mask: torch.Tensor) -> torch.Tensor:
-    """Local mixing: both features are masked before the normalised slerp and the result is put back into
-    the original feature map, h~ = f(m h, m c, gamma) + (1 - m) h. `mask` is (H, W) or broadcastable to h,
-    values in [0, 1]; where it is 0, h~ equals h exactly."""
+    """Local mixing as in the official code: h~ = Slerp(m h, m c, gamma) + (1 - m) h. The masked content is
+    not rescaled to |m h| (the paper only says "mask before the slerp"; the official code slerps the two
+    masked features as they are). `mask` is (H, W) or broadcastable to h, values in [0, 1]; where it is 0,
+    h~ equals h exactly."""
     m = mask.to(device=h.device, dtype=h.dtype)
     while m.dim() < h.dim():
         m = m.unsqueeze(0)
     if not bool((m > 0).any()):
         return h
-    return normalized_slerp(h * m, content * m, gamma) + (1 - m) * h
+    return slerp(h * m, content * m, gamma) + (1 - m) * h
 
 
 def inject(h: torch.Tensor, content: torch.Tensor, gamma: float, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,8 +1,9 @@
 """DiffStyle's parameters: one JSON-serialisable dataclass and its validation.
 
 Defaults are the paper's (METHODS.md section 3): gamma = 0.3, omega = 0.3, t_edit = 400, t_boost = 200 on
-the 1000-step training schedule. The public code's script defaults differ (hs_coeff 0.9 as 1 - gamma,
-omega 0, 1000 generation steps); we keep the paper's numbers and 50 + 50 steps, both parameters.
+the 1000-step training schedule. The official code's argparse defaults differ (hs_coeff, which is gamma,
+0.9; omega 0; 1000 generation steps); its script uses gamma 0.3 and, for in-domain styles, dt_lambda
+0.9985. We keep the paper's numbers, 50-point grids and the official dt_lambda default (1.0 = off).
 """
 from __future__ import annotations
 
@@ -19,7 +20,12 @@ class Params:
     gamma: content weight of the normalised h-space slerp (0 = the style image's own reconstruction).
     omega: style calibration strength (0 = none, the plain asymmetric step; 1 = cancels the injection).
     t_edit / t_boost: injection for t >= t_edit; stochastic quality boosting for t <= t_boost (0 = off).
-    inversion_steps / generation_steps: DDIM steps of the two passes.
+    inversion_steps / generation_steps: points of the two passes' timestep grids (the official code's
+    n_inv_step / n_gen_step): inversion makes one UNet step fewer than its points, generation one per point.
+    dt_lambda / dt_end: on the generation steps with t >= dt_end, the DDIM direction term is multiplied by
+    dt_lambda, which takes a little of the noise direction out of the first, noisiest steps (the official
+    code's time-step scaling; 1.0 = off, its default; its in-domain script uses 0.9985 with dt_end 950).
+    Like there it acts on the plain and the asymmetric update, not on a style-calibrated step (omega > 0).
     calibration_renorm: renormalise the calibrated x0 prediction to the original's std (the paper's).
     mask_box: [left, top, right, bottom] fractions of the image; content is injected only there (local
     style mixing). None = everywhere.
@@ -33,6 +39,8 @@ class Params:
     inversion_steps: int = 50
     generation_steps: int = 50
     calibration_renorm: bool = True
+    dt_lambda: float = 1.0
+    dt_end: int = 950
     mask_box: list[float] | None = None
     height: int | None = None
     width: int | None = None
@@ -47,9 +55,11 @@ def validate(p: Params, num_train_timesteps: int = 1000) -> None:
     check_int("t_boost", p.t_boost, 0, num_train_timesteps)
     if p.t_boost > p.t_edit:
         raise StylizeError(f"t_boost ({p.t_boost}) must not exceed t_edit ({p.t_edit}): boosting comes after editing")
-    check_int("inversion_steps", p.inversion_steps, 1, num_train_timesteps)
-    check_int("generation_steps", p.generation_steps, 1, num_train_timesteps)
+    check_int("inversion_steps", p.inversion_steps, 2, num_train_timesteps)
+    check_int("generation_steps", p.generation_steps, 2, num_train_timesteps)
     check_bool("calibration_renorm", p.calibration_renorm)
+    check_number("dt_lambda", p.dt_lambda, 0.0, 2.0, low_open=True)
+    check_int("dt_end", p.dt_end, 0, num_train_timesteps)
     if p.mask_box is not None:
         box = p.mask_box
         if not isinstance(box, (list, tuple)) or len(box) != 4:

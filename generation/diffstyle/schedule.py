@@ -2,15 +2,17 @@
 
 Notation of METHODS.md section 3: x_{t-1} = sqrt(a_{t-1}) P_t(eps) + D_t(eps) + sigma_t z with
 P_t = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t) the predicted x0 and D_t = sqrt(1 - a_{t-1} - sigma_t^2) eps
-the direction to x_t. Timesteps are "trailing": n steps on a T-step training schedule are
-T-1, T-1-s, ..., T-1-(n-1)s with s = T // n, so every run starts at the last training timestep (the x_T
-the paper inverts to) whatever n is, and for n dividing T they equal diffusers' DDIMScheduler with
-`timestep_spacing="trailing"`. The clean end of the chain has alpha = 1 (the last step lands on P_t).
+the direction to x_t. The timestep grid is the official InjectFusion code's (the paper does not fix one):
+n points spread uniformly over [0, T-1] and floored, int(k (T-1) / (n-1) + 1e-6) for k = 0..n-1, so for
+n = 50 and T = 1000 the grid is 999, 978, 958, 937, ..., 20, 0. Inversion walks it upwards from the clean image
+taken as x_0 (n-1 steps, 0 -> 20 -> ... -> 999); generation walks it downwards (n steps, the last from t = 0
+to the clean end of the chain, alpha = 1). So a given t_edit / t_boost selects the same steps as there.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -43,12 +45,13 @@ class Schedule:
         return 1.0 if t is None else float(self.alphas_cumprod[t])
 
     def timesteps(self, n: int) -> list[int]:
-        """n trailing timesteps, descending (generation order)."""
+        """The official grid of n timesteps over [0, T-1], descending (generation order)."""
         total = self.num_train_timesteps
-        if not 1 <= n <= total:
-            raise ValueError(f"the number of steps must be in [1, {total}], got {n}")
-        stride = total // n
-        return [total - 1 - k * stride for k in range(n)]
+        if not 2 <= n <= total:
+            raise ValueError(f"the number of timesteps must be in [2, {total}], got {n}")
+        # numpy's linspace, then +1e-6 and a floor, exactly as the official code computes it
+        grid = [int(s + 1e-6) for s in np.linspace(0.0, 1.0, n) * (total - 1)]
+        return grid[::-1]
 
 
 def predicted_x0(x: torch.Tensor, eps: torch.Tensor, a_t: float) -> torch.Tensor:

@@ -91,7 +91,7 @@ class DiffStyle(Stylizer):
         if key in self._inversions:
             self._inversions.move_to_end(key)
             if bar is not None:
-                bar.update(params.inversion_steps + int(record_h))
+                bar.update(params.inversion_steps - 1)
             return self._inversions[key]
         with torch.no_grad():
             x0 = den.encode(to_tensor(rgb, params.height, params.width, den.device))
@@ -110,7 +110,7 @@ class DiffStyle(Stylizer):
         den = self.loaded.denoiser(content.prompt)
         weights = normalized_weights(styles)
         used = [(s, float(w)) for s, w in zip(styles, weights, strict=True) if w > 0]
-        total = (params.inversion_steps + 1) + params.inversion_steps * len(used) + params.generation_steps
+        total = (params.inversion_steps - 1) * (1 + len(used)) + params.generation_steps
         with _progress(total, "diffstyle") as bar:
             content_inv = self.inversion(den, content.image, params, record_h=True, bar=bar)
             x_t = blend_latents([self.inversion(den, s.image, params, record_h=False, bar=bar).x_t for s, _ in used],
@@ -119,7 +119,8 @@ class DiffStyle(Stylizer):
             mask = box_mask(params.mask_box, h.shape[-2], h.shape[-1]) if params.mask_box is not None else None
             settings = TransferSettings(gamma=params.gamma, omega=params.omega, t_edit=params.t_edit,
                                         t_boost=params.t_boost, steps=params.generation_steps,
-                                        renormalise=params.calibration_renorm, mask=mask)
+                                        renormalise=params.calibration_renorm, mask=mask,
+                                        dt_lambda=params.dt_lambda, dt_end=params.dt_end)
             generator = torch.Generator("cpu").manual_seed(seed)
             x0 = transfer(den, x_t, content_inv, settings, generator, on_step=lambda *_: bar.update(1))
         with torch.no_grad():
