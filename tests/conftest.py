@@ -5,7 +5,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # corpus_factory
@@ -13,11 +12,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # corpus_factory
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from indexer.catalog.schema import Embedding, ImageRecord  # noqa: E402
-from indexer.index_store import load_index  # noqa: E402
-from indexer.spaces import list_spaces  # noqa: E402
+from indexer.consistency import check_consistency  # noqa: E402
 from indexer.workspace import Workspace  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
 
 
 @pytest.fixture
@@ -29,19 +25,9 @@ def workspace(tmp_path: Path):
 
 def assert_consistent(ws: Workspace) -> set[int]:
     """Catalog and every index agree: the same ids, one vector each. Returns the indexed ids."""
-    with ws.session() as s:
-        indexed = set(s.scalars(select(ImageRecord.id).where(ImageRecord.status == "indexed")))
-        paths = list(s.scalars(select(ImageRecord.path)))
-        assert s.scalar(select(func.count()).select_from(ImageRecord).where(
-            ImageRecord.status == "duplicate", ImageRecord.duplicate_of.is_(None))) == 0
-    for space in list_spaces(ws):
-        with ws.session() as s:
-            embedded = set(s.scalars(select(Embedding.image_id).where(Embedding.space_id == space.id)))
-        ids = load_index(ws, space).ids()
-        assert len(ids) == len(np.unique(ids)), f"duplicate ids in the {space.name} index"
-        assert set(ids.tolist()) == embedded == indexed, space.name
-    assert len(paths) == len(set(paths))  # (corpus, path) is unique; one corpus in these tests
-    return indexed
+    report = check_consistency(ws)
+    assert report.ok, report.problems
+    return report.indexed
 
 
 @pytest.fixture(scope="module")

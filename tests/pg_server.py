@@ -38,9 +38,13 @@ class PgServer:
         opts = f"-c listen_addresses='' -c unix_socket_directories={self.sock} -p {self.port} -c fsync=off"
         subprocess.run(_as_owner([str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts, "-w", "-l",
                                   str(self.base / "log"), "start"]), check=True, capture_output=True)
+        return self.create_database("stylelens")
+
+    def create_database(self, name: str) -> str:
+        """A new empty database on this server; returns its SQLAlchemy URL."""
         subprocess.run(_as_owner([str(self.bin / "createdb"), "-h", str(self.sock), "-p", str(self.port), "-U",
-                                  "postgres", "stylelens"]), check=True, capture_output=True)
-        return f"postgresql+psycopg://postgres@/stylelens?host={self.sock}&port={self.port}"
+                                  "postgres", name]), check=True, capture_output=True)
+        return f"postgresql+psycopg://postgres@/{name}?host={self.sock}&port={self.port}"
 
     def stop(self) -> None:
         subprocess.run(_as_owner([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]),

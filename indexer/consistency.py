@@ -1,0 +1,60 @@
+"""Does the workspace agree with itself? The catalog, the stored vectors and every space's index.
+
+After any crash and one completed re-run these must hold: every indexed image has exactly one vector in
+each space and appears exactly once in each index, no index holds an id the catalog does not list as
+indexed, no path is catalogued twice in a corpus, and no duplicate record points nowhere. The tests and
+`scripts/check_reliability.py` read the same report.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import func, select
+
+from .catalog.schema import Embedding, ImageRecord
+from .index_store import load_index
+from .spaces import list_spaces
+from .workspace import Workspace
+
+
+@dataclass
+class ConsistencyReport:
+    """What was found: the indexed ids and a sentence per disagreement (empty when all agree)."""
+
+    indexed: set[int] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_consistency(ws: Workspace) -> ConsistencyReport:
+    """Compare catalog, vectors and indexes of every space (loads each index once)."""
+    report = ConsistencyReport()
+    with ws.session() as s:
+        report.indexed = set(s.scalars(select(ImageRecord.id).where(ImageRecord.status == "indexed")))
+        dangling = s.scalar(select(func.count()).select_from(ImageRecord).where(
+            ImageRecord.status == "duplicate", ImageRecord.duplicate_of.is_(None)))
+        doubled = s.scalar(select(func.count()).select_from(
+            select(ImageRecord.corpus_id, ImageRecord.path).group_by(ImageRecord.corpus_id, ImageRecord.path)
+            .having(func.count() > 1).subquery()))
+    if dangling:
+        report.problems.append(f"{dangling} duplicate record(s) point to no original")
+    if doubled:
+        report.problems.append(f"{doubled} path(s) catalogued twice in one corpus")
+    for space in list_spaces(ws):
+        with ws.session() as s:
+            embedded = set(s.scalars(select(Embedding.image_id).where(Embedding.space_id == space.id)))
+        ids = load_index(ws, space).ids()
+        if len(ids) != len(np.unique(ids)):
+            report.problems.append(f"the {space.name} index holds {len(ids) - len(np.unique(ids))} id(s) twice")
+        in_index = set(ids.tolist())
+        for label, got in (("index", in_index), ("stored vectors", embedded)):
+            missing, extra = report.indexed - got, got - report.indexed
+            if missing:
+                report.problems.append(f"{space.name} {label}: {len(missing)} indexed image(s) missing")
+            if extra:
+                report.problems.append(f"{space.name} {label}: {len(extra)} id(s) not indexed in the catalog")
+    return report
