@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from ..corpora import check_corpus_args, ensure_corpus
 from ..imaging.scan import FoundFile, ScanProblem, ScanStats, scan
 from ..index_settings import IndexSettings
-from ..index_store import SnapshotInfo, checkpoint
+from ..index_store import SnapshotInfo, checkpoint, remove_stale_temporaries
 from ..spaces import apply_profile, decide_profile, list_spaces, space_encoder
 from ..workspace import Workspace
 from .lock import index_lock
@@ -77,6 +77,7 @@ def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None
                   encoders: dict[str, str] | None, workers: int | None, batch_size: int, max_side: int,
                   progress: bool | None, started: float, on_progress: Callable[[int, int], None] | None,
                   settings: IndexSettings) -> IndexSummary:
+    remove_stale_temporaries(ws)  # of a killed run: no other run can be writing, we hold the lock
     decision = decide_profile(ws, profile, encoders)  # the arguments are checked before anything is written
     settings.check(decision.dims(ws))
     check_corpus_args(corpus, role)
