@@ -41,9 +41,9 @@ def alembic_config(url: str) -> Config:
 
 def needs_upgrade(engine: Engine) -> bool:
     """Whether the schema is not at the newest revision (a new catalog included); reads only."""
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    scripts = ScriptDirectory.from_config(alembic_config(engine.url.render_as_string(hide_password=False)))
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision() != ScriptDirectory.from_config(cfg).get_current_head()
+        return MigrationContext.configure(conn).get_current_revision() != scripts.get_current_head()
 
 
 def upgrade(engine: Engine) -> None:
