@@ -3,7 +3,9 @@
 A pool worker blocks on its task queue; that queue's pipe has a write end in the worker itself, so a
 worker whose parent was killed never sees end-of-file and waits forever. On Linux the kernel can send
 the child a signal when its parent dies (`prctl(PR_SET_PDEATHSIG)`); elsewhere a daemon thread polls
-for the parent's pid to change (the orphan is adopted by another process).
+for the parent's pid to change (the orphan is adopted by another process). Linux sends the signal when
+the *thread* that started the child ends: `worker_pool` starts its workers from the calling thread, which
+outlives the pool.
 """
 from __future__ import annotations
 
