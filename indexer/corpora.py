@@ -19,12 +19,17 @@ class CorpusInfo:
     roots: tuple[str, ...]
 
 
-def ensure_corpus(ws: Workspace, name: str, role: str | None, roots: list[str]) -> CorpusInfo:
-    """Get or create a corpus, adding any new roots. A role given for an existing corpus must match."""
+def check_corpus_args(name: str, role: str | None) -> None:
+    """Raise WorkspaceError for a corpus name or role no corpus can have (before anything is written)."""
     if not name or not name.strip():
         raise WorkspaceError("a corpus needs a non-empty name (--corpus NAME)")
     if role is not None and role not in ROLES:
         raise WorkspaceError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+
+
+def ensure_corpus(ws: Workspace, name: str, role: str | None, roots: list[str]) -> CorpusInfo:
+    """Get or create a corpus, adding any new roots. A role given for an existing corpus must match."""
+    check_corpus_args(name, role)
     with ws.session() as s:
         corpus = s.scalar(select(Corpus).where(Corpus.name == name))
         if corpus is None:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from .catalog.schema import Embedding, IndexLogEntry, IndexSnapshot
 from .spaces import SpaceInfo
 from .vectors.index import IndexFileError, VectorIndex
+from .vectors.storage import TEMP_GLOB
 from .vectors.selection import IndexChoice, choose_index, parse_override
 from .workspace import Workspace
 
@@ -56,16 +57,22 @@ def memory_budget(ws: Workspace) -> int | None:
 def load_index(ws: Workspace, space: SpaceInfo) -> VectorIndex:
     """The space's index as the catalog has it now (snapshot + log replay), in memory."""
     with ws.session() as s:
-        index, _snapshot, _seq = _load_current(ws, s, space)
+        index, _snapshot, _seq = _load_current(ws, s, space, memory_budget(ws))
         return index
 
 
-def checkpoint(ws: Workspace, space: SpaceInfo) -> SnapshotInfo:
-    """Fold the log into a new snapshot file, switching index type when the corpus size calls for it."""
+def checkpoint(ws: Workspace, space: SpaceInfo, *, memory_budget_bytes: int | None = None) -> SnapshotInfo:
+    """Fold the log into a new snapshot file, switching index type when the corpus size calls for it.
+
+    `space.index_factory` and `memory_budget_bytes` (default: the workspace's setting) choose the index, so a
+    run can try a choice before it is kept. Call it holding the workspace's index lock (it writes snapshots
+    and clears the temporary files of killed runs).
+    """
+    budget = memory_budget_bytes or memory_budget(ws)
     with ws.session() as s:
-        index, snapshot, seq = _load_current(ws, s, space)
+        index, snapshot, seq = _load_current(ws, s, space, budget)
         n = index.ntotal
-        choice = desired_choice(space, n, memory_budget(ws))
+        choice = desired_choice(space, n, budget)
         trained_on = snapshot.trained_on if snapshot is not None else n
         rebuild = index.factory != choice.factory and (
             space.index_factory is not None
@@ -106,12 +113,30 @@ def pending_changes(ws: Workspace, space: SpaceInfo) -> int:
 
 
 def remove_orphan_files(ws: Workspace, space: SpaceInfo) -> None:
-    """Delete this space's index files that no snapshot row points at (left by a crash or a switch)."""
+    """Delete this space's index files that no snapshot row points at (left by a crash or a switch), and the
+    temporaries of snapshots a killed run was writing. Only under the index lock."""
     with ws.session() as s:
         keep = set(s.scalars(select(IndexSnapshot.file).where(IndexSnapshot.space_id == space.id)))
     for path in ws.index_dir.glob(f"{space.name}-*.faiss*"):
         if path.name not in keep:
             path.unlink(missing_ok=True)
+    remove_stale_temporaries(ws)
+
+
+def remove_stale_temporaries(ws: Workspace) -> list[str]:
+    """Delete the half-written snapshots (`.<file>.*.faiss.tmp`, see `save_index`) a killed run left behind.
+
+    Only while holding the workspace's index lock: every snapshot is written under it, so no live process
+    is writing one of these files. Returns the names removed.
+    """
+    removed = []
+    for path in ws.index_dir.glob(TEMP_GLOB):
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    if removed:
+        log.info("removed %d temporary index file(s) left by an interrupted run", len(removed))
+    return removed
 
 
 def vectors_for(s: Session, space: SpaceInfo, image_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -129,7 +154,8 @@ def vectors_for(s: Session, space: SpaceInfo, image_ids: list[int]) -> tuple[np.
     return stack_vectors(ids, rows, space.dim)
 
 
-def _load_current(ws: Workspace, s: Session, space: SpaceInfo) -> tuple[VectorIndex, IndexSnapshot | None, int]:
+def _load_current(ws: Workspace, s: Session, space: SpaceInfo,
+                  budget: int | None) -> tuple[VectorIndex, IndexSnapshot | None, int]:
     seq = s.scalar(select(func.max(IndexLogEntry.seq)).where(IndexLogEntry.space_id == space.id))
     snapshot = _current_row(s, space)
     if seq is None:
@@ -143,7 +169,7 @@ def _load_current(ws: Workspace, s: Session, space: SpaceInfo) -> tuple[VectorIn
                         snapshot.file, exc)
     if index is None:
         n = s.scalar(select(func.count()).select_from(Embedding).where(Embedding.space_id == space.id))
-        return _build_from_catalog(s, space, desired_choice(space, n, memory_budget(ws))), None, seq
+        return _build_from_catalog(s, space, desired_choice(space, n, budget)), None, seq
     _replay(s, space, index, after=snapshot.log_seq, up_to=seq)
     return index, snapshot, seq
 

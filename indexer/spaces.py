@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from .catalog.schema import Space
+from .catalog.schema import Setting, Space
 from .encoders.base import Encoder
 from .vectors.selection import parse_override
 from .encoders import create_encoder, full_profile_available, model_info, profile_spaces
@@ -15,6 +16,7 @@ from .workspace import Workspace, WorkspaceError
 PROFILE_KEY = "profile"
 KNOWN_PROFILES = ("starter", "full", "tiny")
 SPACE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+NEW_SPACE_METRIC = "ip"  # the metric a new space is searched with
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,12 @@ class SpaceInfo:
 class ProfileDecision:
     profile: str
     notice: str | None  # said to the person when the choice was made for them
+    new_spaces: dict[str, str] = field(default_factory=dict)  # {space: encoder id} a new workspace gets
+
+    def dims(self, ws: Workspace) -> dict[str, tuple[int, str]]:
+        """{space: (dimension, metric)} the workspace has once this decision is applied (nothing written)."""
+        have = {sp.name: (sp.dim, sp.metric) for sp in list_spaces(ws)}
+        return {**have, **{name: (model_info(enc).dim, NEW_SPACE_METRIC) for name, enc in self.new_spaces.items()}}
 
 
 def ensure_profile(ws: Workspace, requested: str | None = None,
@@ -43,6 +51,14 @@ def ensure_profile(ws: Workspace, requested: str | None = None,
     fetched, otherwise `starter`, with a notice saying why. `encoders` ({space: encoder id}) replaces
     the profile's encoder for a space, e.g. an open_clip checkpoint given as a local path.
     """
+    decision = decide_profile(ws, requested, encoders)
+    apply_profile(ws, decision)
+    return decision
+
+
+def decide_profile(ws: Workspace, requested: str | None = None,
+                   encoders: dict[str, str] | None = None) -> ProfileDecision:
+    """What `ensure_profile` would do, checked (a bad id or missing weights fail here) and nothing written."""
     encoders = {k: v for k, v in (encoders or {}).items() if v}
     current = ws.get_setting(PROFILE_KEY)
     if requested is not None and requested not in KNOWN_PROFILES:
@@ -73,22 +89,39 @@ def ensure_profile(ws: Workspace, requested: str | None = None,
         raise WorkspaceError(f"no space named {unknown[0]!r} in profile {profile!r}")
     for encoder_id in encoders.values():
         create_encoder(encoder_id)  # a bad id or missing weights fail now, before anything is created
-    for name, encoder_id in chosen.items():
-        create_space(ws, name, encoder_id)
-    ws.set_setting(PROFILE_KEY, profile)
-    return ProfileDecision(profile, notice)
+    return ProfileDecision(profile, notice, chosen)
+
+
+def apply_profile(ws: Workspace, decision: ProfileDecision) -> None:
+    """Create a new workspace's spaces and fix its profile, in one transaction (a kill leaves all or none).
+
+    Each space's model is loaded first: a profile whose weights are missing is never fixed, so the
+    corrected command may still choose another one.
+    """
+    if not decision.new_spaces:
+        return
+    for encoder_id in decision.new_spaces.values():
+        create_encoder(encoder_id)  # process-cached: the run uses these very models
+    with ws.session() as s:
+        for name, encoder_id in decision.new_spaces.items():
+            _add_space_row(s, name, encoder_id)
+        s.merge(Setting(key=PROFILE_KEY, value=decision.profile))
 
 
 def create_space(ws: Workspace, name: str, encoder_id: str, index_factory: str | None = None) -> SpaceInfo:
     """Register a space; its dimension and metric come from the encoder's registry entry."""
-    info = model_info(encoder_id)
     with ws.session() as s:
-        if s.scalar(select(Space).where(Space.name == name)) is not None:
-            raise WorkspaceError(f"space {name!r} already exists")
-        row = Space(name=name, encoder_id=encoder_id, dim=info.dim, metric="ip", index_factory=index_factory)
-        s.add(row)
-        s.flush()
-        return _info(row)
+        return _add_space_row(s, name, encoder_id, index_factory)
+
+
+def _add_space_row(s: Session, name: str, encoder_id: str, index_factory: str | None = None) -> SpaceInfo:
+    info = model_info(encoder_id)
+    if s.scalar(select(Space).where(Space.name == name)) is not None:
+        raise WorkspaceError(f"space {name!r} already exists")
+    row = Space(name=name, encoder_id=encoder_id, dim=info.dim, metric=NEW_SPACE_METRIC, index_factory=index_factory)
+    s.add(row)
+    s.flush()
+    return _info(row)
 
 
 def add_space(ws: Workspace, name: str, encoder_id: str) -> SpaceInfo:

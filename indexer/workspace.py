@@ -10,12 +10,15 @@ from typing import Iterator
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .catalog.db import make_engine, session_factory, upgrade
+from .catalog.db import make_engine, needs_upgrade, session_factory, upgrade
 from .catalog.schema import Setting
+from .filelock import LockBusy, file_lock
 
 HOME_ENV = "STYLELENS_HOME"
 DB_URL_ENV = "STYLELENS_DB_URL"
 DEFAULT_HOME = Path("~/.stylelens")
+MIGRATION_LOCK_FILE = ".workspace.lock"  # held while the catalog is created or its schema upgraded
+MIGRATION_WAIT_SECONDS = 600
 
 
 class WorkspaceError(RuntimeError):
@@ -46,7 +49,11 @@ class Workspace:
         db_url = db_url or os.environ.get(DB_URL_ENV) or f"sqlite:///{home / 'catalog.sqlite'}"
         engine = make_engine(db_url)
         try:
-            upgrade(engine)
+            _migrate(home, engine)
+        except LockBusy:
+            engine.dispose()
+            raise WorkspaceError(f"another process has been creating or upgrading the catalog of {home} for "
+                                 f"{MIGRATION_WAIT_SECONDS} s; wait for it to finish") from None
         except Exception as exc:  # noqa: BLE001 - any driver error: say which database failed
             engine.dispose()
             raise WorkspaceError(f"cannot open the catalog database at {safe_url(db_url)}: {exc}") from exc
@@ -77,6 +84,17 @@ class Workspace:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _migrate(home: Path, engine: Engine) -> None:
+    """Create or upgrade the schema under the workspace's file lock, so concurrent first uses take turns.
+
+    A catalog already at the newest revision is not locked at all (nothing is written, e.g. on read-only
+    media); one that is not is checked again under the lock, where the first process may have migrated it.
+    """
+    if needs_upgrade(engine):
+        with file_lock(home / MIGRATION_LOCK_FILE, wait_seconds=MIGRATION_WAIT_SECONDS):
+            upgrade(engine)
 
 
 def safe_url(url: str) -> str:

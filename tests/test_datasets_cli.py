@@ -86,7 +86,8 @@ def test_export_refuses_to_overwrite_and_mining_writes_its_manifest(capsys, ws: 
     assert report["n_items"] == 3 and sorted(r["id"] for r in lines) == [1, 2, 4]
     assert all((out / "train" / r["file_name"]).is_file() and r["tags"] == ["x"] for r in lines)
     assert all(len(r["vector_content"]) == 32 and len(r["vector_style"]) == 16 for r in lines)
-    assert "exist" in fail(capsys, "export", "set", str(out), "--format", "imagefolder", *ws)
+    refused = fail(capsys, "export", "set", str(out), "--format", "imagefolder", *ws)
+    assert "exist" in refused and "--overwrite" in refused and "overwrite=True" not in refused
     run(capsys, "export", "set", str(out), "--format", "parquet", "--overwrite", *ws)
     assert not (out / "train").exists() and list(out.glob("*.parquet"))
 

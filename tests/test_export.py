@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from retrieval import export as export_mod
-from retrieval.export import FORMATS, ExportError, ExportItem, export_items
+from retrieval.export import FORMATS, MARKER, ExportError, ExportItem, export_items
 from retrieval.export.naming import export_file_name, sanitise_stem
 
 
@@ -70,7 +70,7 @@ def test_imagefolder_layout_and_metadata(items, tmp_path):
     assert recs[0]["file_name"] == "3-cat_photo.jpg"
     assert recs[0]["vector_style"] is None  # item 3 has no style vector
     assert recs[1]["note"] == "great" and recs[1]["added_by"] == "query:wave"
-    assert sorted(rep.files) == sorted(_files(out))
+    assert sorted([*rep.files, MARKER]) == sorted(_files(out))
 
 
 def test_webdataset_shards(items, tmp_path):
@@ -141,14 +141,13 @@ def test_reproducible(items, tmp_path, fmt):
 
 def test_refuses_to_overwrite(items, tmp_path):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
+    export_items(items, out, "imagefolder", collection="c")
     (tmp_path / "sibling.txt").write_text("outside")
     with pytest.raises(ExportError, match="not empty"):
         export_items(items, out, "folder", collection="c")
-    assert (out / "keep.txt").read_text() == "mine"
+    assert (out / "train" / "metadata.jsonl").is_file()
     rep = export_items(items, out, "folder", collection="c", overwrite=True)
-    assert not (out / "keep.txt").exists() and rep.n_items == 3
+    assert not (out / "train").exists() and rep.n_items == 3
     assert (tmp_path / "sibling.txt").read_text() == "outside"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "sibling.txt", "src"]
     # an empty existing folder is fine without overwrite
@@ -200,6 +199,8 @@ def test_evil_names_stay_inside_out(tmp_path):
             assert root in p.parents and p.exists()
         for p in out.rglob("*"):
             assert root in p.resolve().parents
+            if p.name == MARKER:
+                continue
             assert not p.name.startswith((".", "-")) and "\n" not in p.name and len(p.name.encode()) < 120
     names = {export_file_name(i, n, b"") for i, n in enumerate(EVIL)}
     assert len(names) == len(EVIL)

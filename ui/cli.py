@@ -100,24 +100,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from indexer.index_settings import IndexSettings
     from indexer.pipeline.run import index_paths
-    from indexer.spaces import ensure_profile, set_index_factory
 
+    factories: dict[str, str | None] = {}
+    for item in args.index_factory:
+        space, sep, factory = item.partition("=")
+        if not sep or not factory:
+            raise ValueError(f"--index-factory wants SPACE=FACTORY, got {item!r}")
+        factories[space] = None if factory == "auto" else factory
+    settings = IndexSettings(factories, parse_size(args.index_memory) if args.index_memory else None)
     ws = open_workspace(args)
     encoders = {"content": args.content_encoder, "style": args.style_encoder}
-    if args.index_memory:
-        from indexer.index_store import MEMORY_BUDGET_KEY
-
-        ws.set_setting(MEMORY_BUDGET_KEY, str(parse_size(args.index_memory)))
-    if args.index_factory:
-        ensure_profile(ws, args.profile, encoders)
-        for item in args.index_factory:
-            space, sep, factory = item.partition("=")
-            if not sep or not factory:
-                raise ValueError(f"--index-factory wants SPACE=FACTORY, got {item!r}")
-            set_index_factory(ws, space, None if factory == "auto" else factory)
     summary = index_paths(ws, args.paths, args.corpus, args.role, profile=args.profile, encoders=encoders,
-                          workers=args.workers, batch_size=args.batch_size)
+                          workers=args.workers, batch_size=args.batch_size, index_settings=settings)
     if summary.notice:
         print(f"stylelens: {summary.notice}", file=sys.stderr)
 

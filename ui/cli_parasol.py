@@ -10,8 +10,6 @@ from typing import Any
 
 from ui.cli_common import emit, open_workspace
 
-MINING_DIR = "mining"
-
 
 def add_parasol_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa: ANN001 - argparse's private type
     """Register `train-parasol` and `parasol-grid` on the main parser's subcommands."""
@@ -64,12 +62,15 @@ def _mining_run(ws, name: str) -> tuple[Path, dict[str, Any]]:  # noqa: ANN001 -
 
     from indexer.catalog.schema import MiningRun
 
+    from retrieval.mining.run import run_dir
+
+    folder = run_dir(ws, name)  # a plain name: it also names the training folder WORKSPACE/parasol/<run>
     with ws.session() as s:
         row = s.scalars(select(MiningRun).where(MiningRun.name == name)).first()
         params = json.loads(row.params) if row is not None else None
     if params is None:
         raise ValueError(f"no mining run named {name!r} in this workspace (see `stylelens mine-triplets --run`)")
-    return ws.home / MINING_DIR / name, params
+    return folder, params
 
 
 def _space_encoder(ws, space: str) -> str:  # noqa: ANN001 - Workspace

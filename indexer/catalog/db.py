@@ -7,10 +7,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+PG_MIGRATION_LOCK = int.from_bytes(b"SLcatalg", "big")  # advisory lock key (a bigint) of schema migrations
 
 
 def make_engine(url: str) -> Engine:
@@ -38,11 +39,26 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+def needs_upgrade(engine: Engine) -> bool:
+    """Whether the schema is not at the newest revision (a new catalog included); reads only."""
+    scripts = ScriptDirectory.from_config(alembic_config(engine.url.render_as_string(hide_password=False)))
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision() != scripts.get_current_head()
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision (no-op when it is already there)."""
+    """Bring the schema to the newest revision (no-op when it is already there).
+
+    Two processes creating one catalog at once must not both run the migrations ("table corpora already
+    exists"). On PostgreSQL a transaction-level advisory lock serialises them, from any machine; the
+    migrations run in that same transaction. SQLite has no such lock: callers hold the workspace's file
+    lock (`Workspace.open` does).
+    """
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     head = ScriptDirectory.from_config(cfg).get_current_head()
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
         if MigrationContext.configure(conn).get_current_revision() == head:
             return
         cfg.attributes["connection"] = conn

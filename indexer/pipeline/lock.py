@@ -1,28 +1,32 @@
 """One indexing run per workspace at a time. An OS file lock: a killed run releases it automatically."""
 from __future__ import annotations
 
-import fcntl
 import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ..filelock import LockBusy, file_lock
 from ..workspace import WorkspaceError
 
 
 @contextmanager
 def index_lock(home: Path) -> Iterator[None]:
+    """Hold the workspace's index lock (its snapshots and their temporaries are written only under it)."""
     path = home / ".index.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    with ExitStack() as stack:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise WorkspaceError(f"another indexing run (pid {holder}) is using workspace {home}; "
+            fd = stack.enter_context(file_lock(path))
+        except LockBusy:
+            raise WorkspaceError(f"another indexing run (pid {_holder(path)}) is using workspace {home}; "
                                  "wait for it to finish") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
-    finally:
-        os.close(fd)
+
+
+def _holder(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")[:32].strip() or "unknown"
+    except OSError:
+        return "unknown"

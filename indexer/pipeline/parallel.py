@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import os
 import sys
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+
+from .orphans import die_with_parent
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -27,6 +30,11 @@ def _warm_up(module: str) -> None:
     importlib.import_module(module)
 
 
+def _worker_init(parent_pid: int) -> None:
+    """Runs first in every worker: it dies with the process that started it (see `die_with_parent`)."""
+    die_with_parent(parent_pid)
+
+
 @contextmanager
 def worker_pool(workers: int, warm_module: str | None = None) -> Iterator[ProcessPoolExecutor | None]:
     """Start `workers` spawned processes now (None for 0), importing `warm_module` in each, so their
@@ -36,12 +44,17 @@ def worker_pool(workers: int, warm_module: str | None = None) -> Iterator[Proces
     re-importing the caller's `__main__` (multiprocessing's default), which for a Streamlit app or a
     notebook-turned-script can mean importing torch again: seconds per run for nothing. The worker
     function must therefore live in an importable module, never in `__main__`.
+
+    The workers die with this process, even on kill -9 (they would otherwise wait on their task queue
+    forever, and keep multiprocessing's resource tracker alive with them: it exits once the last
+    process holding its pipe is gone).
     """
     if workers <= 0:
         yield None
         return
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(os.getpid(),)) as pool:
         with _main_module_hidden():
             for _ in range(workers):  # each submit to a pool with no idle worker starts one process
                 pool.submit(_warm_up, warm_module or __name__)

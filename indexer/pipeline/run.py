@@ -9,10 +9,11 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..corpora import ensure_corpus
+from ..corpora import check_corpus_args, ensure_corpus
 from ..imaging.scan import FoundFile, ScanProblem, ScanStats, scan
-from ..index_store import SnapshotInfo, checkpoint
-from ..spaces import ensure_profile, list_spaces, space_encoder
+from ..index_settings import IndexSettings
+from ..index_store import SnapshotInfo, checkpoint, remove_stale_temporaries
+from ..spaces import apply_profile, decide_profile, list_spaces, space_encoder
 from ..workspace import Workspace
 from .lock import index_lock
 from .parallel import ordered_map, worker_pool
@@ -55,32 +56,39 @@ def default_workers() -> int:
 def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None = None, *,
                 profile: str | None = None, encoders: dict[str, str] | None = None, workers: int | None = None,
                 batch_size: int = 32, max_side: int = 1024, progress: bool | None = None,
-                on_progress: Callable[[int, int], None] | None = None) -> IndexSummary:
+                on_progress: Callable[[int, int], None] | None = None,
+                index_settings: IndexSettings | None = None) -> IndexSummary:
     """Index files and folders into `corpus`: new and changed files are embedded, deleted ones removed.
 
     Safe to interrupt at any point (even kill -9): every batch commits on its own, and re-running
     finishes the job. Returns what happened, including each failed file with its reason.
     `profile` and `encoders` ({space: encoder id}) choose the models of a new workspace.
     `on_progress(done, total)` is called as files to embed are settled (e.g. by the Studio's progress bar).
+    `index_settings` (forced factories, memory budget) are checked before anything is written, used for
+    this run's snapshots, and kept for the workspace only when the run succeeds.
     """
     started = time.perf_counter()
     with index_lock(ws.home):
         return _index_locked(ws, paths, corpus, role, profile, encoders, workers, batch_size, max_side,
-                             progress, started, on_progress)
+                             progress, started, on_progress, index_settings or IndexSettings())
 
 
 def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None, profile: str | None,
                   encoders: dict[str, str] | None, workers: int | None, batch_size: int, max_side: int,
-                  progress: bool | None, started: float,
-                  on_progress: Callable[[int, int], None] | None = None) -> IndexSummary:
-    decision = ensure_profile(ws, profile, encoders)
+                  progress: bool | None, started: float, on_progress: Callable[[int, int], None] | None,
+                  settings: IndexSettings) -> IndexSummary:
+    remove_stale_temporaries(ws)  # of a killed run: no other run can be writing, we hold the lock
+    decision = decide_profile(ws, profile, encoders)  # the arguments are checked before anything is written
+    settings.check(decision.dims(ws))
+    check_corpus_args(corpus, role)
     roots = [os.path.abspath(os.path.expanduser(p)) for p in paths]
     missing = {r for r in roots if not os.path.lexists(r)}
-    info = ensure_corpus(ws, corpus, role, [r for r in roots if r not in missing])
-    summary = IndexSummary(corpus=info.name, role=info.role, profile=decision.profile, notice=decision.notice)
     n_workers = default_workers() if workers is None else workers
     with worker_pool(n_workers, warm_module=prepare.__module__) as pool:
-        spaces = list_spaces(ws)
+        apply_profile(ws, decision)  # loads a new workspace's models (while the workers start) before fixing it
+        info = ensure_corpus(ws, corpus, role, [r for r in roots if r not in missing])
+        summary = IndexSummary(corpus=info.name, role=info.role, profile=decision.profile, notice=decision.notice)
+        spaces = [settings.applied_to(sp) for sp in list_spaces(ws)]
         space_ids = {sp.name: sp.id for sp in spaces}
         models = {sp.name: space_encoder(sp) for sp in spaces}
         with ws.session() as s:
@@ -121,8 +129,9 @@ def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None
                     bar.update(_flush(ws, info.id, space_ids, models, todo, batch, bad, summary))
             bar.update(_flush(ws, info.id, space_ids, models, todo, batch, bad, summary))
         for space in spaces:
-            snap: SnapshotInfo = checkpoint(ws, space)
+            snap: SnapshotInfo = checkpoint(ws, space, memory_budget_bytes=settings.memory_budget)
             summary.spaces[space.name] = {"kind": snap.kind, "factory": snap.factory, "ntotal": snap.ntotal}
+    settings.save(ws)  # only now: a choice that failed (e.g. "cannot train") must not fail every later run
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
 

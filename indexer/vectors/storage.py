@@ -31,6 +31,8 @@ _PREFIX = struct.Struct("<8sII")  # magic, version, header length
 _TRAILER = struct.Struct("<Q32s32s8s")  # payload length, sha256(payload), sha256(header), end magic
 _MAX_HEADER = 1 << 20
 _CHUNK = 1 << 22
+TEMP_SUFFIX = ".faiss.tmp"  # save_index writes `.<target name>.<random>.faiss.tmp` beside the target
+TEMP_GLOB = f".*{TEMP_SUFFIX}"
 
 
 class IndexFileError(Exception):
@@ -43,7 +45,7 @@ def save_index(path: str | os.PathLike[str], index: faiss.Index, header: dict[st
     header_bytes = json.dumps(header, sort_keys=True).encode("utf-8")
     if len(header_bytes) > _MAX_HEADER:
         raise ValueError(f"index header too large ({len(header_bytes)} bytes)")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".faiss.tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         _match_mode(fd, path)
         with os.fdopen(fd, "wb") as f:

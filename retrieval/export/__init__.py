@@ -4,7 +4,9 @@
 
 Exports are reproducible (sorted by id, fixed timestamps, deterministic JSON), refuse to
 overwrite a non-empty OUT unless asked, are staged in a temp sibling and swapped in only
-when complete, and write only ``<id>-<sanitised stem>.<ext>`` names inside OUT.
+when complete, and write only ``<id>-<sanitised stem>.<ext>`` names inside OUT, plus the
+marker ``.stylelens-export.json`` (collection, format, files) by which ``overwrite`` knows
+a folder it may replace: an earlier export, holding nothing else.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pathlib import Path
 from . import folder, imagefolder, parquet, webdataset
 from .common import Context, LoadedItem, iter_loaded, vector_spaces
 from .items import ExportError, ExportItem, ExportReport, SkippedItem
+from .marker import MARKER, write_marker
 from .output import staged_output
 
 Writer = Callable[[Iterable[LoadedItem], Path, Context], list[str]]
@@ -26,7 +29,7 @@ WRITERS: dict[str, Writer] = {
 FORMATS: tuple[str, ...] = tuple(WRITERS)
 
 __all__ = [
-    "FORMATS", "ExportError", "ExportItem", "ExportReport", "SkippedItem", "export_items",
+    "FORMATS", "MARKER", "ExportError", "ExportItem", "ExportReport", "SkippedItem", "export_items",
 ]
 
 
@@ -74,5 +77,6 @@ def export_items(
 
     with staged_output(out, overwrite, [it.path for it in items]) as tmp:
         files = writer(counted(), tmp, ctx)
+        write_marker(tmp, collection, fmt, files)
     out_path = Path(out).absolute()
     return ExportReport(fmt, out_path, n, tuple(sorted(files)), tuple(skipped))

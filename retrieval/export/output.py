@@ -1,6 +1,12 @@
-"""OUT handling: refuse to overwrite, stage in a temp sibling, swap in only when complete."""
+"""OUT handling: refuse to overwrite, stage in a temp sibling, swap in only when complete.
+
+A non-empty OUT is replaced only when asked (`overwrite`) and only when it is an earlier StyleLens export
+holding nothing but what that export wrote (see `marker`); of the old export, only the files its marker
+lists are deleted.
+"""
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -9,6 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .items import ExportError
+from .marker import ExportMarker, check_replaceable, remove_export
+
+log = logging.getLogger(__name__)
 
 
 def _is_non_empty_dir(p: Path) -> bool:
@@ -16,29 +25,27 @@ def _is_non_empty_dir(p: Path) -> bool:
         return any(True for _ in it)
 
 
-def check_out(out: Path, overwrite: bool, sources: Sequence[str]) -> None:
-    """Raise ExportError unless ``out`` may be (re)written."""
+def check_out(out: Path, overwrite: bool, sources: Sequence[str]) -> ExportMarker | None:
+    """Raise ExportError unless ``out`` may be (re)written; return the marker of the export it replaces."""
     if out.is_symlink():
         raise ExportError(f"output {out} is a symlink; give the real folder")
     if out.exists() and not out.is_dir():
         raise ExportError(f"output {out} exists and is not a folder")
     if out.parent == out:
         raise ExportError(f"refusing to export into the filesystem root {out}")
-    if out.exists() and _is_non_empty_dir(out):
-        if not overwrite:
-            raise ExportError(
-                f"output folder {out} exists and is not empty; "
-                "pass overwrite=True (--overwrite) to replace it"
-            )
-        for src in sources:
-            try:
-                inside = Path(os.path.abspath(src)).resolve().is_relative_to(out)
-            except OSError:
-                inside = False
-            if inside:
-                raise ExportError(
-                    f"refusing to overwrite {out}: it contains source image {src}"
-                )
+    if not out.exists() or not _is_non_empty_dir(out):
+        return None
+    if not overwrite:
+        raise ExportError(f"output folder {out} exists and is not empty; choose another folder, or pass "
+                          "--overwrite to replace an earlier StyleLens export there")
+    for src in sources:
+        try:
+            inside = Path(os.path.abspath(src)).resolve().is_relative_to(out)
+        except OSError:
+            inside = False
+        if inside:
+            raise ExportError(f"refusing to overwrite {out}: it contains source image {src}")
+    return check_replaceable(out)
 
 
 @contextmanager
@@ -47,7 +54,7 @@ def staged_output(out: str | Path, overwrite: bool, sources: Sequence[str]) -> I
 
     An interrupted or failed export leaves OUT untouched (the temp folder, named
     ``.<name>.export-*``, is removed on errors). The old OUT is removed only after the
-    new one is complete; nothing outside OUT and the temp folder is ever deleted.
+    new one is complete, and only the files its export wrote; nothing else is ever deleted.
     """
     out = Path(os.path.abspath(out))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -57,17 +64,26 @@ def staged_output(out: str | Path, overwrite: bool, sources: Sequence[str]) -> I
     try:
         yield tmp
         os.chmod(tmp, 0o755)
-        check_out(out, overwrite, sources)  # re-check: OUT may have changed meanwhile
+        marker = check_out(out, overwrite, sources)  # re-check: OUT may have changed meanwhile
         old = None
-        if out.exists():
-            if _is_non_empty_dir(out):
-                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-                os.rename(out, old / "out")
-            else:
-                out.rmdir()
+        if marker is not None:
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.rename(out, old / "out")
+        elif out.exists():
+            out.rmdir()
         os.rename(tmp, out)
         if old is not None:
-            shutil.rmtree(old)
+            _discard_old(old, marker)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _discard_old(old: Path, marker: ExportMarker) -> None:
+    """Delete the replaced export (its own files only) and its holding folder; keep anything else."""
+    left = remove_export(old / "out", marker)
+    if left:
+        log.warning("kept %d file(s) that appeared in the old export while it was replaced, in %s: %s",
+                    len(left), old / "out", ", ".join(left[:5]))
+        return
+    old.rmdir()

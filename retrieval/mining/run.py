@@ -9,10 +9,13 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from tqdm.auto import tqdm
 
 from indexer.catalog.schema import MiningRun, Triplet
+from indexer.names import check_plain_name
 from indexer.spaces import get_space
+from indexer.vectors.index import VectorIndex
 from indexer.workspace import Workspace
 
 from ..catalog_lookup import allowed_ids, corpus_vectors
@@ -20,6 +23,8 @@ from ..indexes import get_index
 from ..query import QueryError
 from .manifest import write_histograms, write_manifest
 from .select import VectorTable, cross_similarity, pick_nearest_under_ceiling
+
+MINING_DIR = "mining"  # WORKSPACE/mining/<run>: a run's manifest, unless --out says otherwise
 
 
 @dataclass(frozen=True)
@@ -62,22 +67,59 @@ class MiningSummary:
         return asdict(self)
 
 
-def mine_triplets(ws: Workspace, params: MiningParams, *, run: str | None = None, out: str | Path | None = None,
-                  batch_size: int = 256, progress: bool | None = None) -> MiningSummary:
-    """Mine (x, y, s) for every image x of the training corpus; resume `run` if it exists."""
-    params.check()
-    started = time.perf_counter()
-    name = run or f"mining-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
-    run_id = _open_run(ws, name, params)
+def run_dir(ws: Workspace, name: str) -> Path:
+    """WORKSPACE/mining/<name>: a run's default manifest folder (the name checked to be a plain name)."""
+    return ws.home / MINING_DIR / check_plain_name(name, "a mining run name")
+
+
+@dataclass
+class _Inputs:
+    """Everything a run reads, loaded (and so checked) before the run is recorded."""
+
+    train_ids: np.ndarray
+    train_style: np.ndarray
+    train_content: np.ndarray
+    style_db_content: VectorTable
+    content_db_style: VectorTable
+    style_allow: np.ndarray | None
+    content_allow: np.ndarray | None
+    style_index: VectorIndex
+    content_index: VectorIndex
+
+
+def _load_inputs(ws: Workspace, params: MiningParams) -> _Inputs:
+    """The spaces, corpora and indexes `params` names; QueryError / WorkspaceError when one is missing."""
     style_sp, content_sp = get_space(ws, params.style_space), get_space(ws, params.content_space)
     train_ids, train_style = corpus_vectors(ws, style_sp, params.train)
-    train_content = VectorTable(*corpus_vectors(ws, content_sp, params.train)).rows(train_ids)[0]
-    style_db_content = VectorTable(*corpus_vectors(ws, content_sp, params.style_db))
-    content_db_style = VectorTable(*corpus_vectors(ws, style_sp, params.content_db))
-    style_allow, content_allow = allowed_ids(ws, [params.style_db]), allowed_ids(ws, [params.content_db])
-    style_index, content_index = get_index(ws, style_sp), get_index(ws, content_sp)
-    with ws.session() as s:
-        done = set(s.scalars(select(Triplet.x_id).where(Triplet.run_id == run_id)))
+    return _Inputs(
+        train_ids=train_ids, train_style=train_style,
+        train_content=VectorTable(*corpus_vectors(ws, content_sp, params.train)).rows(train_ids)[0],
+        style_db_content=VectorTable(*corpus_vectors(ws, content_sp, params.style_db)),
+        content_db_style=VectorTable(*corpus_vectors(ws, style_sp, params.content_db)),
+        style_allow=allowed_ids(ws, [params.style_db]), content_allow=allowed_ids(ws, [params.content_db]),
+        style_index=get_index(ws, style_sp), content_index=get_index(ws, content_sp))
+
+
+def mine_triplets(ws: Workspace, params: MiningParams, *, run: str | None = None, out: str | Path | None = None,
+                  batch_size: int = 256, progress: bool | None = None) -> MiningSummary:
+    """Mine (x, y, s) for every image x of the training corpus; resume `run` if it exists.
+
+    The run is recorded together with its first batch of triplets, after every input was found: a command
+    that fails on its arguments leaves no run behind to refuse the corrected one.
+    """
+    params.check()
+    started = time.perf_counter()
+    if run is None:
+        run = f"mining-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
+    name = check_plain_name(run, "a mining run name")  # also a folder: WORKSPACE/mining/<run>, WORKSPACE/parasol/<run>
+    out_dir = Path(out) if out else run_dir(ws, name)
+    run_id = _existing_run(ws, name, params)
+    data = _load_inputs(ws, params)
+    done: set[int] = set()
+    if run_id is not None:
+        with ws.session() as s:
+            done = set(s.scalars(select(Triplet.x_id).where(Triplet.run_id == run_id)))
+    train_ids = data.train_ids
     todo = np.asarray([i for i, x in enumerate(train_ids.tolist()) if x not in done], dtype=np.int64)
     kk = params.k if params.allow_self else params.k + 1  # top-k others when x may not pick itself
     with tqdm(total=len(todo), unit="x", desc=f"mining {name}", disable=None if progress is None else not progress) as bar:
@@ -85,23 +127,27 @@ def mine_triplets(ws: Workspace, params: MiningParams, *, run: str | None = None
             rows = todo[start:start + batch_size]
             x_ids = train_ids[rows]
             exclude = None if params.allow_self else x_ids
-            s_sim, s_ids = style_index.search(train_style[rows], kk, allow=style_allow)
-            s = pick_nearest_under_ceiling(s_ids, s_sim, cross_similarity(train_content[rows], s_ids, style_db_content),
+            s_sim, s_ids = data.style_index.search(data.train_style[rows], kk, allow=data.style_allow)
+            s = pick_nearest_under_ceiling(s_ids, s_sim, cross_similarity(data.train_content[rows], s_ids,
+                                                                          data.style_db_content),
                                            params.content_ceiling, exclude)
-            y_sim, y_ids = content_index.search(train_content[rows], kk, allow=content_allow)
-            y = pick_nearest_under_ceiling(y_ids, y_sim, cross_similarity(train_style[rows], y_ids, content_db_style),
+            y_sim, y_ids = data.content_index.search(data.train_content[rows], kk, allow=data.content_allow)
+            y = pick_nearest_under_ceiling(y_ids, y_sim, cross_similarity(data.train_style[rows], y_ids,
+                                                                          data.content_db_style),
                                            params.style_ceiling, exclude)
             with ws.session() as session:  # one transaction per batch: a kill loses at most this batch
+                batch_run = run_id if run_id is not None else _create_run(session, name, params)
                 session.add_all(
-                    Triplet(run_id=run_id, x_id=int(x), s_id=_id(s.ids[j]), y_id=_id(y.ids[j]),
+                    Triplet(run_id=batch_run, x_id=int(x), s_id=_id(s.ids[j]), y_id=_id(y.ids[j]),
                             s_style_sim=_f(s.primary[j]), s_content_sim=_f(s.cross[j]),
                             y_content_sim=_f(y.primary[j]), y_style_sim=_f(y.cross[j]))
                     for j, x in enumerate(x_ids.tolist()))
+            run_id = batch_run  # committed: the run exists from now on
             bar.update(len(rows))
     with ws.session() as session:
+        run_id = run_id if run_id is not None else _create_run(session, name, params)
         row = session.get(MiningRun, run_id)
         row.status, row.finished_at = "done", datetime.now(timezone.utc)
-    out_dir = Path(out) if out else ws.home / "mining" / name
     table = write_manifest(ws, run_id, out_dir)
     histograms = write_histograms(table, params, out_dir / "similarities.png")
     complete = int(sum(1 for r in table if r["y_id"] is not None and r["s_id"] is not None))
@@ -113,18 +159,28 @@ def mine_triplets(ws: Workspace, params: MiningParams, *, run: str | None = None
         histograms=str(histograms), seconds=round(time.perf_counter() - started, 3), params=asdict(params))
 
 
-def _open_run(ws: Workspace, name: str, params: MiningParams) -> int:
-    wanted = json.dumps(asdict(params), sort_keys=True)
+def _existing_run(ws: Workspace, name: str, params: MiningParams) -> int | None:
+    """The id of run `name` when it exists (it must have been started with `params`), else None."""
     with ws.session() as s:
         row = s.scalar(select(MiningRun).where(MiningRun.name == name))
         if row is None:
-            row = MiningRun(name=name, params=wanted, status="running")
-            s.add(row)
-            s.flush()
-        elif row.params != wanted:
+            return None
+        if row.params != _params_json(params):
             raise QueryError(f"mining run {name!r} was started with other parameters ({row.params}); "
                              "resume it with the same ones or choose another --run name")
         return row.id
+
+
+def _create_run(session: Session, name: str, params: MiningParams) -> int:
+    """Record run `name` in `session`'s transaction (committed with the run's first triplets)."""
+    row = MiningRun(name=name, params=_params_json(params), status="running")
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def _params_json(params: MiningParams) -> str:
+    return json.dumps(asdict(params), sort_keys=True)
 
 
 def _id(value: np.int64) -> int | None:

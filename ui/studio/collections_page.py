@@ -79,7 +79,8 @@ def _export(ws: Workspace, name: str) -> None:
     default = ws.home / EXPORTS_DIR / f"{collection_stem(name)}-{fmt}"
     out = out_col.text_input("Output folder", value=str(default), key=f"export_out-{name}-{fmt}")
     vectors = st.checkbox("Include every space's vectors", key="export_vectors")
-    overwrite = st.checkbox("Replace the output folder if it is not empty", key="export_overwrite")
+    overwrite = st.checkbox("Replace an earlier export in the output folder", key="export_overwrite",
+                            help="only a folder StyleLens exported to, holding nothing else, is replaced")
     if st.button("Export", key="export_go"):
         with shown_errors("Export failed"), st.spinner("Exporting..."):
             report = export_collection(ws, name, out, fmt, overwrite=overwrite, include_vectors=vectors)
