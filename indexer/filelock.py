@@ -17,11 +17,12 @@ class LockBusy(Exception):
 
 @contextmanager
 def file_lock(path: Path, *, wait_seconds: float = 0.0) -> Iterator[int]:
-    """Hold an exclusive lock on `path` (created if needed); yields its file descriptor.
+    """Hold an exclusive lock on `path` (a file, created if needed, or an existing folder, which leaves no
+    lock file behind); yields its file descriptor.
 
     Waits up to `wait_seconds` for another holder to let go, then raises LockBusy.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDONLY) if Path(path).is_dir() else os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + wait_seconds
         while True:

@@ -436,6 +436,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder and print its path")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="stylelens-reliability-"))
+    base.chmod(0o755)  # the PostgreSQL server runs as `postgres` and keeps its files below
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     rows: list[Round] = []
     started = time.monotonic()

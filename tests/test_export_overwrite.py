@@ -109,3 +109,64 @@ def test_a_file_added_while_the_export_runs_is_kept(items, tmp_path, monkeypatch
     kept = [p for p in tmp_path.glob(".out.old-*/out/late.txt")]
     assert [p.read_text() for p in kept] == ["just saved"]
     assert read_marker(out) is not None and not (out / "late.txt").exists()
+
+
+_DIE_IN_EXPORT = """
+import hashlib, os, sys
+from pathlib import Path
+import retrieval.export.output as output
+from retrieval.export import ExportItem, export_items
+src, out, moment = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+items = [ExportItem(id=i, path=str(p), sha256=hashlib.sha256(p.read_bytes()).hexdigest(), corpus="art")
+         for i, p in enumerate(sorted(src.iterdir()), start=1)]
+if moment == "staging":  # die with the staging folder half written, like kill -9 (no clean-up runs)
+    real = output.staged_output
+    def dying(*a, **k):
+        with real(*a, **k) as tmp:
+            (tmp / "half-written.png").write_bytes(b"x")
+            os._exit(9)
+            yield tmp
+    output.staged_output = output.contextmanager(dying)
+    import retrieval.export as export
+    export.staged_output = output.staged_output
+else:  # die between moving the old export aside and moving the new one in
+    real_rename, calls = os.rename, []
+    def rename(a, b):
+        calls.append(a)
+        real_rename(a, b)
+        if len(calls) == 1:
+            os._exit(9)
+    output.os.rename = rename
+export_items(items, out, "folder", collection="c1", overwrite=True)
+"""
+
+
+@pytest.mark.parametrize("moment", ["staging", "between-renames"])
+def test_a_killed_export_leaves_nothing_the_next_export_does_not_tidy(items, tmp_path, moment):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    first = export_items(items, out, "folder", collection="c1")
+    before = _tree(out)
+    died = subprocess.run([sys.executable, "-c", _DIE_IN_EXPORT, str(tmp_path / "src"), str(out), moment],
+                          capture_output=True, text=True, timeout=120)
+    assert died.returncode == 9, died.stderr[-2000:]
+    left = sorted(p.name.rsplit("-", 1)[0] for p in tmp_path.iterdir() if p.name.startswith(".out."))
+    if moment == "staging":
+        assert left == [".out.export"] and _tree(out) == before
+    else:  # the earlier export sits in its holding folder, the new one in staging
+        assert left == [".out.export", ".out.old"] and not out.exists()
+    again = export_items(items, out, "folder", collection="c1", overwrite=True)
+    assert sorted(again.files) == sorted(first.files) and _tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]  # staging and holding folders gone
+
+
+def test_an_export_beside_a_running_one_is_refused_with_a_clear_error(items, tmp_path):
+    from indexer.filelock import file_lock
+
+    with file_lock(tmp_path):  # what a running export into this parent folder holds
+        with pytest.raises(ExportError, match="another StyleLens export is writing into"):
+            export_items(items, tmp_path / "out", "folder", collection="c1")
+    assert not (tmp_path / "out").exists()
+    export_items(items, tmp_path / "out", "folder", collection="c1")  # free again

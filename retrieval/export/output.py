@@ -2,10 +2,12 @@
 
 A non-empty OUT is replaced only when asked (`overwrite`) and only when it is an earlier StyleLens export
 holding nothing but what that export wrote (see `marker`); of the old export, only the files its marker
-lists are deleted.
+lists are deleted. Exports next to each other take a lock on their common parent folder; under it, what
+an export killed with SIGKILL left beside OUT is tidied first (`_recover_interrupted`).
 """
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import shutil
@@ -14,8 +16,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from indexer.filelock import LockBusy, file_lock
+
 from .items import ExportError
-from .marker import ExportMarker, check_replaceable, remove_export
+from .marker import ExportMarker, check_replaceable, read_marker, remove_export
 
 log = logging.getLogger(__name__)
 
@@ -53,30 +57,63 @@ def staged_output(out: str | Path, overwrite: bool, sources: Sequence[str]) -> I
     """Yield a fresh temp folder next to OUT; on success it replaces OUT.
 
     An interrupted or failed export leaves OUT untouched (the temp folder, named
-    ``.<name>.export-*``, is removed on errors). The old OUT is removed only after the
-    new one is complete, and only the files its export wrote; nothing else is ever deleted.
+    ``.<name>.export-*``, is removed on errors, and by the next export after a kill). The old OUT is
+    removed only after the new one is complete, and only the files its export wrote; nothing else is
+    ever deleted.
     """
     out = Path(os.path.abspath(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     out = out.parent.resolve() / out.name
-    check_out(out, overwrite, sources)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
     try:
-        yield tmp
-        os.chmod(tmp, 0o755)
-        marker = check_out(out, overwrite, sources)  # re-check: OUT may have changed meanwhile
-        old = None
-        if marker is not None:
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.rename(out, old / "out")
-        elif out.exists():
-            out.rmdir()
-        os.rename(tmp, out)
-        if old is not None:
-            _discard_old(old, marker)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with file_lock(out.parent):
+            _recover_interrupted(out)
+            check_out(out, overwrite, sources)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
+            try:
+                yield tmp
+                os.chmod(tmp, 0o755)
+                marker = check_out(out, overwrite, sources)  # re-check: OUT may have changed meanwhile
+                old = None
+                if marker is not None:
+                    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+                    os.rename(out, old / "out")
+                elif out.exists():
+                    out.rmdir()
+                os.rename(tmp, out)
+                if old is not None:
+                    _discard_old(old, marker)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+    except LockBusy:
+        raise ExportError(f"another StyleLens export is writing into {out.parent}; run this one when it has "
+                          "finished") from None
+
+
+def _recover_interrupted(out: Path) -> None:
+    """Tidy what a killed export left beside OUT (called under the parent's lock, so no export is live):
+    its staging folders are deleted; an old export it had moved aside is put back when OUT is missing
+    (the kill fell between the two renames), else deleted through its marker as the export would have."""
+    pattern = glob.escape(str(out.parent / f".{out.name}")) + ".{}-*"
+    for stale in glob.glob(pattern.format("export")):
+        if os.path.isdir(stale) and not os.path.islink(stale):
+            log.info("removing %s, left by an interrupted export", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+    for held in map(Path, glob.glob(pattern.format("old"))):
+        inner = held / "out"
+        if inner.is_dir() and not out.exists():
+            os.rename(inner, out)
+            log.warning("put back the earlier export of %s that an interrupted export had moved aside", out)
+        elif inner.is_dir():
+            marker = read_marker(inner)
+            if marker is None:
+                continue  # not ours to delete: leave it for the user
+            _discard_old(held, marker)
+            continue
+        try:
+            held.rmdir()
+        except OSError:
+            pass
 
 
 def _discard_old(old: Path, marker: ExportMarker) -> None:
