@@ -24,6 +24,7 @@ from generation.dualstylegan.checkpoints import (
 )
 from generation.dualstylegan.network import DualStyleGAN
 from generation.dualstylegan.psp import GradualStyleEncoder
+from image_checks import assert_images_close
 from synthetic_images import noise_with_square
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -143,8 +144,24 @@ def test_official_files_load_through_the_safe_readers_and_convert_to_safetensors
         (official_folder / "cartoon" / name).unlink(missing_ok=True)
     again = create(model="dualstylegan/cartoon", checkpoint_dir=str(official_folder))
     after = again.stylize(content, [StyleRef(image=_image(2))], params, seed=3).images[0]
-    assert after.tobytes() == before.tobytes()
     assert again.loaded.files.generator.suffix == ".safetensors"
+    for net in ("generator", "encoder"):  # the converter copies values: bit for bit, and in the same layout
+        _assert_same_tensors(getattr(s.loaded, net).state_dict(), getattr(again.loaded, net).state_dict())
+    # Same weights, but another loader and another run: GEMM/conv kernels may round differently (issue 15:
+    # an AVX-512 machine moved one byte by one level), so one uint8 level, on few pixels.
+    assert_images_close(after, before)
+
+
+def _assert_same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    """Equal names, dtypes, strides and bits, and both 64-byte aligned as torch allocates: MKL's sgemv rounds
+    differently for a weight at an address that is not 16-byte aligned, as safetensors' mmapped views are
+    (issue 15: `load_tensors` clones them, so both loaders give the model memory of the same kind)."""
+    assert a.keys() == b.keys()
+    for k, x in a.items():
+        y = b[k]
+        assert (x.dtype, x.stride(), x.storage_offset()) == (y.dtype, y.stride(), y.storage_offset()), k
+        assert torch.equal(x, y), k
+        assert x.data_ptr() % 64 == y.data_ptr() % 64 == 0, (k, x.data_ptr() % 64, y.data_ptr() % 64)
 
 
 def test_the_official_sampler_file_loads_strictly_and_samples_as_the_networks_it_holds(tmp_path, parts) -> None:
@@ -153,7 +170,9 @@ def test_the_official_sampler_file_loads_strictly_and_samples_as_the_networks_it
     for name in ("sampler.pt", "sampler.safetensors"):  # as released, then converted (the .pt removed)
         s = create(model="dualstylegan/cartoon", checkpoint_dir=str(tmp_path))
         assert s.files.sampler.name == name
-        assert torch.equal(s.extrinsic([], Params(sample_style=True), seed=0), expected)
+        # the in-memory networks vs the same weights read from a file: agreement to float32 rounding (two
+        # small MLP layers over <= 16 inputs of size ~1: a few ulps, far inside 1e-5), not bit for bit
+        torch.testing.assert_close(s.extrinsic([], Params(sample_style=True), seed=0), expected, atol=1e-5, rtol=1e-5)
         if name == "sampler.pt":
             convert_folder(tmp_path)
             (tmp_path / "cartoon" / "sampler.pt").unlink()

@@ -22,6 +22,7 @@ from generation.instantstyle.blocks import (
 )
 from generation.instantstyle.canny import canny_edges
 from generation.instantstyle.subtraction import ip_adapter_embeds, style_embedding
+from image_checks import assert_images_close
 from synthetic_images import noise_with_square
 
 FAMILIES = ("sdxl", "sd15")
@@ -277,7 +278,16 @@ def test_real_loading_path_from_hub_layout_folders(stylizers, family, tmp_path):
     params = dict(STEPS, height=32, width=32, content_subtraction=0.5, content_description="a girl")
     loaded = real.stylize(PROMPT, [StyleRef(image=STYLE_A)], params, seed=4)
     built = stylizers[family].stylize(PROMPT, [StyleRef(image=STYLE_A)], params, seed=4)
-    assert np.array_equal(_arrays(loaded)[0], _arrays(built)[0])
+    for name in ("unet", "vae", "text_encoder", "text_encoder_2", "image_encoder"):  # values copied: bit for bit
+        ours, theirs = (getattr(s.loaded.pipe, name, None) for s in (real, stylizers[family]))
+        assert (ours is None) == (theirs is None), name
+        if ours is not None:  # the UNet's state holds the IP-Adapter's projection and attention weights too
+            a, b = ours.state_dict(), theirs.state_dict()
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in b), name
+    # the same weights, but from_pretrained leaves them as views into the mmapped safetensors files, at
+    # addresses not even 16-byte aligned, where the built model's are 64-byte aligned: MKL may then take
+    # another GEMM path and round differently (issue 15), so one uint8 level on few pixels, not bit for bit
+    assert_images_close(_arrays(loaded)[0], _arrays(built)[0])
     assert loaded.model_ids["ip_adapter"].endswith(f"ip-adapter_{family}.safetensors")
 
 
