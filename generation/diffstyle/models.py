@@ -23,6 +23,7 @@ import torch
 
 from indexer.compat import import_torchvision
 
+from ..aligned import align_module
 from ..base import StylizeError
 from ..diffusion.hub import file_present, missing_lines
 from ..diffusion.sd import load_sd_parts, missing_sd_files
@@ -206,7 +207,7 @@ def _load_pixel(spec: ModelSpec, dtype: torch.dtype, allow_download: bool) -> Lo
     unet = UNet2DModel.from_pretrained(spec.source, subfolder=unet_sub or None, dtype=dtype, **local)
     config = DDIMScheduler.load_config(spec.source, subfolder=sched_sub or None,
                                        local_files_only=not allow_download)
-    return Loaded(spec, unet, Schedule.from_scheduler_config(config))
+    return Loaded(spec, align_module(unet), Schedule.from_scheduler_config(config))
 
 
 def _load_sd(spec: ModelSpec, dtype: torch.dtype, variant: str | None, allow_download: bool) -> Loaded:

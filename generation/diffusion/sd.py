@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from ..aligned import align_module
 from .hub import file_present
 
 SD15_REPO = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -69,4 +70,4 @@ def load_sd_parts(source: str, dtype: torch.dtype = torch.float32, variant: str 
     text = CLIPTextModel.from_pretrained(source, subfolder="text_encoder", **common)
     tokenizer = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **local)
     config = dict(DDIMScheduler.load_config(source, subfolder="scheduler", **local))
-    return SDParts(unet, vae, text, tokenizer, config)
+    return SDParts(align_module(unet), align_module(vae), align_module(text), tokenizer, config)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..aligned import aligned_tensors
 from ..base import StylizeError
 
 
@@ -197,12 +198,9 @@ def load_tensors(path: str | Path, key: str | None = None) -> dict[str, torch.Te
             tensors = load_file(str(path))
         except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
             raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from exc
-        # load_file's tensors are views into the mmapped file at whatever address their offset gives (the
-        # format aligns data to 8 bytes only), and the meta-built models adopt them as their parameters
-        # (load_strict's assign=True). MKL's sgemv rounds differently for a weight that is not 16-byte
-        # aligned (oneMKL asks for 64 for reproducible results), so the same weights read from the .pt
-        # (torch.load allocates each tensor 64-byte aligned) gave another image. Clones are torch-allocated.
-        return {k: v.clone() for k, v in tensors.items()}
+        # the meta-built models adopt these as their parameters (load_strict's assign=True): give them
+        # aligned memory, as torch.load does, or the same weights compute other bits (generation.aligned)
+        return aligned_tensors(tensors)
     obj = load_torch(path)
     return state_entry(obj, key, path) if key else dict(obj)
 

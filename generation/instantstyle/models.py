@@ -27,6 +27,7 @@ import torch
 
 from indexer.compat import import_torchvision
 
+from ..aligned import align_module
 from ..base import StylizeError
 from ..diffusion import quiet_diffusers
 from ..diffusion.hub import file_present, missing_lines
@@ -253,6 +254,9 @@ def load(spec: ModelSpec, device: str = "cpu", dtype: torch.dtype = torch.float3
         net = (ControlNetModel.from_pretrained(source, dtype=dtype, use_safetensors=True, **local).to(device)
                if source else None)
     pipe.set_progress_bar_config(disable=True)
+    for part in pipe.components.values():
+        if isinstance(part, torch.nn.Module):
+            align_module(part)  # mapped-file views compute other bits than the same weights in fresh memory
     pipe = pipe.to(device)
     return Loaded(spec, pipe, _on(lambda: _content_text_encoder(spec, pipe, dtype, allow_download), device), net)
 

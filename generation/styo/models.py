@@ -21,6 +21,7 @@ import torch
 
 from indexer.compat import import_torchvision
 
+from ..aligned import align_module
 from ..base import StylizeError
 from ..diffusion.hub import missing_lines
 from ..diffusion.sd import SD15_REPO, load_sd_parts, missing_sd_files
@@ -137,7 +138,8 @@ def load_base(spec: ModelSpec, device: str = "cpu", dtype: torch.dtype = torch.f
 def _unet_from_folder(folder: str | Path, dtype: torch.dtype) -> Any:
     from diffusers import UNet2DConditionModel
 
-    return UNet2DConditionModel.from_pretrained(str(folder), dtype=dtype, use_safetensors=True, local_files_only=True)
+    unet = UNet2DConditionModel.from_pretrained(str(folder), dtype=dtype, use_safetensors=True, local_files_only=True)
+    return align_module(unet)  # a resumed run must compute the bits of the uninterrupted one
 
 
 def list_models() -> list[Any]:
