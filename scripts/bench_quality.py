@@ -264,7 +264,7 @@ def collapse_quality(rankings: Rankings, labels: dict[int, Item], space: str) ->
             "wrong_folds_by_style": dict(wrong.most_common())}
 
 
-def cosine_distributions(ws, labels: dict[int, Item]) -> dict:  # noqa: ANN001
+def cosine_distributions(ws, labels: dict[int, Item], threshold: float | None = None) -> dict:  # noqa: ANN001
     """Per space, cosine statistics of labelled pair classes, and how a two-space rule would separate them."""
     from indexer.spaces import get_space
     from retrieval.catalog_lookup import corpus_vectors
@@ -279,16 +279,53 @@ def cosine_distributions(ws, labels: dict[int, Item]) -> dict:  # noqa: ANN001
     out: dict = {"spaces": {sp: {name: _stats(v) for name, v in d.items()} for sp, d in cos.items()}}
     dup = cos["content"]["near-duplicate"], cos["style"]["near-duplicate"]
     if dup[0].size:
-        tc, ts = float(dup[0].min()), float(dup[1].min())
-        out["both_at_lowest_dup"] = {"content": tc, "style": ts, "non_duplicate_pairs_passing": {
-            name: int(np.sum((cos["content"][name] >= tc) & (cos["style"][name] >= ts)))
-            for name in classes if not name.startswith("near-dup")}}
+        out["and_rule"] = _and_rule_frontier(cos)
+        if threshold is not None:  # today's rule, judged on pairs
+            out["content_only_rule"] = {"content": threshold, "recall": float(np.mean(dup[0] >= threshold)),
+                                        "false_pairs": sum(int(np.sum(v >= threshold)) for n, v in cos["content"].items()
+                                                           if not n.startswith("near-dup"))}
+        out["hardest_pairs"] = _hardest_pairs(classes, cos, labels, float(dup[0].min()), float(dup[1].min()))
     sstyle = classes["same style, other scene"]
     out["same_style_other_scene_content_by_style"] = {
         s: _stats(np.array([c for c, (a, _b) in zip(cos["content"]["same style, other scene"], sstyle)
                             if labels[a].style == s]))
         for s in sorted({labels[a].style for a, _b in sstyle})}
     return out
+
+
+def _and_rule_frontier(cos: dict[str, dict[str, np.ndarray]], targets: tuple[float, ...] = (1.0, 0.95, 0.9)) -> list:
+    """For each pair-recall target, the rule "content >= tc AND style >= ts" (thresholds taken from the true
+    near-duplicates' own values) that folds the fewest non-duplicate pairs: what per-encoder thresholds can do."""
+    dup = np.stack([cos["content"]["near-duplicate"], cos["style"]["near-duplicate"]], axis=1)
+    names = [n for n in cos["content"] if not n.startswith("near-dup")]
+    neg = {n: np.stack([cos["content"][n], cos["style"][n]], axis=1) for n in names}
+    rules = []
+    for tc in np.unique(dup[:, 0]):
+        for ts in np.unique(dup[:, 1]):
+            passing = {n: int(np.sum((v[:, 0] >= tc) & (v[:, 1] >= ts))) for n, v in neg.items()}
+            rules.append((float(np.mean((dup[:, 0] >= tc) & (dup[:, 1] >= ts))), sum(passing.values()), tc, ts, passing))
+    out = []
+    for target in targets:
+        recall, false, tc, ts, passing = min((r for r in rules if r[0] >= target - 1e-9), key=lambda r: (r[1], -r[0]))
+        out.append({"recall_target": target, "content": round(float(tc), 4), "style": round(float(ts), 4),
+                    "recall": round(recall, 4), "false_pairs": false, "false_pairs_by_class": passing})
+    return out
+
+
+def _hardest_pairs(classes: dict[str, list[tuple[int, int]]], cos: dict[str, dict[str, np.ndarray]],
+                   labels: dict[int, Item], tc: float, ts: float, n: int = 6) -> dict[str, list]:
+    """The true near-duplicates lowest in content cosine, and the non-duplicates nearest to passing both
+    lowest-duplicate thresholds (by min(content - tc, style - ts)): the cases a calibration must split."""
+    def row(a: int, b: int, c: float, s: float) -> list:
+        return [labels[a].file.removesuffix(".jpg"), labels[b].file.removesuffix(".jpg"), round(c, 4), round(s, 4)]
+
+    dups = sorted(zip(classes["near-duplicate"], cos["content"]["near-duplicate"], cos["style"]["near-duplicate"]),
+                  key=lambda x: x[1])
+    others = [(pair, c, s) for name, pairs in classes.items() if not name.startswith("near-dup")
+              for pair, c, s in zip(pairs, cos["content"][name], cos["style"][name])]
+    others.sort(key=lambda x: -min(x[1] - tc, x[2] - ts))
+    return {"lowest_duplicates": [row(*p, c, s) for p, c, s in dups[:n]],
+            "hardest_non_duplicates": [row(*p, c, s) for p, c, s in others[:n]]}
 
 
 def _pair_classes(labels: dict[int, Item]) -> dict[str, list[tuple[int, int]]]:
@@ -424,18 +461,19 @@ def main(argv: list[str] | None = None) -> int:
         timings["search_s"] = round(time.perf_counter() - t0, 1)
         from indexer.spaces import get_space, space_encoder
 
+        threshold = getattr(space_encoder(get_space(ws, "content")), "near_duplicate_cosine", None)
         results = {
             "corpus": {"photos": args.photos, "styles": args.styles, "style_names": STYLES[:args.styles],
                        "copies": sum(it.is_dup for it in labels.values()), "images": len(labels),
                        "seed": args.seed},
             "settings": {"top": TOP, "joint_k": JOINT_K},
             "timings": timings,
-            "content_threshold": getattr(space_encoder(get_space(ws, "content")), "near_duplicate_cosine", None),
+            "content_threshold": threshold,
             "style": ranking_quality(rankings, labels, "style", same="style"),
             "content": ranking_quality(rankings, labels, "content", same="photo"),
             "joint": joint,
             "duplicates": {sp: collapse_quality(rankings, labels, sp) for sp in SPACES},
-            "cosines": cosine_distributions(ws, labels),
+            "cosines": cosine_distributions(ws, labels, threshold),
         }
         results["latency"] = {"library": text_latency(ws),
                               "cli": cli_latency(ws.home, args.cli_runs) if args.cli_runs else {"wall_s": []}}

@@ -55,15 +55,26 @@ def print_report(r: dict) -> None:
     print("\n== cosine distributions of labelled pairs")
     cols = ("n", "min", "p5", "p25", "p50", "p75", "p95", "max")
     for space, classes in r["cosines"]["spaces"].items():
-        print(f"   {space:<27}" + "".join(f"{h:>8}" for h in cols))
+        print(f"   {space:<29}" + "".join(f"{h:>8}" for h in cols))
         for name, st in classes.items():
-            print(f"     {name:<25}" + "".join(f"{st.get(h, float('nan')):>8.3f}" if h != "n" else f"{st['n']:>8}"
+            print(f"     {name:<27}" + "".join(f"{st.get(h, float('nan')):>8.3f}" if h != "n" else f"{st['n']:>8}"
                                             for h in cols))
-    both = r["cosines"].get("both_at_lowest_dup")
-    if both:
-        print(f"   a pair folded only when content >= {both['content']:.3f} AND style >= {both['style']:.3f} "
-              f"(the lowest true-duplicate values) would still fold: "
-              + ", ".join(f"{k} {n}" for k, n in both["non_duplicate_pairs_passing"].items()))
+    today = r["cosines"].get("content_only_rule")
+    if today:
+        print(f"   pairs, today's rule 'content >= {today['content']:.3f}' alone: folds {today['recall']:.3f} of the true "
+              f"pairs and {today['false_pairs']} other pairs")
+    for rule in r["cosines"].get("and_rule", []):
+        classes = ", ".join(f"{k} {n}" for k, n in rule["false_pairs_by_class"].items() if n)
+        print(f"   pair recall >= {rule['recall_target']:.2f}: best 'content >= {rule['content']:.3f} AND style >= "
+              f"{rule['style']:.3f}' folds {rule['recall']:.3f} of the true pairs and {rule['false_pairs']} other pairs"
+              + (f" ({classes})" if classes else ""))
+    hard = r["cosines"].get("hardest_pairs", {})
+    for title, key in (("true near-duplicates lowest in content cosine", "lowest_duplicates"),
+                       ("non-duplicates nearest to passing both of those thresholds", "hardest_non_duplicates")):
+        if hard.get(key):
+            print(f"   {title} (content, style):")
+            for a, b, c, s in hard[key]:
+                print(f"     {a:<30} {b:<30} {c:.3f}  {s:.3f}")
     print("   content cosine of same-style/other-scene pairs, per style (p50 / max):  " + "  ".join(
         f"{s} {v['p50']:.2f}/{v['max']:.2f}" for s, v in r["cosines"]["same_style_other_scene_content_by_style"].items()
         if v["n"]))
