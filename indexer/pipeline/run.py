@@ -9,9 +9,11 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..catalog.schema import Corpus
 from ..corpora import ensure_corpus
 from ..imaging.scan import FoundFile, ScanProblem, ScanStats, scan
 from ..index_store import SnapshotInfo, checkpoint
+from ..limits import check_job, check_name
 from ..spaces import ensure_profile, list_spaces, space_encoder
 from ..workspace import Workspace
 from .lock import index_lock
@@ -64,6 +66,9 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
     `on_progress(done, total)` is called as files to embed are settled (e.g. by the Studio's progress bar).
     """
     started = time.perf_counter()
+    ws.require_writable("indexing")  # before the lock file, the profile or the corpus is written
+    check_name(corpus, Corpus.name, "the corpus name")
+    check_job(workers, batch_size)
     with index_lock(ws.home):
         return _index_locked(ws, paths, corpus, role, profile, encoders, workers, batch_size, max_side,
                              progress, started, on_progress)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from tqdm.auto import tqdm
 
 from indexer.catalog.schema import MiningRun, Triplet
+from indexer.limits import check_k
 from indexer.spaces import get_space
 from indexer.workspace import Workspace
 
@@ -37,8 +38,7 @@ class MiningParams:
     content_space: str = "content"
 
     def check(self) -> None:
-        if self.k < 1:
-            raise QueryError(f"k must be at least 1, got {self.k}")
+        check_k(self.k)
         for name in ("content_ceiling", "style_ceiling"):
             if not -1.0 <= getattr(self, name) <= 1.0:
                 raise QueryError(f"{name} is a cosine similarity in [-1, 1], got {getattr(self, name)}")
