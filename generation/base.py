@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from PIL import Image
 
+from indexer.limits import check_seed
+
 ColourMatch = Literal["none", "style", "content"]
 
 
@@ -122,6 +124,7 @@ class Stylizer(ABC):
             raise StylizeError(f"{self.name} takes {self.Params.__name__}, got {type(params).__name__}")
         if content.image is None and not self.supports_prompt:
             raise StylizeError(f"{self.name} needs a content image; it cannot generate from a prompt alone")
+        check_seed(seed)
         params = self.resolve_params(params, content)
         normalized_weights(styles)  # refuses an empty list or all-zero weights early
         images = self._run(content, styles, params, int(seed))

@@ -24,6 +24,7 @@ from PIL import Image
 
 from indexer.catalog.schema import ImageRecord
 from indexer.imaging.decode import ImageRejected, decode_file, sha256_file
+from indexer.limits import check_id
 from indexer.workspace import Workspace
 
 from .base import ContentRef, StyleRef, StylizeError
@@ -82,7 +83,7 @@ def load_source(ws: Workspace | None, source: str, *, max_side: int = DEFAULT_MA
     if kind == "path" and value:
         return _load_path(value, max_side)
     if kind == "id" and value.isdigit():
-        return _load_catalog_image(ws, int(value), max_side)
+        return _load_catalog_image(ws, check_id(int(value)), max_side)
     raise InputError(f"cannot read the image source {source!r}; expected path:/file or id:N")
 
 
@@ -165,7 +166,7 @@ def _source_of(ref: str) -> str:
         return f"path:{os.path.abspath(os.path.expanduser(ref))}"
     match = _ID.fullmatch(text)
     if match:
-        return f"id:{int(match.group(1))}"
+        return f"id:{check_id(int(match.group(1)))}"
     if os.path.isdir(os.path.expanduser(ref)):
         raise InputError(f"{ref} is a folder, not an image file")
     raise InputError(f"no such image file: {ref} (a catalog image is written 12 or id:12)")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from indexer.limits import check_seed
+
 from .base import (
     ContentRef,
     StyleRef,
@@ -50,6 +52,9 @@ class GenerationRequest:
     seed: int = 0
     steps: list[Weights] | None = None
     max_side: int = DEFAULT_MAX_SIDE  # how the input images were decoded, for the record
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)  # before any model runs or file is written: the record's BIGINT holds it
 
     @property
     def kind(self) -> str:

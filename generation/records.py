@@ -16,6 +16,7 @@ from typing import Any
 
 from indexer.catalog.schema import GenerationRecord
 from indexer.imaging.decode import sha256_file
+from indexer.limits import check_id
 from indexer.workspace import Workspace
 
 from .base import ContentRef, StyleRef, StylizeError, StylizeResult
@@ -94,6 +95,7 @@ def record_generation(ws: Workspace, request: GenerationRequest, generated: Gene
 
 def load_record(ws: Workspace, record_id: int) -> StoredRecord:
     """The record `record_id`, or RecordError when there is none."""
+    check_id(record_id, "a generation record id")
     with ws.session() as s:
         row = s.get(GenerationRecord, int(record_id))
         if row is None:

@@ -37,7 +37,7 @@ def workspace_status(ws: Workspace) -> dict:
             "missing_vectors": missing_count(ws, sp.id),
         })
     return {"workspace": str(ws.home), "database": safe_url(ws.db_url), "profile": ws.get_setting("profile"),
-            "corpora": corpora, "spaces": spaces}
+            "read_only": ws.read_only, "corpora": corpora, "spaces": spaces}
 
 
 def failed_files(ws: Workspace, corpus: str | None = None, limit: int = 1000) -> list[dict[str, str]]:

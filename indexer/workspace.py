@@ -10,13 +10,16 @@ from typing import Iterator
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .catalog.db import make_engine, needs_upgrade, session_factory, upgrade
+from .catalog.db import (SchemaError, error_summary, make_engine, needs_upgrade, require_current_schema, safe_url,
+                         session_factory, upgrade)
+from .catalog.guards import guard_read_only
 from .catalog.schema import Setting
 from .filelock import LockBusy, file_lock
 
 HOME_ENV = "STYLELENS_HOME"
 DB_URL_ENV = "STYLELENS_DB_URL"
 DEFAULT_HOME = Path("~/.stylelens")
+CATALOG_FILE = "catalog.sqlite"
 MIGRATION_LOCK_FILE = ".workspace.lock"  # held while the catalog is created or its schema upgraded
 MIGRATION_WAIT_SECONDS = 600
 
@@ -33,20 +36,26 @@ class Workspace:
     db_url: str
     engine: Engine = field(repr=False)
     _sessions: sessionmaker[Session] = field(repr=False)
+    read_only: bool = False
 
     @classmethod
-    def open(cls, home: str | Path | None = None, db_url: str | None = None) -> "Workspace":
+    def open(cls, home: str | Path | None = None, db_url: str | None = None, *,
+             read_only: bool = False) -> "Workspace":
         """Open (creating if needed) the workspace at `home` / $STYLELENS_HOME / ~/.stylelens.
 
         The catalog lives in `home/catalog.sqlite` unless `db_url` / $STYLELENS_DB_URL names another
         SQLAlchemy URL (e.g. PostgreSQL). The schema is migrated to the newest revision on open.
+        With `read_only`, or when this process cannot write the folder (read-only media, permissions), see
+        `open_read_only`: nothing is created, written or migrated.
         """
         home = Path(home or os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
         if home.exists() and not home.is_dir():
             raise WorkspaceError(f"workspace path {home} exists and is not a directory")
+        if read_only or (home.is_dir() and not _writable(home, db_url)):
+            return cls.open_read_only(home, db_url)
         home.mkdir(parents=True, exist_ok=True)
         (home / "indexes").mkdir(exist_ok=True)
-        db_url = db_url or os.environ.get(DB_URL_ENV) or f"sqlite:///{home / 'catalog.sqlite'}"
+        db_url = db_url or os.environ.get(DB_URL_ENV) or f"sqlite:///{home / CATALOG_FILE}"
         engine = make_engine(db_url)
         try:
             _migrate(home, engine)
@@ -56,8 +65,35 @@ class Workspace:
                                  f"{MIGRATION_WAIT_SECONDS} s; wait for it to finish") from None
         except Exception as exc:  # noqa: BLE001 - any driver error: say which database failed
             engine.dispose()
-            raise WorkspaceError(f"cannot open the catalog database at {safe_url(db_url)}: {exc}") from exc
+            raise _cannot_open(db_url, exc) from exc
         return cls(home=home, db_url=db_url, engine=engine, _sessions=session_factory(engine))
+
+    @classmethod
+    def open_read_only(cls, home: Path, db_url: str | None = None) -> "Workspace":
+        """Open an existing workspace for reading only: search, status and export to another folder work.
+
+        Nothing is written into it: no folder is created, the schema is not migrated (a catalog older than
+        this code is refused with what to do), SQLite is opened `mode=ro` (`immutable` on unwritable media,
+        so no -wal/-shm files appear), and every writing statement is refused with a WorkspaceError."""
+        if not (home / "indexes").is_dir():
+            raise WorkspaceError(f"no workspace at {home} (a read-only workspace must exist already)")
+        db_url = db_url or os.environ.get(DB_URL_ENV) or f"sqlite:///{home / CATALOG_FILE}"
+        engine = make_engine(db_url, read_only=True)
+        try:
+            require_current_schema(engine)
+        except SchemaError as exc:
+            engine.dispose()
+            raise WorkspaceError(f"cannot use the catalog at {safe_url(db_url)} read-only: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - any driver error: say which database failed
+            engine.dispose()
+            raise _cannot_open(db_url, exc) from exc
+        guard_read_only(engine, lambda: WorkspaceError(read_only_message(home)))
+        return cls(home=home, db_url=db_url, engine=engine, _sessions=session_factory(engine), read_only=True)
+
+    def require_writable(self, action: str) -> None:
+        """Refuse `action` (e.g. "indexing") up front on a read-only workspace, before anything is written."""
+        if self.read_only:
+            raise WorkspaceError(f"{action} needs to write, but {read_only_message(self.home)}")
 
     @property
     def index_dir(self) -> Path:
@@ -97,10 +133,20 @@ def _migrate(home: Path, engine: Engine) -> None:
             upgrade(engine)
 
 
-def safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
+def _cannot_open(db_url: str, exc: BaseException) -> WorkspaceError:
+    return WorkspaceError(f"cannot open the catalog database at {safe_url(db_url)}: {error_summary(exc)}")
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001
-        return "<unparseable URL>"
+
+def read_only_message(home: Path) -> str:
+    return (f"workspace {home} is read-only (--read-only, or a folder this process cannot write): it serves "
+            "search, status and export to another folder; use a writable copy to change it")
+
+
+def _writable(home: Path, db_url: str | None) -> bool:
+    """Can this process write the workspace folder (and its SQLite catalog, when that is the database)?
+    os.access answers for the real user, including EROFS on read-only media even for root."""
+    catalog = home / CATALOG_FILE
+    if not os.access(home, os.W_OK):
+        return False
+    uses_file = not (db_url or os.environ.get(DB_URL_ENV))
+    return not (uses_file and catalog.exists() and not os.access(catalog, os.W_OK))

@@ -9,6 +9,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from indexer.catalog.schema import Collection, CollectionItem, Corpus, ImageRecord
+from indexer.limits import MAX_K, check_fraction, check_id, check_ids, check_int, check_name
 from indexer.spaces import get_space
 from indexer.workspace import Workspace
 
@@ -39,8 +40,7 @@ class AddResult:
 
 
 def create_collection(ws: Workspace, name: str, description: str | None = None) -> None:
-    if not name or not name.strip():
-        raise QueryError("a collection needs a non-empty name")
+    check_name(name, Collection.name, "the collection name")
     with ws.session() as s:
         if s.scalar(select(Collection).where(Collection.name == name)) is not None:
             raise QueryError(f"collection {name!r} already exists")
@@ -60,6 +60,7 @@ def list_collections(ws: Workspace) -> list[dict]:
 def add_images(ws: Workspace, name: str, image_ids: list[int], *, added_by: str, tags: tuple[str, ...] = (),
                note: str | None = None) -> AddResult:
     """Add catalog images (indexed or duplicate) to a collection; ones already in it are left as they are."""
+    check_ids(image_ids)
     added, already = [], []
     with ws.session() as s:
         coll = _get(s, name)
@@ -78,6 +79,7 @@ def add_images(ws: Workspace, name: str, image_ids: list[int], *, added_by: str,
 
 
 def remove_images(ws: Workspace, name: str, image_ids: list[int]) -> int:
+    check_ids(image_ids)
     with ws.session() as s:
         coll = _get(s, name)
         items = s.scalars(select(CollectionItem).where(CollectionItem.collection_id == coll.id,
@@ -90,6 +92,7 @@ def remove_images(ws: Workspace, name: str, image_ids: list[int]) -> int:
 def annotate(ws: Workspace, name: str, image_id: int, *, add_tags: tuple[str, ...] = (),
              remove_tags: tuple[str, ...] = (), note: str | None = None) -> ItemInfo:
     """Change an item's tags and/or note."""
+    check_id(image_id)
     with ws.session() as s:
         coll = _get(s, name)
         item = s.scalar(select(CollectionItem).where(CollectionItem.collection_id == coll.id,
@@ -123,10 +126,9 @@ def style_neighbourhood(ws: Workspace, exemplars: list[int], *, max_distance: fl
     first, at most `cap` of them: [(image id, distance to its nearest exemplar)]."""
     if not exemplars:
         raise QueryError("give at least one exemplar image id")
-    if not 0.0 <= max_distance <= 2.0:
-        raise QueryError(f"a cosine distance lies in [0, 2], got {max_distance}")
-    if cap < 1:
-        raise QueryError(f"the cap must be at least 1, got {cap}")
+    check_ids(exemplars, "exemplar id")
+    check_fraction(max_distance, "the maximum distance (1 - cosine)", 0.0, 2.0)
+    check_int(cap, "the cap", 1, MAX_K)
     sp = get_space(ws, space)
     vectors = stored_vectors(ws, sp, exemplars)
     queries = [vectors[i] for i in exemplars]

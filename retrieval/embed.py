@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from indexer.encoders.base import TextNotSupported, l2_normalize
+from indexer.limits import check_query_terms
 from indexer.pipeline.prepare import PrepareTask, prepare
 from indexer.spaces import SpaceInfo, get_space, list_spaces, space_encoder
 from indexer.workspace import Workspace
@@ -20,6 +21,7 @@ def query_vector(ws: Workspace, space: SpaceInfo, terms: list[QueryTerm], *, cor
     """The normalised weighted sum of the terms' vectors in `space`."""
     if not terms:
         raise QueryError("empty query")
+    check_query_terms(len(terms))
     total = np.zeros(space.dim, dtype=np.float32)
     for term in terms:
         total += term.weight * term_vector(ws, space, term, corpora=corpora, exemplars=exemplars)

@@ -12,6 +12,8 @@ from typing import Literal
 
 import numpy as np
 
+from indexer.limits import check_id, check_query_terms
+
 TermKind = Literal["text", "image", "id", "vector"]
 _SPLIT = re.compile(r"\s+([+-])\s+")
 _WEIGHT = re.compile(r"^\s*([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*:(?!//)(.*)$", re.S)
@@ -26,6 +28,10 @@ class QueryTerm:
     kind: TermKind
     value: str | int | np.ndarray
     weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind == "id":  # every way a catalog id enters a query (CLI, Studio, `id:N`) passes here
+            check_id(self.value)
 
     def describe(self) -> str:
         value = f"<{len(self.value)}-d vector>" if self.kind == "vector" else self.value
@@ -45,6 +51,7 @@ def parse_query(expr: str) -> list[QueryTerm]:
     elif text.startswith("+ "):
         text = text[2:]
     parts = _SPLIT.split(text)
+    check_query_terms(len(parts) // 2 + 1)
     terms = [_term(parts[0], sign)]
     for op, raw in zip(parts[1::2], parts[2::2]):
         terms.append(_term(raw, 1.0 if op == "+" else -1.0))
@@ -63,9 +70,10 @@ def _term(raw: str, sign: float) -> QueryTerm:
     weight *= sign
     if raw.lower().startswith("id:"):
         try:
-            return QueryTerm("id", int(raw[3:]), weight)
+            image_id = int(raw[3:])
         except ValueError:
             raise QueryError(f"bad catalog id in {raw!r}; write id:123") from None
+        return QueryTerm("id", image_id, weight)
     path = os.path.expanduser(raw)
     if os.path.isfile(path):
         return QueryTerm("image", os.path.abspath(path), weight)

@@ -5,13 +5,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from indexer.spaces import get_space, space_encoder
+from indexer.encoders.registry import near_duplicate_cosine
+from indexer.limits import check_fraction, check_k
+from indexer.spaces import get_space
 from indexer.workspace import Workspace
 
 from .catalog_lookup import allowed_ids, image_refs, stored_vectors
 from .embed import query_vector
 from .indexes import get_index
-from .query import QueryError, QueryTerm, parse_query
+from .query import QueryTerm, parse_query
 
 NEAR_DUPLICATE_SPACE = "content"  # near-duplicates are judged on what is shown, never on style
 LOSSY_KINDS = ("ivfpq",)  # compressed codes: approximate scores, so candidates are re-scored exactly
@@ -34,16 +36,19 @@ class SearchHit:
 Query = str | list[QueryTerm]
 
 
-def search(ws: Workspace, query: Query, *, space: str = "content", k: int = 10, corpora: list[str] | None = None,
-           collapse: bool = True, collapse_threshold: float | None = None) -> list[SearchHit]:
-    """The k nearest images to `query` in one space, near-duplicates collapsed onto the best of them
-    (content cosine >= `collapse_threshold`, by default the content encoder's own near-duplicate level)."""
-    _check_k(k)
+def search(ws: Workspace, query: Query, *, space: str = "content", k: int = 10, offset: int = 0,
+           corpora: list[str] | None = None, collapse: bool = True,
+           collapse_threshold: float | None = None) -> list[SearchHit]:
+    """The k nearest images to `query` in one space after skipping the first `offset` (the next page),
+    near-duplicates collapsed onto the best of them (content cosine >= `collapse_threshold`, by default
+    the content encoder's own near-duplicate level). offset + k is at most `indexer.limits.MAX_K`."""
+    _check_page(k, offset, collapse_threshold)
     sp = get_space(ws, space)
     terms = parse_query(query) if isinstance(query, str) else query
     qv = query_vector(ws, sp, terms, corpora=corpora)
     allow = allowed_ids(ws, corpora)
-    fetch = 3 * k + 10 if collapse else k
+    want = offset + k
+    fetch = 3 * want + 10 if collapse else want
     index = get_index(ws, sp)
     if index.kind in LOSSY_KINDS:
         fetch = max(RERANK_FACTOR * fetch, 100)
@@ -53,11 +58,12 @@ def search(ws: Workspace, query: Query, *, space: str = "content", k: int = 10, 
         found = _rescore(ws, sp, qv, [i for i, _ in found])
     if collapse:
         found = _collapse(ws, found, collapse_threshold)
-    refs = image_refs(ws, [i for i, _ in found[:k]])
-    return [SearchHit(i, refs[i].path, s, refs[i].corpus, sp.name, {sp.name: s}) for i, s in found[:k] if i in refs]
+    page = found[offset:want]
+    refs = image_refs(ws, [i for i, _ in page])
+    return [SearchHit(i, refs[i].path, s, refs[i].corpus, sp.name, {sp.name: s}) for i, s in page if i in refs]
 
 
-def joint_search(ws: Workspace, content: Query, style: Query, *, alpha: float = 0.5, k: int = 10,
+def joint_search(ws: Workspace, content: Query, style: Query, *, alpha: float = 0.5, k: int = 10, offset: int = 0,
                  corpora: list[str] | None = None, pool: int = 200,
                  collapse: bool = True, collapse_threshold: float | None = None) -> list[SearchHit]:
     """Images that match `content` in the content space and `style` in the style space.
@@ -65,10 +71,11 @@ def joint_search(ws: Workspace, content: Query, style: Query, *, alpha: float = 
     Each space proposes its `pool` nearest images; every candidate is then scored exactly in both spaces,
     each space's scores are standardised over the candidates (their scales differ between encoders), and
     fused as alpha * content + (1 - alpha) * style. alpha = 1 is a pure content search, 0 pure style.
+    `offset` skips the first results, as in `search`.
     """
-    _check_k(k)
-    if not 0.0 <= alpha <= 1.0:
-        raise QueryError(f"--alpha must be between 0 and 1, got {alpha}")
+    _check_page(k, offset, collapse_threshold)
+    check_fraction(alpha, "--alpha", 0.0, 1.0)
+    want = offset + k
     spaces = [get_space(ws, "content"), get_space(ws, "style")]
     queries = [content, style]
     allow = allowed_ids(ws, corpora)
@@ -77,7 +84,7 @@ def joint_search(ws: Workspace, content: Query, style: Query, *, alpha: float = 
         terms = parse_query(q) if isinstance(q, str) else q
         qv = query_vector(ws, sp, terms, corpora=corpora)
         vectors.append(qv)
-        _s, ids = get_index(ws, sp).search(qv[None], max(pool, k), allow=allow)
+        _s, ids = get_index(ws, sp).search(qv[None], max(pool, want), allow=allow)
         candidates.update(int(i) for i in ids[0] if i >= 0)
     cand = sorted(candidates)
     if not cand:
@@ -87,12 +94,13 @@ def joint_search(ws: Workspace, content: Query, style: Query, *, alpha: float = 
     order = np.argsort(-fused, kind="stable")
     found = [(cand[j], float(fused[j])) for j in order]
     if collapse:
-        found = _collapse(ws, found[: 3 * k + 10], collapse_threshold)
-    refs = image_refs(ws, [i for i, _ in found[:k]])
+        found = _collapse(ws, found[: 3 * want + 10], collapse_threshold)
+    page = found[offset:want]
+    refs = image_refs(ws, [i for i, _ in page])
     pos = {c: j for j, c in enumerate(cand)}
     return [SearchHit(i, refs[i].path, s, refs[i].corpus, "joint",
                       {"content": float(exact[0][pos[i]]), "style": float(exact[1][pos[i]])})
-            for i, s in found[:k]]
+            for i, s in page]
 
 
 def _rescore(ws: Workspace, space, qv: np.ndarray, ids: list[int]) -> list[tuple[int, float]]:
@@ -118,12 +126,13 @@ def _standardise(x: np.ndarray) -> np.ndarray:
 def _collapse(ws: Workspace, found: list[tuple[int, float]], threshold: float | None) -> list[tuple[int, float]]:
     """Drop each result whose content vector is within `threshold` cosine of a better-ranked result's.
 
-    The style space is no judge of near-duplicates: every image in one style is close there."""
+    The style space is no judge of near-duplicates: every image in one style is close there. The default
+    threshold comes from the encoder registry, so a search by id never loads the content model."""
     if len(found) < 2:
         return found
     content = get_space(ws, NEAR_DUPLICATE_SPACE)
     if threshold is None:
-        threshold = space_encoder(content).near_duplicate_cosine
+        threshold = near_duplicate_cosine(content.encoder_id)
     ids = [i for i, _ in found]
     mat = _matrix(ws, content, ids)
     kept: list[int] = []
@@ -133,6 +142,8 @@ def _collapse(ws: Workspace, found: list[tuple[int, float]], threshold: float | 
     return [found[j] for j in kept]
 
 
-def _check_k(k: int) -> None:
-    if k < 1:
-        raise QueryError(f"k must be at least 1, got {k}")
+def _check_page(k: int, offset: int, collapse_threshold: float | None) -> None:
+    """Bounds of a search request (indexer.limits), checked before any vector is read or allocated."""
+    check_k(k, offset)
+    if collapse_threshold is not None:
+        check_fraction(collapse_threshold, "the collapse threshold (a content cosine)", -1.0, 1.0)

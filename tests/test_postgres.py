@@ -1,44 +1,23 @@
 """The same catalog on a real PostgreSQL server: indexing, re-indexing and search through SQLAlchemy."""
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import assert_consistent
 from corpus_factory import pattern_image
-from pg_server import PgServer, find_pg_bin
+from pg_server import throwaway_server
 
 from indexer.pipeline.run import index_paths
 from indexer.workspace import Workspace
 from retrieval.search import search
 
-REQUIRED = os.environ.get("STYLELENS_REQUIRE_POSTGRES") == "1"  # CI sets it: no silent skip there
-
 
 @pytest.fixture(scope="module")
 def pg_url():
-    bin_dir = find_pg_bin()
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        bin_dir = None
-    if bin_dir is None:
-        if REQUIRED:
-            pytest.fail("PostgreSQL server binaries and psycopg are required (STYLELENS_REQUIRE_POSTGRES=1)")
-        pytest.skip("no PostgreSQL server binaries or no psycopg on this machine")
-    # not under pytest's tmp dir: that one is private to root, and the server runs as `postgres`
-    base = Path(tempfile.mkdtemp(prefix="stylelens-pg-"))
-    base.chmod(0o755)
-    server = PgServer(base / "server", bin_dir, port=55000 + os.getpid() % 1000)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    with throwaway_server() as server:
+        yield server.url
 
 
 def test_index_reindex_and_search_on_postgresql(pg_url: str, tmp_path: Path) -> None:

@@ -6,21 +6,25 @@ import logging
 import sys
 from typing import Sequence
 
+from indexer.limits import MAX_BATCH_SIZE, MAX_ID, MAX_K, MAX_QUERY_TERMS, MAX_WORKERS
 from ui.cli_common import emit, open_workspace, workspace_env
 from ui.cli_datasets import add_dataset_commands
+from ui.cli_errors import report
 from ui.cli_generate import add_generate_commands, generator_rows
 from ui.cli_parasol import add_parasol_commands
 from ui.cli_spaces import add_space_commands
 from ui.cli_styo import add_styo_commands
 from ui.cli_ui import add_ui_command
 
-EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
+EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130  # usage: argparse's own errors (a flag it cannot parse)
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--workspace", metavar="DIR", help="workspace directory (default $STYLELENS_HOME or ~/.stylelens)")
     common.add_argument("--db-url", metavar="URL", help="catalog database URL (default $STYLELENS_DB_URL or SQLite in the workspace)")
+    common.add_argument("--read-only", action="store_true", help="only read the workspace (search, status, export "
+                        "to another folder); automatic when its folder cannot be written")
     common.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
     common.add_argument("-v", "--verbose", action="store_true", help="log progress details")
 
@@ -36,8 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content-encoder", metavar="ID", help="encoder of a NEW workspace's content space, e.g. "
                    "open_clip/ViT-B-32:/path/to/open_clip_model.safetensors (see `stylelens models list`)")
     p.add_argument("--style-encoder", metavar="ID", help="encoder of a NEW workspace's style space")
-    p.add_argument("--workers", type=int, metavar="N", help="decoding processes (default: cores - 1; 0 = in process)")
-    p.add_argument("--batch-size", type=int, default=32, metavar="N")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help=f"decoding processes (default: cores - 1; 0 = in process; at most {MAX_WORKERS})")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N",
+                   help=f"images per batch (at most {MAX_BATCH_SIZE})")
     p.add_argument("--index-factory", action="append", default=[], metavar="SPACE=FACTORY",
                    help='force a FAISS index for a space, e.g. content="IVF1024,Flat"; SPACE=auto undoes it')
     p.add_argument("--index-memory", metavar="SIZE", help="memory budget per index for choosing its type, e.g. 2GiB "
@@ -45,19 +51,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", parents=[common], help="search by text, image, catalog id, or a combination")
-    p.add_argument("query", nargs="?", help='text and/or image terms: "2:golden retriever" + ./pool.jpg - fruit')
+    p.add_argument("query", nargs="?", help='text and/or image terms: "2:golden retriever" + ./pool.jpg - fruit '
+                   f"(at most {MAX_QUERY_TERMS} terms in all)")
     p.add_argument("--image", action="append", default=[], metavar="PATH", help="add an image file as a query term")
-    p.add_argument("--like", action="append", default=[], type=int, metavar="ID", help="add a catalog image as a query term")
+    p.add_argument("--like", action="append", default=[], type=int, metavar="ID",
+                   help=f"add a catalog image as a query term (ids are 1..{MAX_ID:,})")
     p.add_argument("--space", choices=["content", "style"], default="content")
     p.add_argument("--content", metavar="QUERY", help="joint search: what is shown (with --style)")
     p.add_argument("--style", metavar="QUERY", help="joint search: how it is shown (with --content)")
     p.add_argument("--alpha", type=float, default=0.5, help="joint search: weight of content vs style (0..1)")
     p.add_argument("--corpus", action="append", default=[], metavar="NAME", help="restrict to a corpus (repeatable)")
-    p.add_argument("-k", "--k", type=int, default=10, metavar="N", help="number of results")
+    p.add_argument("-k", "--k", type=int, default=10, metavar="N",
+                   help=f"number of results (default 10; offset + k at most {MAX_K:,})")
+    p.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N results (the next page)")
     p.add_argument("--no-collapse", action="store_true", help="keep near-duplicate results")
     p.add_argument("--add-to", metavar="COLLECTION", help="add the results to a collection (provenance: the query)")
     p.add_argument("--collapse-threshold", type=float, metavar="COS",
-                   help="content cosine above which results are near-duplicates (default: the encoder's)")
+                   help="content cosine in [-1, 1] above which results are near-duplicates (default: the encoder's)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("status", parents=[common], help="corpora, image counts, spaces and indexes")
@@ -80,23 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Every failure is exit 1 and one `stylelens: error: ...` line (see ui.cli_errors)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    from indexer.encoders.base import EncoderError
-    from indexer.vectors.index import IndexFileError
-    from indexer.workspace import WorkspaceError
-    from retrieval.export.items import ExportError
-    from retrieval.query import QueryError
-
     try:
         with workspace_env(args):
             return args.func(args) or 0
-    except (WorkspaceError, QueryError, EncoderError, IndexFileError, ExportError, ValueError) as exc:
-        print(f"stylelens: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         print("stylelens: interrupted; finished batches are saved, re-run to complete", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - one line for every failure; -v adds the traceback
+        return report(exc, verbose=args.verbose)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -110,7 +114,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             raise ValueError(f"--index-factory wants SPACE=FACTORY, got {item!r}")
         factories[space] = None if factory == "auto" else factory
     settings = IndexSettings(factories, parse_size(args.index_memory) if args.index_memory else None)
-    ws = open_workspace(args)
+    ws = open_workspace(args, writes="indexing")
     encoders = {"content": args.content_encoder, "style": args.style_encoder}
     summary = index_paths(ws, args.paths, args.corpus, args.role, profile=args.profile, encoders=encoders,
                           workers=args.workers, batch_size=args.batch_size, index_settings=settings)
@@ -149,13 +153,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     from retrieval.query import QueryError, QueryTerm, parse_query
     from retrieval.search import joint_search, search
 
-    ws = open_workspace(args)
-    collapse = {"collapse": not args.no_collapse, "collapse_threshold": args.collapse_threshold}
+    ws = open_workspace(args, writes="--add-to" if args.add_to else None)
+    page = {"k": args.k, "offset": args.offset, "collapse": not args.no_collapse,
+            "collapse_threshold": args.collapse_threshold}
     corpora = args.corpus or None
     if args.content is not None or args.style is not None:
         if args.content is None or args.style is None or args.query or args.image or args.like:
             raise QueryError("a joint search takes exactly --content QUERY and --style QUERY")
-        hits = joint_search(ws, args.content, args.style, alpha=args.alpha, k=args.k, corpora=corpora, **collapse)
+        hits = joint_search(ws, args.content, args.style, alpha=args.alpha, corpora=corpora, **page)
     else:
         terms = parse_query(args.query) if args.query else []
         terms += [QueryTerm("image", p) for p in args.image] + [QueryTerm("id", i) for i in args.like]
@@ -167,7 +172,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
                 if not os.path.isfile(str(t.value)):
                     raise QueryError(f"no such image file: {t.value}")
-        hits = search(ws, terms, space=args.space, k=args.k, corpora=corpora, **collapse)
+        hits = search(ws, terms, space=args.space, corpora=corpora, **page)
 
     if args.add_to:
         from retrieval.collections import add_images
@@ -180,7 +185,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     def human() -> None:
         if not hits:
             print("no results")
-        for rank, h in enumerate(hits, 1):
+        for rank, h in enumerate(hits, args.offset + 1):
             extra = "  ".join(f"{k}={v:.3f}" for k, v in h.scores.items()) if h.space == "joint" else ""
             print(f"{rank:>3}  {h.score:7.3f}  id={h.id:<6} [{h.corpus}] {h.path}  {extra}".rstrip())
 
@@ -197,7 +202,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         status["failed_files"] = failed_files(ws)
 
     def human() -> None:
-        print(f"workspace {status['workspace']}  profile {status['profile']}  database {status['database']}")
+        print(f"workspace {status['workspace']}  profile {status['profile']}  database {status['database']}"
+              + ("  (read-only)" if status["read_only"] else ""))
         for c in status["corpora"]:
             counts = ", ".join(f"{n} {k}" for k, n in sorted(c["images"].items())) or "empty"
             print(f"  corpus {c['name']} ({c['role']}): {counts}")

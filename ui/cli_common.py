@@ -9,10 +9,17 @@ from contextlib import contextmanager
 from typing import Callable
 
 
-def open_workspace(args: argparse.Namespace):  # noqa: ANN201 - Workspace, imported lazily (torch-free --help)
+def open_workspace(args: argparse.Namespace, writes: str | None = None):  # noqa: ANN201 - a lazily imported Workspace
+    """The command's workspace (read-only with --read-only or when its folder cannot be written).
+
+    `writes` names what the command writes (e.g. "indexing"): on a read-only workspace it fails here, in one
+    line, before anything is made (a stylized PNG, a lock file) rather than at its first database write."""
     from indexer.workspace import Workspace
 
-    return Workspace.open(args.workspace, args.db_url)
+    ws = Workspace.open(args.workspace, args.db_url, read_only=getattr(args, "read_only", False))
+    if writes:
+        ws.require_writable(writes)
+    return ws
 
 
 def emit(args: argparse.Namespace, data: object, human: Callable[[], None]) -> None:

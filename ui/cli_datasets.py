@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from indexer.limits import MAX_ID, MAX_K
 from ui.cli_common import emit, open_workspace
 
 
@@ -16,11 +17,11 @@ def add_dataset_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa:
     c.set_defaults(func=cmd_create)
     c = csub.add_parser("add", parents=[common], help="add images by id, or a style neighbourhood of exemplars")
     c.add_argument("name")
-    c.add_argument("--ids", nargs="+", type=int, default=[], metavar="ID")
+    c.add_argument("--ids", nargs="+", type=int, default=[], metavar="ID", help=f"catalog ids (1..{MAX_ID:,})")
     c.add_argument("--near", nargs="+", type=int, default=[], metavar="ID",
                    help="add every image within --max-distance (style space) of these exemplars")
     c.add_argument("--max-distance", type=float, default=0.05, help="style cosine distance (1 - cosine)")
-    c.add_argument("--cap", type=int, default=100, help="most images a neighbourhood adds")
+    c.add_argument("--cap", type=int, default=100, help=f"most images a neighbourhood adds (at most {MAX_K:,})")
     c.add_argument("--corpus", action="append", default=[], metavar="NAME")
     c.add_argument("--tag", action="append", default=[], metavar="TAG")
     c.add_argument("--note")
@@ -56,7 +57,7 @@ def add_dataset_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa:
     p.add_argument("--train", required=True, metavar="CORPUS")
     p.add_argument("--style-db", required=True, metavar="CORPUS")
     p.add_argument("--content-db", required=True, metavar="CORPUS")
-    p.add_argument("-k", "--k", type=int, default=50, help="candidates per search")
+    p.add_argument("-k", "--k", type=int, default=50, help=f"candidates per search (at most {MAX_K:,})")
     p.add_argument("--content-ceiling", type=float, default=0.8, help="max content similarity of x and s")
     p.add_argument("--style-ceiling", type=float, default=0.95, help="max style similarity of x and y")
     p.add_argument("--allow-self", action="store_true", help="x may be picked as its own s or y")
@@ -71,7 +72,7 @@ def add_dataset_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa:
 def cmd_create(args: argparse.Namespace) -> int:
     from retrieval.collections import create_collection
 
-    create_collection(open_workspace(args), args.name, args.description)
+    create_collection(open_workspace(args, writes="collection create"), args.name, args.description)
     emit(args, {"created": args.name}, lambda: print(f"collection {args.name} created"))
     return 0
 
@@ -80,7 +81,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     from retrieval.collections import add_images, style_neighbourhood
     from retrieval.query import QueryError
 
-    ws = open_workspace(args)
+    ws = open_workspace(args, writes="collection add")
     if not args.ids and not args.near:
         raise QueryError("give --ids ID... or --near ID... (a style neighbourhood)")
     ids, by = list(args.ids), args.by or "ids"
@@ -98,7 +99,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     from retrieval.collections import remove_images
 
-    n = remove_images(open_workspace(args), args.name, args.ids)
+    n = remove_images(open_workspace(args, writes="collection remove"), args.name, args.ids)
     emit(args, {"removed": n}, lambda: print(f"{n} removed from {args.name}"))
     return 0
 
@@ -106,8 +107,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_tag(args: argparse.Namespace) -> int:
     from retrieval.collections import annotate
 
-    item = annotate(open_workspace(args), args.name, args.id, add_tags=tuple(args.add), remove_tags=tuple(args.remove),
-                    note=args.note)
+    item = annotate(open_workspace(args, writes="collection tag"), args.name, args.id, add_tags=tuple(args.add),
+                    remove_tags=tuple(args.remove), note=args.note)
     emit(args, item.to_dict(), lambda: print(f"{item.image_id}: tags {', '.join(item.tags) or '-'}; note {item.note or '-'}"))
     return 0
 
@@ -155,7 +156,8 @@ def cmd_mine(args: argparse.Namespace) -> int:
     params = MiningParams(args.train, args.style_db, args.content_db, k=args.k, content_ceiling=args.content_ceiling,
                           style_ceiling=args.style_ceiling, allow_self=args.allow_self, style_space=args.style_space,
                           content_space=args.content_space)
-    summary = mine_triplets(open_workspace(args), params, run=args.run, out=args.out, batch_size=args.batch_size)
+    ws = open_workspace(args, writes="mine-triplets")
+    summary = mine_triplets(ws, params, run=args.run, out=args.out, batch_size=args.batch_size)
 
     def human() -> None:
         print(f"run {summary.run}: {summary.complete} of {summary.train_images} training images got a complete "

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from indexer.limits import MAX_K, MAX_PATH_STEPS
 from ui.cli_common import emit, open_workspace
 
 
@@ -15,7 +16,7 @@ def add_generate_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa
     run = argparse.ArgumentParser(add_help=False)  # what every generating command shares
     run.add_argument("--method", metavar="NAME", help="stylization method (see `stylelens models list`)")
     run.add_argument("--out", metavar="DIR", help="folder for the images (created if needed)")
-    run.add_argument("--seed", type=int, default=0, metavar="N")
+    run.add_argument("--seed", type=int, default=0, metavar="N", help="0 .. 2**63 - 1 (default 0)")
     run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                      help="a method parameter; VALUE is read as JSON when it parses (2, 0.5, true), else text")
     run.add_argument("--model", metavar="ID", help="the method's model (default: the method's default)")
@@ -32,9 +33,11 @@ def add_generate_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa
     p.add_argument("--content", metavar="PATH|ID", help="content image (generation only)")
     p.add_argument("--style", action="append", default=[], metavar="PATH|ID",
                    help="a style on the path, in order (at least 2); the path sets the weights")
-    p.add_argument("--steps", type=int, default=5, metavar="N", help="points on the path, endpoints included")
+    p.add_argument("--steps", type=int, default=5, metavar="N",
+                   help=f"points on the path, endpoints included (2..{MAX_PATH_STEPS})")
     p.add_argument("--retrieve", action="store_true", help="no generation: search the style space at each step")
-    p.add_argument("-k", "--k", type=int, default=10, metavar="N", help="--retrieve: results per step")
+    p.add_argument("-k", "--k", type=int, default=10, metavar="N",
+                   help=f"--retrieve: results per step (at most {MAX_K:,})")
     p.add_argument("--corpus", action="append", default=[], metavar="NAME", help="--retrieve: restrict to a corpus")
     p.add_argument("--space", default="style", help="--retrieve: the space to walk (default style)")
     p.add_argument("--no-collapse", action="store_true", help="--retrieve: keep near-duplicate results")
@@ -56,7 +59,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         raise StylizeError("give at least one --style PATH|ID[:WEIGHT]")
     if args.content is None and not args.prompt:
         raise StylizeError("give --content PATH|ID or --prompt TEXT")
-    ws = open_workspace(args)
+    ws = open_workspace(args, writes="stylize (its generation record)")
     content = resolve_content(ws, args.content, prompt=args.prompt) if args.content else ContentRef(prompt=args.prompt)
     styles = [resolve_style(ws, s) for s in args.style]
     return _generate(args, ws, content, styles, steps=None)
@@ -74,7 +77,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
     _require(args, "--method", "--content", "--out")
     weights = interpolation_weights(len(args.style), args.steps)
-    ws = open_workspace(args)
+    ws = open_workspace(args, writes="interpolate (its generation record)")
     content = resolve_content(ws, args.content)
     styles = [resolve_style(ws, s) for s in args.style]
     return _generate(args, ws, content, styles, steps=weights)

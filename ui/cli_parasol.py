@@ -85,7 +85,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from generation.parasol.train import TrainConfig, train
 
     needs_ws = args.run is not None or args.out is None or not (args.style_encoder and args.content_encoder)
-    ws = open_workspace(args) if needs_ws else None
+    writes = None if args.out else "train-parasol (its default run folder)"
+    ws = open_workspace(args, writes=writes) if needs_ws else None
     spaces = {"style_space": "style", "content_space": "content"}
     if args.run is not None:
         manifest_path, params = _mining_run(ws, args.run)

@@ -44,7 +44,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_add(args: argparse.Namespace) -> int:
     from indexer.spaces import add_space
 
-    ws = open_workspace(args)
+    ws = open_workspace(args, writes="space add")
     space = add_space(ws, args.name, args.encoder)
     result = {"name": space.name, "encoder_id": space.encoder_id, "dim": space.dim, "backfill": None}
     if not args.no_backfill:
@@ -54,7 +54,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    ws = open_workspace(args)
+    ws = open_workspace(args, writes="space backfill")
     summary = _backfill(ws, args.name, args.workers)
     emit(args, summary, lambda: _print_backfill(summary))
     return 0

@@ -68,7 +68,7 @@ def summary(model: Any) -> dict[str, Any]:
 def cmd_finetune(args: argparse.Namespace) -> int:
     from generation.styo import finetune
 
-    ws = open_workspace(args)
+    ws = open_workspace(args, writes="styo finetune")
     settings = {k: getattr(args, k) for k in _SETTINGS if getattr(args, k) is not None}
     model = finetune(args.name, args.source, args.target, args.aux, base=args.base, settings=settings,
                      identifier_words=_identifiers(args.identifiers), aux_limit=args.aux_limit, ws=ws,

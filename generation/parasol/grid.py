@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from indexer.limits import check_seed
+
 from ..base import ContentRef, StyleRef, StylizeError
 from .descriptors import nlerp
 from .params import Params
@@ -43,6 +45,7 @@ def descriptor_grid(stylizer: Parasol, contents: list[ContentRef], styles: list[
         raise StylizeError("both grid contents must be images")
     if not isinstance(steps, int) or isinstance(steps, bool) or not 2 <= steps <= 9:
         raise StylizeError(f"steps must be an integer in [2, 9], got {steps!r}")
+    check_seed(seed)
     if params is None or isinstance(params, dict):
         params = params_from_dict(Params, params)
     params = stylizer.resolve_params(params, contents[0])

@@ -38,6 +38,8 @@ from typing import Any
 
 import torch
 
+from indexer.limits import check_seed
+
 from ..base import StylizeError
 from . import checkpoint as ckpt
 from .conditioning import dropout_masks
@@ -94,7 +96,7 @@ def validate(cfg: TrainConfig) -> None:
     """Refuse bad settings with a StylizeError naming the parameter (before any model loads)."""
     for name in ("steps", "batch_size", "checkpoint_every"):
         _integer(name, getattr(cfg, name), 1)
-    _integer("seed", cfg.seed, 0)
+    check_seed(cfg.seed)
     if cfg.resolution is not None:
         _integer("resolution", cfg.resolution, 8)
     for name in ("learning_rate", "conditioner_lr"):

@@ -1,35 +1,128 @@
 """Engines, sessions and schema migrations for the catalog database."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import URL, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
+
+from .guards import guard_string_lengths
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PG_MIGRATION_LOCK = int.from_bytes(b"SLcatalg", "big")  # advisory lock key (a bigint) of schema migrations
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a generous busy timeout."""
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 60})
+class DatabaseURLError(ValueError):
+    """A catalog URL (--db-url / $STYLELENS_DB_URL) that cannot be used: malformed, an unknown database, or
+    a database whose Python driver is not installed. The message says what to write instead."""
 
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
-            cur = dbapi_conn.cursor()
+
+SUPPORTED = "sqlite:///PATH or postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and a generous busy timeout.
+
+    `read_only`: SQLite is opened with `mode=ro` (plus `immutable=1` when its folder cannot be written, so
+    no -wal/-shm file is needed next to it); PostgreSQL sessions default to read-only transactions.
+    A URL that cannot work raises `DatabaseURLError` before any connection is tried.
+    """
+    parsed = parse_url(url)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            return _sqlite_engine(parsed, read_only)
+        return create_engine(parsed, pool_pre_ping=True, connect_args=_read_only_args(parsed) if read_only else {})
+    except ImportError as exc:  # the dialect exists, its DBAPI module does not
+        raise DatabaseURLError(
+            f"the driver for {parsed.drivername!r} is not installed ({exc}); install it, or use {SUPPORTED} "
+            "(psycopg is installed with StyleLens)") from None
+
+
+def parse_url(url: str) -> URL:
+    """`url` as a SQLAlchemy URL, or a `DatabaseURLError` that says how to write it."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme in ("postgres", "postgres+psycopg", "postgres+psycopg2"):
+        raise DatabaseURLError(f"{scheme}:// is not a SQLAlchemy URL scheme; write postgresql+psycopg:// "
+                               f"instead (e.g. {SUPPORTED.split(' or ')[1]})")
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseURLError(f"cannot read the catalog URL (--db-url / $STYLELENS_DB_URL); use {SUPPORTED}") \
+            from None
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise DatabaseURLError(_unknown(parsed)) from None
+    return parsed
+
+
+def _unknown(url: URL) -> str:
+    """Which part of a URL SQLAlchemy has no dialect for: the database, or only the driver."""
+    backend = url.get_backend_name()
+    try:
+        url.set(drivername=backend).get_dialect()
+    except NoSuchModuleError:
+        return f"unknown database {backend!r} in the catalog URL; use {SUPPORTED}"
+    return f"unknown driver {url.get_driver_name()!r} for {backend} in the catalog URL; use {SUPPORTED}"
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL with its password hidden (for messages)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - anything unparseable
+        return "<unparseable URL>"
+
+
+def error_summary(exc: BaseException) -> str:
+    """The driver's first line for a database error: no SQL text, parameters or links to docs."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
+def _sqlite_engine(url: URL, read_only: bool) -> Engine:
+    file_db = url.database not in (None, "", ":memory:") and not url.database.startswith("file:")
+    if read_only and file_db:
+        url = _read_only_sqlite_url(Path(url.database))
+    engine = create_engine(url, connect_args={"timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+        cur = dbapi_conn.cursor()
+        if not read_only:  # both write to the file; a read-only connection takes the file as it is
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=60000")
-            cur.close()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
 
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+def _read_only_sqlite_url(path: Path) -> URL:
+    """`file:PATH?mode=ro` (SQLite URI), plus `immutable=1` when the folder is not writable and no
+    un-checkpointed WAL is waiting: then SQLite needs no -shm/-wal file beside the catalog."""
+    path = path.expanduser().resolve()
+    wal = path.with_name(path.name + "-wal")
+    query = {"mode": "ro", "uri": "true"}
+    if not os.access(path.parent, os.W_OK) and not (wal.exists() and wal.stat().st_size > 0):
+        query["immutable"] = "1"
+    return URL.create("sqlite", database=f"file:{quote(str(path))}", query=query)
+
+
+def _read_only_args(url: URL) -> dict[str, Any]:
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("psycopg", "psycopg2"):
+        return {"options": "-c default_transaction_read_only=on"}
+    return {}
 
 
 def alembic_config(url: str) -> Config:
@@ -65,5 +158,30 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+class SchemaError(RuntimeError):
+    """A read-only catalog whose schema is not the one this code needs."""
+
+
+def require_current_schema(engine: Engine) -> None:
+    """What `upgrade` would do, for a catalog that must not be written: refuse unless it is at the newest
+    revision already (a read-only catalog cannot be created or migrated)."""
+    script = ScriptDirectory.from_config(alembic_config(engine.url.render_as_string(hide_password=False)))
+    head = script.get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    if current == head:
+        return
+    if current is None:
+        raise SchemaError("it holds no StyleLens catalog yet, and a read-only workspace cannot create one")
+    known = {rev.revision for rev in script.walk_revisions()}
+    if current not in known:
+        raise SchemaError(f"its schema revision {current} is newer than this StyleLens knows; upgrade StyleLens")
+    raise SchemaError(f"its schema (revision {current}) is older than this StyleLens needs ({head}); open the "
+                      "workspace once without --read-only, on writable storage, to migrate it")
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions of the catalog; String values are checked against their column lengths on every database."""
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    guard_string_lengths(sessions)
+    return sessions

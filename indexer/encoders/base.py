@@ -33,7 +33,8 @@ class Encoder(ABC):
     supports_text: bool = False
     tiny: bool = False  # random-weight test config: its vectors mean nothing
     # Cosine above which two images count as near-duplicates (resized / re-encoded copies) in this space.
-    # Encoder-specific: measured per model on copies vs distinct images (see each encoder's docstring).
+    # Encoder-specific, measured per model: the registry keeps it (`registry.near_duplicate_cosine`, readable
+    # without building the model) and `build_encoder` sets it here.
     near_duplicate_cosine: float = 0.95
 
     @abstractmethod

@@ -38,10 +38,6 @@ class EfficientNetLiteEncoder(Encoder):
     """
 
     supports_text = True
-    # Measured on scikit-image's photos + stylised renders: half-size JPEG q80 copies have content cosine
-    # 0.73-0.99 (median 0.87) with their original; distinct images at most 0.73 (99th pct 0.64).
-    near_duplicate_cosine = 0.80
-
     def __init__(
         self,
         encoder_id: str,
@@ -61,8 +57,6 @@ class EfficientNetLiteEncoder(Encoder):
         cfg = model.config
         self.dim = cfg.head_channels
         self.tiny = tiny
-        if tiny:
-            self.near_duplicate_cosine = 0.9999  # random weights: only identical inputs are duplicates
         self.preprocess = Preprocess(
             size=cfg.image_size, crop="center", resize_to=round(cfg.image_size * 256 / 224),
             mean=LITE0_MEAN, std=LITE0_STD, interpolation="bicubic",

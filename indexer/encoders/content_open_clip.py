@@ -186,8 +186,6 @@ class OpenClipEncoder(Encoder):
         self.dim = int(model.text_projection.shape[1]) if hasattr(model, "text_projection") else int(
             model.visual.output_dim)
         self.tiny = tiny
-        if tiny:
-            self.near_duplicate_cosine = 0.9999  # random weights: only identical inputs are duplicates
         configure_torch_threads()
 
     def embed_images(self, batch: np.ndarray) -> np.ndarray:

@@ -263,8 +263,6 @@ class TorchStyleEncoder(Encoder):
         self.preprocess = preprocess
         self.dim = dim
         self.tiny = tiny
-        if tiny:
-            self.near_duplicate_cosine = 0.9999  # random weights: only identical inputs are duplicates
         configure_torch_threads()
 
     def embed_images(self, batch: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from ..catalog.schema import Embedding, ImageRecord
 from ..index_store import checkpoint
+from ..limits import check_job
 from ..spaces import get_space, space_encoder
 from ..workspace import Workspace
 from .lock import index_lock
@@ -61,6 +62,8 @@ def backfill_space(ws: Workspace, name: str, *, workers: int | None = None, batc
                    max_side: int = 1024, progress: bool | None = None) -> BackfillSummary:
     """Give every indexed image a vector in space `name`; returns counts and the files to re-index."""
     started = time.perf_counter()
+    ws.require_writable("backfilling a space")
+    check_job(workers, batch_size)
     with index_lock(ws.home):
         space = get_space(ws, name)
         encoder = space_encoder(space)

@@ -9,10 +9,12 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..catalog.schema import Corpus
 from ..corpora import check_corpus_args, ensure_corpus
 from ..imaging.scan import FoundFile, ScanProblem, ScanStats, scan
 from ..index_settings import IndexSettings
 from ..index_store import SnapshotInfo, checkpoint, remove_stale_temporaries
+from ..limits import check_job, check_name
 from ..spaces import apply_profile, decide_profile, list_spaces, space_encoder
 from ..workspace import Workspace
 from .lock import index_lock
@@ -68,6 +70,9 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
     this run's snapshots, and kept for the workspace only when the run succeeds.
     """
     started = time.perf_counter()
+    ws.require_writable("indexing")  # before the lock file, the profile or the corpus is written
+    check_name(corpus, Corpus.name, "the corpus name")
+    check_job(workers, batch_size)
     with index_lock(ws.home):
         return _index_locked(ws, paths, corpus, role, profile, encoders, workers, batch_size, max_side,
                              progress, started, on_progress, index_settings or IndexSettings())

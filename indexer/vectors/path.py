@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from ..limits import MAX_PATH_STEPS, check_int
+
 
 def path_positions(n_anchors: int, steps: int) -> list[tuple[int, float]]:
     """(segment j, t in [0, 1]) of each of `steps` points evenly spaced along anchors 0 -> 1 -> ... -> n-1.
@@ -19,6 +21,7 @@ def path_positions(n_anchors: int, steps: int) -> list[tuple[int, float]]:
         raise ValueError(f"an interpolation path needs at least 2 anchors, got {n_anchors}")
     if steps < 2:
         raise ValueError(f"an interpolation path needs at least 2 steps, got {steps}")
+    check_int(steps, "the number of steps", 2, MAX_PATH_STEPS)
     out = []
     for i in range(steps):
         u = Fraction(i * (n_anchors - 1), steps - 1)

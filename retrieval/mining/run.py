@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from tqdm.auto import tqdm
 
 from indexer.catalog.schema import MiningRun, Triplet
+from indexer.limits import check_k
 from indexer.names import check_plain_name
 from indexer.spaces import get_space
 from indexer.vectors.index import VectorIndex
@@ -42,8 +43,7 @@ class MiningParams:
     content_space: str = "content"
 
     def check(self) -> None:
-        if self.k < 1:
-            raise QueryError(f"k must be at least 1, got {self.k}")
+        check_k(self.k)
         for name in ("content_ceiling", "style_ceiling"):
             if not -1.0 <= getattr(self, name) <= 1.0:
                 raise QueryError(f"{name} is a cosine similarity in [-1, 1], got {getattr(self, name)}")
