@@ -18,5 +18,6 @@ class InvalidNameError(ValueError):
 def check_plain_name(name: str, what: str) -> str:
     """Return `name` when it is a plain name (see PLAIN_NAME); raise InvalidNameError saying the rule."""
     if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name):
-        raise InvalidNameError(f"{what} must be {PLAIN_NAME_RULE} (it names a folder), got {name!r}")
+        shown = repr(name) if not isinstance(name, str) or len(name) <= 60 else f"{name[:40]!r}... ({len(name)} characters)"
+        raise InvalidNameError(f"{what} must be {PLAIN_NAME_RULE} (it names a folder), got {shown}")
     return name

@@ -45,7 +45,7 @@ CASES = [  # (arguments, text the one line must contain); OUT and IMAGES are fil
     (["index", "IMAGES", "--corpus", "c", "--workers", "100000"], "--workers must be at most 256"),
     (["index", "IMAGES", "--corpus", "c", "--batch-size", "0"], "batch size must be at least 1"),
     ([*MINE, "-k", "100000000"], "k must be at most 10,000"),
-    ([*MINE, "--run", LONG_NAME], "the mining run name is 300 characters long"),
+    ([*MINE, "--run", LONG_NAME], "a mining run name must be 1-128 letters"),
     (["stylize", "--method", BLEND, "--content", "1", "--style", "2", "--out", "OUT", "--seed", BIG],
      "seed must be at most"),
     (["stylize", "--method", BLEND, "--content", BIG, "--style", "2", "--out", "OUT"], "catalog id must be at most"),

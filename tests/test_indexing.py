@@ -16,6 +16,7 @@ from indexer.index_store import checkpoint, load_index
 from indexer.pipeline.run import index_paths
 from indexer.spaces import get_space, set_index_factory
 from indexer.vectors.selection import InvalidFactoryError
+from indexer.status import workspace_status
 from indexer.workspace import WorkspaceError
 
 
@@ -133,6 +134,18 @@ def test_missing_root_keeps_its_catalog_entries(workspace, tmp_path: Path) -> No
     assert summary.removed == 0 and summary.failed == 0 and summary.kept_missing_roots == [str(root)]
     assert len(assert_consistent(workspace)) == 1
     assert set(_statuses(workspace)) == {str(root / "x.png")}
+
+
+def test_a_missing_path_the_corpus_never_had_is_refused_before_anything_is_written(workspace, tmp_path) -> None:
+    root = tmp_path / "drive"
+    root.mkdir()
+    _write(root / "x.png", 3)
+    index_paths(workspace, [str(root)], "drive", profile="tiny", workers=0, progress=False)
+    before = workspace_status(workspace)
+    for corpus in ("drive", "new"):  # a typo beside a known corpus, and a new corpus from a typo
+        with pytest.raises(WorkspaceError, match=r"drvie does not exist; check the path"):
+            index_paths(workspace, [str(tmp_path / "drvie")], corpus, profile="tiny", workers=0, progress=False)
+    assert workspace_status(workspace) == before  # no corpus, root or record was added
 
 
 def test_forced_factory_and_corrupt_snapshot_are_handled(workspace, tmp_path: Path) -> None:

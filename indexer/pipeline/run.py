@@ -10,13 +10,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..catalog.schema import Corpus
-from ..corpora import check_corpus_args, ensure_corpus
+from ..corpora import check_corpus_args, ensure_corpus, list_corpora
 from ..imaging.scan import FoundFile, ScanProblem, ScanStats, scan
 from ..index_settings import IndexSettings
 from ..index_store import SnapshotInfo, checkpoint, remove_stale_temporaries
 from ..limits import check_job, check_name
 from ..spaces import apply_profile, decide_profile, list_spaces, space_encoder
-from ..workspace import Workspace
+from ..workspace import Workspace, WorkspaceError
 from .lock import index_lock
 from .parallel import ordered_map, worker_pool
 from .plan import Plan, known_files, make_plan
@@ -78,6 +78,17 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
                              progress, started, on_progress, index_settings or IndexSettings())
 
 
+def _refuse_unknown_missing(ws: Workspace, corpus: str, missing: set[str]) -> None:
+    """A missing path the corpus has indexed before (an unmounted drive, a moved folder) keeps its catalog
+    entries and is reported; a missing path it never had is a mistyped one, refused before anything is
+    written."""
+    known = next((c.roots for c in list_corpora(ws) if c.name == corpus), ())
+    strays = sorted(r for r in missing if not any(r == k or r.startswith(k.rstrip(os.sep) + os.sep) for k in known))
+    if strays:
+        raise WorkspaceError(f"{strays[0]} does not exist; check the path"
+                             + (f" ({len(strays) - 1} more missing)" if len(strays) > 1 else ""))
+
+
 def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None, profile: str | None,
                   encoders: dict[str, str] | None, workers: int | None, batch_size: int, max_side: int,
                   progress: bool | None, started: float, on_progress: Callable[[int, int], None] | None,
@@ -88,6 +99,7 @@ def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None
     check_corpus_args(corpus, role)
     roots = [os.path.abspath(os.path.expanduser(p)) for p in paths]
     missing = {r for r in roots if not os.path.lexists(r)}
+    _refuse_unknown_missing(ws, corpus, missing)
     n_workers = default_workers() if workers is None else workers
     with worker_pool(n_workers, warm_module=prepare.__module__) as pool:
         apply_profile(ws, decision)  # loads a new workspace's models (while the workers start) before fixing it
