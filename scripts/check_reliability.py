@@ -182,7 +182,7 @@ def kill_when(target: Target, trigger: Callable[[], bool], limit: float = 90.0) 
             os.kill(proc.pid, signal.SIGKILL)
             killed = True
             break
-        time.sleep(0.01)
+        time.sleep(0.002)
     proc.wait(timeout=60)
     return killed, proc.pid
 
@@ -201,8 +201,12 @@ def kill_round(target: Target, kills: int) -> Round:
         add_images(target, 48)
         if "deletes" in label:
             remove_images(target, 6)
-        base, start = count_indexed(target), time.monotonic()
-        killed, pid = kill_when(target, trigger)
+        for _attempt in range(3):  # a short moment (a snapshot's write) can pass between two polls: try again
+            base, start = count_indexed(target), time.monotonic()
+            killed, pid = kill_when(target, trigger)
+            if killed:
+                break
+            add_images(target, 24)
         time.sleep(2.0)
         alive = session_processes(pid)
         row.case(killed and not alive, f"{label}: {'killed' if killed else 'finished before the moment'}"
