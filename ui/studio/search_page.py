@@ -37,7 +37,7 @@ def _controls(ws: Workspace) -> SearchRequest:
             style_image = uploads.image_upload("…or drop a style image", key=f"q_style_upload_{nonce}")
         st.session_state.setdefault(state.Q_ALPHA, 0.5)
         alpha = st.slider("Fusion weight α: content ← → style", 0.0, 1.0, step=0.05, key=state.Q_ALPHA,
-                          help="alpha × content + (1 − alpha) × style, each space's scores standardised")
+                          help="alpha × content + (1 − alpha) × style, each a 0-1 percentile in its space")
         request = SearchRequest(mode, text, request.image, style, str(style_image.path) if style_image else None,
                                 float(alpha), request.corpora, request.k)
     return request
