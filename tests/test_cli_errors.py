@@ -97,3 +97,16 @@ def test_disk_full_while_writing_the_index_snapshot(monkeypatch, capsys, tmp_pat
         assert len(assert_consistent(ws)) == 5
     finally:
         ws.close()
+
+
+@pytest.mark.parametrize("argv", [["search", "--like", "abc"], ["collection", "add", "c1", "5"], ["nosuch"],
+                                  ["index", "--corpus", "c"]])
+def test_a_usage_mistake_is_one_error_line_naming_the_help_and_exit_1(capsys, argv: list[str]) -> None:
+    from ui.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 1
+    assert err.startswith("stylelens: error: ") and len(err.strip().splitlines()) == 1, err
+    assert "--help'" in err and "usage:" not in err

@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from indexer.limits import MAX_BATCH_SIZE, MAX_ID, MAX_K, MAX_QUERY_TERMS, MAX_WORKERS
-from ui.cli_common import emit, open_workspace, workspace_env
+from ui.cli_common import CliParser, emit, open_workspace, workspace_env
 from ui.cli_datasets import add_dataset_commands
 from ui.cli_errors import report
 from ui.cli_generate import add_generate_commands, generator_rows
@@ -16,7 +16,7 @@ from ui.cli_spaces import add_space_commands
 from ui.cli_styo import add_styo_commands
 from ui.cli_ui import add_ui_command
 
-EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130  # usage: argparse's own errors (a flag it cannot parse)
+EXIT_ERROR, EXIT_INTERRUPTED = 1, 130  # a usage mistake is an error too (CliParser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
     common.add_argument("-v", "--verbose", action="store_true", help="log progress details")
 
-    parser = argparse.ArgumentParser(prog="stylelens", description="Visual search in separate content and style spaces.")
+    parser = CliParser(prog="stylelens", description="Visual search in separate content and style spaces.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", parents=[common], help="index folders or files into a corpus")

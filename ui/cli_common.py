@@ -9,6 +9,14 @@ from contextlib import contextmanager
 from typing import Callable
 
 
+class CliParser(argparse.ArgumentParser):
+    """argparse, with a usage mistake reported like every other failure: one `stylelens: error:` line that
+    names the command's --help, exit status 1 (argparse prints the whole usage and exits with 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(1, f"stylelens: error: {message}; see '{self.prog} --help'\n")
+
+
 def open_workspace(args: argparse.Namespace, writes: str | None = None):  # noqa: ANN201 - a lazily imported Workspace
     """The command's workspace (read-only with --read-only or when its folder cannot be written).
 
