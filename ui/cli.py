@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--add-to", metavar="COLLECTION", help="add the results to a collection (provenance: the query)")
     p.add_argument("--collapse-threshold", type=float, metavar="COS",
                    help="content cosine in [-1, 1] above which results are near-duplicates (default: the encoder's)")
+    p.add_argument("--explain", action="store_true", help="show what text terms resolved to (labels, similarities, "
+                   "weights) on stderr; with --json, print {\"results\": [...], \"explain\": [...]} instead of the list")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("status", parents=[common], help="corpora, image counts, spaces and indexes")
@@ -152,6 +154,7 @@ def parse_size(text: str) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from retrieval.query import QueryError, QueryTerm, parse_query
     from retrieval.search import joint_search, search
+    from ui.cli_explain import report, search_explanations, with_explanations
 
     ws = open_workspace(args, writes="--add-to" if args.add_to else None)
     page = {"k": args.k, "offset": args.offset, "collapse": not args.no_collapse,
@@ -161,6 +164,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.content is None or args.style is None or args.query or args.image or args.like:
             raise QueryError("a joint search takes exactly --content QUERY and --style QUERY")
         hits = joint_search(ws, args.content, args.style, alpha=args.alpha, corpora=corpora, **page)
+        terms = None
     else:
         terms = parse_query(args.query) if args.query else []
         terms += [QueryTerm("image", p) for p in args.image] + [QueryTerm("id", i) for i in args.like]
@@ -181,6 +185,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.content is not None:
             query = f"content={args.content}; style={args.style}; alpha={args.alpha}"
         add_images(ws, args.add_to, [h.id for h in hits], added_by=f"query:{query}")
+    explained = search_explanations(ws, args, terms)
+    report(args, explained)
 
     def human() -> None:
         if not hits:
@@ -189,7 +195,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             extra = "  ".join(f"{k}={v:.3f}" for k, v in h.scores.items()) if h.space == "joint" else ""
             print(f"{rank:>3}  {h.score:7.3f}  id={h.id:<6} [{h.corpus}] {h.path}  {extra}".rstrip())
 
-    emit(args, [h.to_dict() for h in hits], human)
+    emit(args, with_explanations(args, [h.to_dict() for h in hits], explained), human)
     return 0
 
 

@@ -1,6 +1,7 @@
 """Image and text encoders that map into StyleLens' embedding spaces, and their registry.
 
-Importing this package is cheap; models and their heavy libraries load in `create_encoder`.
+Importing this package is cheap; models and their heavy libraries load in `create_encoder` (the starter
+encoders defer even that to their first image or text).
 """
 from .base import Encoder, EncoderError, TextNotSupported, l2_normalize
 from .preprocess import Preprocess

