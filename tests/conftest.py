@@ -1,8 +1,11 @@
 """Shared fixtures: offline environment, workspaces, and a catalog/index consistency check."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,11 @@ sys.path.insert(0, str(Path(__file__).parent))  # corpus_factory
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# the label-embedding cache goes to a folder of this test session (inherited by the CLI subprocesses),
+# never the user's ~/.cache/stylelens
+_CACHE = tempfile.mkdtemp(prefix="stylelens-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 from indexer.consistency import check_consistency  # noqa: E402
 from indexer.workspace import Workspace  # noqa: E402
