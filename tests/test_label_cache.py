@@ -112,10 +112,10 @@ def test_unwritable_cache_folder_falls_back_to_computing(tmp_path: Path, monkeyp
     vecs = _bridge(blocked, emb).embed(["a cat"])
     assert emb.calls == [1, 1000] and vecs.shape == (1, 8)
 
-    def read_only(path: Path, data: bytes) -> None:
+    def read_only(path: Path, data: bytes, suffix: str = "") -> None:
         raise PermissionError(30, "Read-only file system", str(path))
 
-    monkeypatch.setattr(array_cache, "_atomic_write", read_only)
+    monkeypatch.setattr(array_cache, "atomic_write_bytes", read_only)
     emb = CountingEmbedder()
     np.testing.assert_array_equal(_bridge(tmp_path / "ro", emb).embed(["a cat"]), vecs)
     assert emb.calls == [1, 1000]

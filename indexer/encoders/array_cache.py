@@ -22,11 +22,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Mapping
 
 import numpy as np
+
+from ..atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,9 @@ class ArrayCache:
             from safetensors.numpy import save
 
             data = save({_TENSOR: array}, metadata=meta)
-            _atomic_write(self.path(kind, key), data)
+            path = self.path(kind, key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, data, suffix=TEMP_SUFFIX)
         except OSError as exc:
             log.info("array cache: cannot write to %s (computing each time instead): %s", self.folder, exc)
             return False
@@ -148,31 +151,3 @@ def _mismatch(array: np.ndarray, meta: dict[str, str], key_text: str, rows: int 
     if meta.get("sha256") != _array_digest(array):
         return "checksum mismatch"
     return None
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Temporary file in the target folder, fsync, rename over the target, fsync the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)

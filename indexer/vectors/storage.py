@@ -18,11 +18,12 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import faiss
+
+from ..atomic import atomic_file
 
 MAGIC = b"SLVECIDX"
 END_MAGIC = b"SLVIDEND"
@@ -45,24 +46,11 @@ def save_index(path: str | os.PathLike[str], index: faiss.Index, header: dict[st
     header_bytes = json.dumps(header, sort_keys=True).encode("utf-8")
     if len(header_bytes) > _MAX_HEADER:
         raise ValueError(f"index header too large ({len(header_bytes)} bytes)")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    try:
-        _match_mode(fd, path)
-        with os.fdopen(fd, "wb") as f:
-            f.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes)))
-            f.write(header_bytes)
-            size, digest = write_payload(index, f)
-            f.write(_TRAILER.pack(size, digest, hashlib.sha256(header_bytes).digest(), END_MAGIC))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
+    with atomic_file(path, suffix=TEMP_SUFFIX) as f:
+        f.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes)))
+        f.write(header_bytes)
+        size, digest = write_payload(index, f)
+        f.write(_TRAILER.pack(size, digest, hashlib.sha256(header_bytes).digest(), END_MAGIC))
 
 
 def write_payload(index: faiss.Index, f: BinaryIO) -> tuple[int, bytes]:
@@ -155,30 +143,4 @@ def _read_payload(f: BinaryIO, size: int, path: Path) -> faiss.Index:
         raise IndexFileError(f"faiss could not read the index in {path}: {exc}") from exc
     finally:
         del reader
-
-
-def _match_mode(fd: int, path: Path) -> None:
-    """mkstemp creates 0600 files: keep the replaced file's mode, or use 0644 for a new one."""
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644
-    try:
-        os.fchmod(fd, mode)
-    except (AttributeError, OSError):  # no fchmod on Windows
-        pass
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable (no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
