@@ -194,7 +194,7 @@ def kill_round(target: Target, kills: int) -> Round:
         ("at start-up", lambda: time.monotonic() - start > 0.5),
         *[(f"after {n} committed", (lambda n=n: count_indexed(target) >= base + n)) for n in (4, 12, 24, 40)],
         ("while a snapshot is written", lambda: bool(temporaries(target))),
-        ("3 s into a run that also deletes", lambda: time.monotonic() - start > 3.0),
+        ("1.5 s into a run that also deletes", lambda: time.monotonic() - start > 1.5),
     ]
     for i in range(kills):
         label, trigger = moments[i % len(moments)]

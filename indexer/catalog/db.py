@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -99,13 +101,31 @@ def _sqlite_engine(url: URL, read_only: bool) -> Engine:
     def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
         cur = dbapi_conn.cursor()
         if not read_only:  # both write to the file; a read-only connection takes the file as it is
-            cur.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
         cur.close()
 
     return engine
+
+
+def _switch_to_wal(cur: Any, wait_seconds: float = 60.0) -> None:
+    """Put the catalog in WAL mode (persistent in the file: later connections find it set).
+
+    Two processes opening a brand-new catalog at once both ask for the switch, which needs an exclusive
+    lock; SQLite answers one of them "database is locked" at once, without its busy handler (a deadlock
+    otherwise), so the switch is retried here until the other connection is done."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _read_only_sqlite_url(path: Path) -> URL:
