@@ -26,22 +26,25 @@ from indexer.workspace import Workspace
 
 REFERENCE_SAMPLE = 2048  # stored vectors per space a query's cosines are calibrated against
 REFERENCE_SEED = 0
-_reference_cache: dict[tuple, np.ndarray] = {}
+# (database, space, sample size) -> (collection state it was drawn at, the sample): one entry per space,
+# replaced when that space's collection changes
+_reference_cache: dict[tuple[str, int, int], tuple[tuple[int, int], np.ndarray]] = {}
 
 
 def reference_vectors(ws: Workspace, space: SpaceInfo, size: int = REFERENCE_SAMPLE) -> np.ndarray:
     """A seeded sample of at most `size` stored vectors of `space` (all of them in a smaller collection).
 
-    Cached per workspace, space and catalog state (vector count and the index log's last sequence number,
-    which every add or removal advances), so it is drawn again only after the collection changed."""
+    Cached per workspace and space with the catalog state it was drawn at (vector count and the index log's
+    last sequence number, which every add or removal advances), so it is drawn again only after that
+    space's collection changed."""
     with ws.session() as s:
         count = s.scalar(select(func.count(Embedding.image_id)).where(Embedding.space_id == space.id))
         seq = s.scalar(select(func.max(IndexLogEntry.seq)).where(IndexLogEntry.space_id == space.id))
-    key = (ws.db_url, space.id, int(count or 0), int(seq or 0), size)
-    if key not in _reference_cache:
-        _reference_cache.clear()  # one collection state per space is enough; old states are stale
-        _reference_cache[key] = _draw_reference(ws, space, size)
-    return _reference_cache[key]
+    key, state = (ws.db_url, space.id, size), (int(count or 0), int(seq or 0))
+    cached = _reference_cache.get(key)
+    if cached is None or cached[0] != state:
+        cached = _reference_cache[key] = (state, _draw_reference(ws, space, size))
+    return cached[1]
 
 
 def _draw_reference(ws: Workspace, space: SpaceInfo, size: int) -> np.ndarray:

@@ -97,8 +97,8 @@ def joint_search(ws: Workspace, content: Query, style: Query, *, alpha: float = 
     if not cand:
         return []
     exact = [_matrix(ws, sp, cand) @ qv for sp, qv in zip(spaces, vectors)]
-    refs = [reference_vectors(ws, sp) @ qv for sp, qv in zip(spaces, vectors)]
-    fused = fuse(exact[0], exact[1], refs[0], refs[1], alpha)
+    ref_scores = [reference_vectors(ws, sp) @ qv for sp, qv in zip(spaces, vectors)]
+    fused = fuse(exact[0], exact[1], ref_scores[0], ref_scores[1], alpha)
     order = fused_order(fused, exact[0], exact[1], alpha)
     found = [(cand[j], float(fused[j])) for j in order]
     if collapse:

@@ -118,3 +118,18 @@ def test_percentiles_are_mid_rank_and_monotone() -> None:
     ref = np.array([0.1, 0.2, 0.2, 0.9])
     assert percentiles(ref, np.array([0.0, 0.2, 0.5, 1.0])).tolist() == [0.0, 0.5, 0.75, 1.0]
     assert percentiles(np.array([]), np.array([0.3])).tolist() == [0.5]
+
+
+def test_each_space_draws_its_reference_sample_once_while_its_collection_is_unchanged(corpus, monkeypatch) -> None:
+    """A joint query calibrates against both spaces' samples; neither may evict the other from the cache."""
+    import retrieval.fusion as fusion
+
+    ws, ids, content, style = corpus
+    drawn: list[int] = []
+    real = fusion._draw_reference
+    monkeypatch.setattr(fusion, "_reference_cache", {})
+    monkeypatch.setattr(fusion, "_draw_reference", lambda w, sp, size: drawn.append(sp.id) or real(w, sp, size))
+    first = joint_search(ws, content, style, k=8, collapse=False)
+    again = joint_search(ws, content, style, k=8, collapse=False)
+    assert len(drawn) == 2 and len(set(drawn)) == 2  # once per space, not once per query
+    assert [h.id for h in again] == [h.id for h in first]
