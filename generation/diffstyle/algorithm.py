@@ -127,9 +127,14 @@ def _eps_pair(den: Denoiser, x: torch.Tensor, t: int, content_h: torch.Tensor, s
     return both[: x.shape[0]], both[x.shape[0]:]
 
 
+def _scaled(t: int, settings: TransferSettings) -> bool:
+    """Whether the step at t has its direction term scaled by dt_lambda (and so draws no boosting noise)."""
+    return settings.dt_lambda != 1.0 and t >= settings.dt_end
+
+
 def _next_x(x0: torch.Tensor, eps: torch.Tensor, a_prev: float, t: int, settings: TransferSettings) -> torch.Tensor:
     """The deterministic DDIM move to a_prev, with the direction term scaled by dt_lambda for t >= dt_end."""
-    if settings.dt_lambda != 1.0 and t >= settings.dt_end:
+    if _scaled(t, settings):
         return a_prev ** 0.5 * x0 + settings.dt_lambda * (1.0 - a_prev) ** 0.5 * eps
     return ddim_step(x0, eps, a_prev)
 
@@ -144,7 +149,6 @@ def transfer(den: Denoiser, x_t: torch.Tensor, content: Inversion, settings: Tra
         for i, t in enumerate(timesteps):
             a_t = den.schedule.alpha(t)
             a_prev = den.schedule.alpha(timesteps[i + 1] if i + 1 < len(timesteps) else None)
-            scaled = settings.dt_lambda != 1.0 and t >= settings.dt_end
             if t >= settings.t_edit:
                 eps, eps_mod = _eps_pair(den, x, t, content.h_at(t), settings)
                 if settings.omega == 0:  # Asyrp: modified h in P_t only, D_t from the unmodified eps
@@ -156,7 +160,7 @@ def transfer(den: Denoiser, x_t: torch.Tensor, content: Inversion, settings: Tra
             else:
                 eps = den.eps(x, t)
                 x0 = predicted_x0(x, eps, a_t)
-                if t <= settings.t_boost and not scaled:
+                if t <= settings.t_boost and not _scaled(t, settings):
                     noise = torch.randn(x.shape, generator=generator, dtype=torch.float32).to(x.device)
                     x = stochastic_step(x0, eps, a_t, a_prev, noise)
                 else:
