@@ -154,7 +154,7 @@ def parse_size(text: str) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from retrieval.query import QueryError, QueryTerm, parse_query
     from retrieval.search import joint_search, search
-    from ui.cli_explain import report, search_explanations, with_explanations
+    from ui.cli_explain import print_explanations, search_explanations, with_explanations
 
     ws = open_workspace(args, writes="--add-to" if args.add_to else None)
     page = {"k": args.k, "offset": args.offset, "collapse": not args.no_collapse,
@@ -186,7 +186,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             query = f"content={args.content}; style={args.style}; alpha={args.alpha}"
         add_images(ws, args.add_to, [h.id for h in hits], added_by=f"query:{query}")
     explained = search_explanations(ws, args, terms)
-    report(args, explained)
+    print_explanations(args, explained)
 
     def human() -> None:
         if not hits:

@@ -26,7 +26,8 @@ def search_explanations(ws: Workspace, args: argparse.Namespace,
     return explain_query(ws, terms, space=args.space)
 
 
-def report(args: argparse.Namespace, explanations: list[TextExplanation], out: TextIO | None = None) -> None:
+def print_explanations(args: argparse.Namespace, explanations: list[TextExplanation],
+                       out: TextIO | None = None) -> None:
     """Warnings for weak matches (always), and with --explain in human mode the whole explanation."""
     out = out or sys.stderr
     if args.explain and not args.json:
