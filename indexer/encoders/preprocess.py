@@ -71,3 +71,14 @@ class Preprocess:
         arr *= scale
         arr -= shift
         return arr
+
+
+@dataclass(frozen=True)
+class StretchPreprocess(Preprocess):
+    """Resize the whole image to size x size, ignoring the aspect ratio (torchvision `Resize((s, s))`):
+    nothing is cropped away, for encoders that must see every part of the picture."""
+
+    def pixels(self, image: Image.Image) -> np.ndarray:
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        return np.asarray(image.resize((self.size, self.size), _RESAMPLE[self.interpolation]), dtype=np.uint8)

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from .base import Encoder, EncoderError
-from .preprocess import _RESAMPLE, Preprocess
+from .preprocess import Preprocess, StretchPreprocess
 from .runtime import configure_torch_threads, resolve_device, seeded, torch_forward
 
 PREFIX = "aladin/"
@@ -124,16 +123,6 @@ def load_strict(net, state: dict, model: str, path: str | Path, hint: str) -> No
 
 
 # ------------------------------------------------------------------ preprocessing
-
-
-@dataclass(frozen=True)
-class StretchPreprocess(Preprocess):
-    """Resize the whole image to size x size, ignoring the aspect ratio (torchvision `Resize((s, s))`)."""
-
-    def pixels(self, image: Image.Image) -> np.ndarray:
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-        return np.asarray(image.resize((self.size, self.size), _RESAMPLE[self.interpolation]), dtype=np.uint8)
 
 
 def aladin_preprocess(size: int) -> StretchPreprocess:
