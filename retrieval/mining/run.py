@@ -25,9 +25,6 @@ from ..query import QueryError
 from .manifest import write_histograms, write_manifest
 from .select import VectorTable, cross_similarity, pick_nearest_under_ceiling
 
-MINING_DIR = "mining"  # WORKSPACE/mining/<run>: a run's manifest, unless --out says otherwise
-
-
 @dataclass(frozen=True)
 class MiningParams:
     """What a run mines; fixed for the life of a run (a resumed run must ask for the same)."""
@@ -65,11 +62,6 @@ class MiningSummary:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def run_dir(ws: Workspace, name: str) -> Path:
-    """WORKSPACE/mining/<name>: a run's default manifest folder (the name checked to be a plain name)."""
-    return ws.home / MINING_DIR / check_plain_name(name, "a mining run name")
 
 
 @dataclass
@@ -112,7 +104,7 @@ def mine_triplets(ws: Workspace, params: MiningParams, *, run: str | None = None
     if run is None:
         run = f"mining-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
     name = check_plain_name(run, "a mining run name")  # also a folder: WORKSPACE/mining/<run>, WORKSPACE/parasol/<run>
-    out_dir = Path(out) if out else run_dir(ws, name)
+    out_dir = Path(out) if out else ws.mining_run_dir(name)
     run_id = _existing_run(ws, name, params)
     data = _load_inputs(ws, params)
     done: set[int] = set()

@@ -23,7 +23,6 @@ from . import state, thumbs, uploads
 from .errors import shown_errors
 from .params_form import params_form
 
-GENERATED_DIR = "generated"
 DEFAULT_METHOD = "fast"
 _LAST = "last_generation"
 
@@ -56,7 +55,7 @@ def _model_picker(method: str) -> str | None:
 
 def out_dir(ws: Workspace) -> Path:
     """A fresh folder per run, so a repeated request never collides with an earlier one's files."""
-    return ws.home / GENERATED_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return ws.generated_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def run_generation(ws: Workspace, stylizer: Stylizer, content: state.Pick | None, styles: list[state.Pick],
