@@ -106,6 +106,7 @@ class WorkspaceLayout:
 
 def _one_component(name: str, what: str) -> str:
     """`name` when it is one path component (no separator, not empty, "." or ".."); else InvalidNameError."""
-    if not isinstance(name, str) or name in ("", ".", "..") or any(sep in name for sep in ("/", os.sep, os.altsep or "/")):
+    separators = ("/", os.sep, os.altsep or "/")
+    if not isinstance(name, str) or name in ("", ".", "..") or any(sep in name for sep in separators):
         raise InvalidNameError(f"{what} must be one folder name, got {name!r}")
     return name

@@ -127,7 +127,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
     ws = open_workspace(args)
     contents = [resolve_content(ws, c) for c in args.content]
     styles = [resolve_style(ws, s) for s in args.style]
-    stylizer = build_stylizer("parasol", {"model": args.model})
+    stylizer = build_stylizer("parasol", {"model": args.model}, workspace=ws)
     out = prepare_out_dir(args.out)
     names = [f"parasol-grid-{i // args.steps}-{i % args.steps}.png" for i in range(args.steps ** 2)]
     check_names(out, [*names, "parasol-grid.png", "parasol-grid.json"], overwrite=args.overwrite)
