@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from indexer.atomic import atomic_write_text
 from indexer.layout import WorkspaceLayout
 
 from ..base import StylizeError
@@ -170,13 +170,8 @@ def now() -> str:
 
 
 def write_record(folder: Path, record: dict[str, Any]) -> None:
-    """styo.json, atomically (temporary file, fsync, rename)."""
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=RECORD + ".")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(record, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, folder / RECORD)
+    """styo.json, atomically (temporary file, fsync, rename, fsync the folder)."""
+    atomic_write_text(folder / RECORD, json.dumps(record, indent=1, sort_keys=True))
 
 
 def step_dir_name(step: int) -> str:

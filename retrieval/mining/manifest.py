@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from indexer.atomic import atomic_file, atomic_path, remove_stale_temporaries
 from indexer.catalog.schema import ImageRecord, Triplet
 from indexer.workspace import Workspace
 
 if TYPE_CHECKING:
     from .run import MiningParams
 
+STALE_TEMPORARY_S = 3600  # a manifest temporary this old is a killed writer's, not one still at work
 COLUMNS = ("x_id", "x_path", "y_id", "y_path", "s_id", "s_path",
            "s_style_sim", "s_content_sim", "y_content_sim", "y_style_sim")
 
@@ -42,14 +43,14 @@ def write_manifest(ws: Workspace, run_id: int, out_dir: Path) -> list[dict]:
     schema = pa.schema([(c, pa.int64() if c.endswith("_id") else pa.float32() if c.endswith("_sim") else pa.string())
                         for c in COLUMNS])
     table = pa.Table.from_pylist(rows, schema=schema)
-    tmp = out_dir / ".triplets.parquet.tmp"
-    pq.write_table(table, tmp)
-    os.replace(tmp, out_dir / "triplets.parquet")
-    tmp = out_dir / ".triplets.jsonl.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    parquet, jsonl = out_dir / "triplets.parquet", out_dir / "triplets.jsonl"
+    for target in (parquet, jsonl):  # what a killed earlier write left (named .triplets.*.tmp)
+        remove_stale_temporaries(target, older_than_s=STALE_TEMPORARY_S)
+    with atomic_path(parquet) as tmp:
+        pq.write_table(table, tmp)
+    with atomic_file(jsonl) as fh:
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
-    os.replace(tmp, out_dir / "triplets.jsonl")
+            fh.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
     return rows
 
 
@@ -76,6 +77,9 @@ def write_histograms(rows: list[dict], params: "MiningParams", path: Path) -> Pa
     fig.suptitle(f"PARASOL triplets: {complete} of {len(rows)} training images complete")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)
     return path

@@ -7,12 +7,12 @@ content) is one file, and searches and generation records can name it by path.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
+from indexer.atomic import atomic_write_bytes
 from indexer.imaging.decode import ImageRejected, decode_bytes
 from indexer.imaging.scan import IMAGE_EXTENSIONS
 from indexer.layout import WorkspaceLayout
@@ -64,21 +64,8 @@ def save_upload(workspace: WorkspaceLayout, name: str, data: bytes, *, max_bytes
         raise UploadError(f"{shown} is not a usable image: {exc.reason}") from None
     target = upload_dir(workspace) / f"{decoded.sha256}{_SUFFIX.get(decoded.format, '.img')}"
     if not target.is_file():
-        _write_atomically(target, data)
+        atomic_write_bytes(target, data)
     return SavedUpload(target, decoded.sha256, shown)
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
 
 
 def image_upload(label: str, key: str, help: str | None = None) -> SavedUpload | None:  # noqa: A002 - Streamlit's name
