@@ -1,23 +1,19 @@
 """The outputs of a mining run: the triplet manifest (Parquet + JSONL) and similarity histograms (PNG)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from indexer.atomic import atomic_file, atomic_path, remove_stale_temporaries
+from indexer.atomic import atomic_path
 from indexer.catalog.schema import ImageRecord, Triplet
+from indexer.triplet_manifest import COLUMNS, write_manifest_files
 from indexer.workspace import Workspace
 
 if TYPE_CHECKING:
     from .run import MiningParams
-
-STALE_TEMPORARY_S = 3600  # a manifest temporary this old is a killed writer's, not one still at work
-COLUMNS = ("x_id", "x_path", "y_id", "y_path", "s_id", "s_path",
-           "s_style_sim", "s_content_sim", "y_content_sim", "y_style_sim")
 
 
 def manifest_rows(ws: Workspace, run_id: int) -> list[dict]:
@@ -34,23 +30,10 @@ def manifest_rows(ws: Workspace, run_id: int) -> list[dict]:
 
 
 def write_manifest(ws: Workspace, run_id: int, out_dir: Path) -> list[dict]:
-    """Write triplets.parquet and triplets.jsonl atomically into out_dir; return the rows."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    """Write triplets.parquet and triplets.jsonl atomically into out_dir (`indexer.triplet_manifest`); return
+    the rows."""
     rows = manifest_rows(ws, run_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    schema = pa.schema([(c, pa.int64() if c.endswith("_id") else pa.float32() if c.endswith("_sim") else pa.string())
-                        for c in COLUMNS])
-    table = pa.Table.from_pylist(rows, schema=schema)
-    parquet, jsonl = out_dir / "triplets.parquet", out_dir / "triplets.jsonl"
-    for target in (parquet, jsonl):  # what a killed earlier write left (named .triplets.*.tmp)
-        remove_stale_temporaries(target, older_than_s=STALE_TEMPORARY_S)
-    with atomic_path(parquet) as tmp:
-        pq.write_table(table, tmp)
-    with atomic_file(jsonl) as fh:
-        for row in rows:
-            fh.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+    write_manifest_files(rows, out_dir)
     return rows
 
 

@@ -16,6 +16,7 @@ from indexer.catalog.schema import MiningRun, Triplet
 from indexer.limits import check_k
 from indexer.names import check_plain_name
 from indexer.spaces import get_space
+from indexer.triplet_manifest import JSONL_FILE, PARQUET_FILE
 from indexer.vectors.index import VectorIndex
 from indexer.workspace import Workspace
 
@@ -147,7 +148,7 @@ def mine_triplets(ws: Workspace, params: MiningParams, *, run: str | None = None
         run=name, train_images=len(train_ids), mined_now=len(todo), complete=complete,
         with_style=sum(1 for r in table if r["s_id"] is not None),
         with_content=sum(1 for r in table if r["y_id"] is not None),
-        manifest_parquet=str(out_dir / "triplets.parquet"), manifest_jsonl=str(out_dir / "triplets.jsonl"),
+        manifest_parquet=str(out_dir / PARQUET_FILE), manifest_jsonl=str(out_dir / JSONL_FILE),
         histograms=str(histograms), seconds=round(time.perf_counter() - started, 3), params=asdict(params))
 
 
