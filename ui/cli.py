@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from indexer.limits import MAX_BATCH_SIZE, MAX_ID, MAX_K, MAX_QUERY_TERMS, MAX_WORKERS
-from ui.cli_common import CliParser, emit, open_workspace, workspace_env
+from ui.cli_common import CliParser, emit, open_workspace, workspace_layout
 from ui.cli_datasets import add_dataset_commands
 from ui.cli_errors import report
 from ui.cli_generate import add_generate_commands, generator_rows
@@ -100,8 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        with workspace_env(args):
-            return args.func(args) or 0
+        return args.func(args) or 0
     except KeyboardInterrupt:
         print("stylelens: interrupted; finished batches are saved, re-run to complete", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -237,7 +236,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     from indexer.encoders.registry import list_models
 
     models = list_models()
-    generators = generator_rows()
+    generators = generator_rows(workspace_layout(args))
 
     def human() -> None:
         for m in models:

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from indexer.encoders.runtime import resolve_device
+from indexer.layout import WorkspaceLayout
 
 from ..base import ContentRef, StyleRef, StylizeError, Stylizer, normalized_weights
 from ..diffusion import resolve_dtype
@@ -28,7 +29,7 @@ from .align import centre_crop, find_detector, prepare_face
 from .exemplar import ExemplarNets, ExemplarResult, ExemplarSettings, extract, resolve_terms
 from .inference import blend_codes, to_image, to_tensor, transfer
 from .losses import LOSS_SIZE
-from .models import Files, Loaded, ModelSpec, load, locate, resolve_spec
+from .models import Files, Loaded, ModelSpec, checkpoint_dir, load, locate, resolve_spec
 from .params import Params
 
 FACE_SIZE = 256  # the pSp encoder's input; content and style images are cropped to it
@@ -209,11 +210,11 @@ class DualStyleGANStylizer(Stylizer):
 _OPTIONS = ("model", "checkpoint_dir", "device", "dtype", "vgg_path", "arcface_path", "landmarks_path")
 
 
-def create(**options: Any) -> DualStyleGANStylizer:
+def create(workspace: WorkspaceLayout | None = None, **options: Any) -> DualStyleGANStylizer:
     """Build a DualStyleGAN stylizer (weights load on first use).
 
     Options: model (an id from `list_models()`, default dualstylegan/cartoon, or a style folder),
-    checkpoint_dir (default $STYLELENS_DUALSTYLEGAN_DIR or $STYLELENS_HOME/models/dualstylegan), device
+    checkpoint_dir (default $STYLELENS_DUALSTYLEGAN_DIR, else `workspace`'s models/dualstylegan), device
     ("auto"), dtype ("auto" = float32), vgg_path / arcface_path / landmarks_path (optional loss and
     alignment weights outside the checkpoint folder).
     """
@@ -221,7 +222,7 @@ def create(**options: Any) -> DualStyleGANStylizer:
     if unknown:
         raise StylizeError(f"unknown dualstylegan option(s) {unknown}; known: {list(_OPTIONS)}")
     spec = resolve_spec(options.get("model"))
-    return DualStyleGANStylizer(spec, checkpoint_dir=options.get("checkpoint_dir"),
+    return DualStyleGANStylizer(spec, checkpoint_dir=checkpoint_dir(options.get("checkpoint_dir"), workspace),
                                 device=options.get("device") or "auto", dtype=options.get("dtype") or "auto",
                                 vgg_path=options.get("vgg_path"), arcface_path=options.get("arcface_path"),
                                 landmarks_path=options.get("landmarks_path"))

@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 
 from indexer.encoders.runtime import resolve_device
+from indexer.layout import WorkspaceLayout
 
 from ..base import ContentRef, StyleRef, StylizeError, Stylizer, normalized_weights
 from ..diffusion import resolve_dtype
@@ -215,16 +216,17 @@ def _read_config(spec: ModelSpec) -> dict[str, Any]:
 _OPTIONS = ("model", "device", "dtype", "allow_download")
 
 
-def create(**options: Any) -> Parasol:
+def create(workspace: WorkspaceLayout | None = None, **options: Any) -> Parasol:
     """Build a PARASOL stylizer (weights load on first use).
 
     Options: model (a checkpoint folder written by `stylelens train-parasol`, or parasol/tiny; default: the
-    first one in STYLELENS_PARASOL_CHECKPOINTS), device ("auto"), dtype ("auto": float16 on CUDA, float32 on
-    CPU), allow_download (False: the base model must be in the HF cache or a folder).
+    first one in STYLELENS_PARASOL_CHECKPOINTS, else in `workspace`'s parasol/ folder), device ("auto"), dtype
+    ("auto": float16 on CUDA, float32 on CPU), allow_download (False: the base model must be in the HF cache
+    or a folder).
     """
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
         raise StylizeError(f"unknown parasol option(s) {unknown}; known: {list(_OPTIONS)}")
-    spec = resolve_spec(options.get("model") or default_model())
+    spec = resolve_spec(options.get("model") or default_model(workspace))
     return Parasol(spec, device=options.get("device") or "auto", dtype=options.get("dtype") or "auto",
                    allow_download=bool(options.get("allow_download", False)))

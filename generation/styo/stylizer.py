@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from indexer.encoders.runtime import resolve_device
+from indexer.layout import WorkspaceLayout
 
 from ..base import ContentRef, StyleRef, StylizeError, Stylizer, normalized_weights
 from ..diffusion import resolve_dtype
@@ -154,14 +155,14 @@ def _progress(total: int) -> Any:
     return step
 
 
-_OPTIONS = ("model", "home", "device", "dtype", "allow_download")
+_OPTIONS = ("model", "device", "dtype", "allow_download")
 
 
-def create(**options: Any) -> StyO:
+def create(workspace: WorkspaceLayout | None = None, **options: Any) -> StyO:
     """Build a StyO stylizer for a fine-tuned model (weights load on first use).
 
-    Options: model (`styo/NAME` or NAME of a model fine-tuned in the workspace, or its folder; required),
-    home (the workspace; default $STYLELENS_HOME or ~/.stylelens), device ("auto"), dtype ("auto": float16 on
+    `workspace`: where `styo/NAME` models are (WORKSPACE/models/styo). Options: model (`styo/NAME` or NAME of
+    a model fine-tuned in the workspace, or its folder; required), device ("auto"), dtype ("auto": float16 on
     CUDA, float32 on CPU), allow_download (False: the base model's weights must be here).
     """
     unknown = sorted(set(options) - set(_OPTIONS))
@@ -170,6 +171,6 @@ def create(**options: Any) -> StyO:
     if options.get("model") in MODELS:
         raise StylizeError(f"{options['model']} is a base model: fine-tune it first (stylelens styo finetune --base "
                            f"{options['model']} --name NAME ...), then stylize with --model styo/NAME")
-    model = open_model(options.get("model") or "", options.get("home"))
+    model = open_model(options.get("model") or "", workspace)
     return StyO(model, device=options.get("device") or "auto", dtype=options.get("dtype") or "auto",
                 allow_download=bool(options.get("allow_download", False)))
