@@ -17,7 +17,8 @@ def add_dataset_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa:
     c.set_defaults(func=cmd_create)
     c = csub.add_parser("add", parents=[common], help="add images by id, or a style neighbourhood of exemplars")
     c.add_argument("name")
-    c.add_argument("--ids", nargs="+", type=int, default=[], metavar="ID", help=f"catalog ids (1..{MAX_ID:,})")
+    c.add_argument("id", nargs="*", type=_image_id, metavar="ID", help=f"catalog ids to add (1..{MAX_ID:,})")
+    c.add_argument("--ids", nargs="+", type=_image_id, default=[], metavar="ID", help="catalog ids, as a flag")
     c.add_argument("--near", nargs="+", type=int, default=[], metavar="ID",
                    help="add every image within --max-distance (style space) of these exemplars")
     c.add_argument("--max-distance", type=float, default=0.05, help="style cosine distance (1 - cosine)")
@@ -69,6 +70,15 @@ def add_dataset_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa:
     p.set_defaults(func=cmd_mine)
 
 
+def _image_id(text: str) -> int:
+    """A catalog id as typed: `12` or `id:12`; anything else is refused with what was expected."""
+    value = text.removeprefix("id:")
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a catalog id (a whole number like 12, or id:12; "
+                                         "`stylelens search` shows ids)")
+    return int(value)
+
+
 def cmd_create(args: argparse.Namespace) -> int:
     from retrieval.collections import create_collection
 
@@ -82,9 +92,10 @@ def cmd_add(args: argparse.Namespace) -> int:
     from retrieval.query import QueryError
 
     ws = open_workspace(args, writes="collection add")
-    if not args.ids and not args.near:
-        raise QueryError("give --ids ID... or --near ID... (a style neighbourhood)")
-    ids, by = list(args.ids), args.by or "ids"
+    if not args.id and not args.ids and not args.near:
+        raise QueryError(f"give the ids to add (collection add {args.name} 5 12) or --near ID... "
+                         "(a style neighbourhood)")
+    ids, by = [*args.id, *args.ids], args.by or "ids"
     if args.near:
         near = style_neighbourhood(ws, args.near, max_distance=args.max_distance, cap=args.cap,
                                    corpora=args.corpus or None)
@@ -92,7 +103,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         by = args.by or f"neighbourhood:{','.join(map(str, args.near))}@{args.max_distance:g}"
     result = add_images(ws, args.name, ids, added_by=by, tags=tuple(args.tag), note=args.note)
     data = {"added": result.added, "already": result.already}
-    emit(args, data, lambda: print(f"{len(result.added)} added, {len(result.already)} already in {args.name}"))
+    emit(args, data, lambda: print(f"{len(result.added)} added to {args.name}, {len(result.already)} already in it"))
     return 0
 
 
