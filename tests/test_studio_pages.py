@@ -77,15 +77,20 @@ def test_text_search_shows_the_right_photo_first_with_scores(studio: AppTest, co
     assert float(first.split(" · ")[1]) > 0
 
 
-def test_paging_walks_through_all_results(studio: AppTest, corpus: StudioCorpus) -> None:
+def test_paging_walks_through_all_results(studio: AppTest, corpus: StudioCorpus,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ui.studio.grid.PAGE_SIZE", 12)  # 15 images: two pages
     studio.text_input(key="q_text").set_value("a cat")
     run(studio)
     first_page = result_captions(studio)
     assert len(first_page) == 12 and len(corpus.ids) == 15
-    run(studio.button(key="search_grid-next").click())
+    assert "page 1 of 2 · 15 images" in texts(studio.caption)
+    assert studio.button(key="search_grid-next-bottom")  # a pager below the grid too
+    run(studio.button(key="search_grid-next-bottom").click())
     second_page = result_captions(studio)
     assert [c.split()[0] for c in second_page] == ["#13", "#14", "#15"]
     assert not {c.split()[1] for c in first_page} & {c.split()[1] for c in second_page}
+    assert studio.query_params["page"] == "2" and studio.query_params["q"] == "a cat"
 
 
 def test_image_upload_searches_by_example_and_is_stored_by_hash(studio: AppTest, corpus: StudioCorpus) -> None:

@@ -18,6 +18,9 @@ from ui.studio.errors import reported, shown_errors
 from ui.studio.grid import Card, image_grid
 
 EXPORTS_DIR = "exports"
+OVERWRITE_LABEL = "Replace an earlier export in the output folder"
+# the export's messages name CLI options; here they are this page's fields
+EXPORT_FIELDS = {"pass --overwrite": f"tick “{OVERWRITE_LABEL}”", "--overwrite": f"“{OVERWRITE_LABEL}”"}
 _SHOWN = "collection_shown"
 
 
@@ -79,10 +82,10 @@ def _export(ws: Workspace, name: str) -> None:
     default = ws.home / EXPORTS_DIR / f"{collection_stem(name)}-{fmt}"
     out = out_col.text_input("Output folder", value=str(default), key=f"export_out-{name}-{fmt}")
     vectors = st.checkbox("Include every space's vectors", key="export_vectors")
-    overwrite = st.checkbox("Replace an earlier export in the output folder", key="export_overwrite",
+    overwrite = st.checkbox(OVERWRITE_LABEL, key="export_overwrite",
                             help="only a folder StyleLens exported to, holding nothing else, is replaced")
     if st.button("Export", key="export_go"):
-        with shown_errors("Export failed"), st.spinner("Exporting..."):
+        with shown_errors("Export failed", EXPORT_FIELDS), st.spinner("Exporting..."):
             report = export_collection(ws, name, out, fmt, overwrite=overwrite, include_vectors=vectors)
             st.success(f"Exported {report.n_items} items of {name} as {report.format} to {report.out}")
             st.dataframe({"file": list(report.files)}, hide_index=True)
@@ -105,7 +108,7 @@ def render() -> None:
             _items(name, collection_items(ws, name))
         _export(ws, name)
     else:
-        st.info("No collections yet: create one above.")
+        st.info("No collections yet: create one above, or “Add to collection” on a search result.")
     st.divider()
     mining_panel.render(ws)
 
