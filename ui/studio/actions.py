@@ -92,10 +92,10 @@ def hit_actions(card: Card, key: str, *, added_by: str, scores: dict[str, float]
     """Under a search or refine result: "View" (the full-size viewer) and an actions menu."""
     if card.id is None:
         return
-    view_col, menu_col = st.columns(2, gap="small")
-    view_col.button("View", key=f"{key}-view", icon=":material/open_in_full:", width="stretch",
-                    on_click=_open_viewer, args=(state.Viewing(card, added_by, dict(scores or {}), query),))
-    with menu_col.popover("Actions", width="stretch"):
+    st.button("View", key=f"{key}-view", icon=":material/open_in_full:", width="stretch", help="full size, "
+              "with where it is and both scores", on_click=_open_viewer,
+              args=(state.Viewing(card, added_by, dict(scores or {}), query),))
+    with st.popover("Actions", width="stretch"):
         action_buttons(card, key, added_by=added_by, at=key)
 
 

@@ -72,7 +72,7 @@ def _items(name: str, items: list[ItemInfo]) -> None:
         return
     by_id = {i.image_id: i for i in items if i.image_id is not None}
     cards = [Card(i.image_id, i.path, _caption(i)) for i in items]
-    image_grid(cards, key=f"coll-{name}", below=_editor(name, by_id))
+    image_grid(cards, key=f"coll-{name}", below=_editor(name, by_id), columns=4)  # room for the tag form
 
 
 def _export(ws: Workspace, name: str) -> None:

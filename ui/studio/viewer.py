@@ -52,6 +52,8 @@ def _facts(ws: Workspace, viewing: state.Viewing, facts: dict) -> None:
 
 @st.dialog("Result", width="large", on_dismiss=_close)
 def _dialog(ws: Workspace, viewing: state.Viewing) -> None:
+    if st.session_state.get(state.VIEWING) is None:  # an action that leads elsewhere closed it: the whole
+        st.rerun(scope="app")                         # app runs (a dialog's buttons rerun only the dialog)
     full = thumbs.full_image(viewing.card.path)
     if isinstance(full, str):
         st.warning(f"no preview: {full}")
