@@ -9,55 +9,15 @@ import re
 from pathlib import Path
 
 import pytest
-from browser.studio_support import StudioCorpus, build_corpus
+from browser.studio_support import StudioCorpus
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+from studio_apptest import captions, corpus, result_captions, run, studio, texts, ws  # noqa: F401 - fixtures
 
 from generation.records import load_record
 from indexer.status import failed_files
 from indexer.workspace import Workspace
 from retrieval.collections import add_images, collection_items, create_collection
-from ui.studio import APP_FILE
-
-TIMEOUT = 120  # the first run imports torch and loads the models; the machine is small and shared
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> StudioCorpus:
-    return build_corpus(tmp_path_factory.mktemp("studio"))
-
-
-@pytest.fixture
-def studio(corpus: StudioCorpus, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("STYLELENS_HOME", str(corpus.home))
-    monkeypatch.delenv("STYLELENS_DB_URL", raising=False)
-    return run(AppTest.from_file(str(APP_FILE), default_timeout=TIMEOUT))
-
-
-@pytest.fixture
-def ws(corpus: StudioCorpus):
-    workspace = Workspace.open(corpus.home)
-    yield workspace
-    workspace.close()
-
-
-def run(target) -> AppTest:  # noqa: ANN001 - the app, or one of its widgets after an interaction
-    """Run the app and insist that nothing surfaced as a traceback."""
-    at = target.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def captions(at: AppTest) -> list[str]:
-    return [c for image in at.image for c in image.captions]
-
-
-def result_captions(at: AppTest) -> list[str]:
-    return [c for c in captions(at) if c.startswith("#")]
-
-
-def texts(elements) -> str:  # noqa: ANN001 - an AppTest element list
-    return "\n".join(str(e.value) for e in elements)
 
 
 def png_bytes(path: Path) -> bytes:
@@ -334,14 +294,21 @@ def test_collection_items_are_tagged_annotated_removed_and_exported(studio: AppT
     assert f"Exported 2 items of picks as parquet to {out}" in texts(studio.success)
     assert sorted(p.name for p in out.iterdir()) and any(p.suffix == ".parquet" for p in out.rglob("*"))
     run(studio.button(key="export_go").click())  # OUT is not empty now: refused, with the library's reason
-    assert "Export failed" in texts(studio.error)
+    refusal = texts(studio.error)  # in this page's words: the checkbox, not the CLI's flag
+    assert "Export failed" in refusal and "tick “Replace an earlier export in the output folder”" in refusal
+    assert "--overwrite" not in refusal and "overwrite=True" not in refusal
+    studio.checkbox(key="export_overwrite").check()
+    run(studio.button(key="export_go").click())
+    assert f"Exported 2 items of picks as parquet to {out}" in texts(studio.success)
 
 
-def test_triplet_mining_shows_x_y_s_rows(studio: AppTest, corpus: StudioCorpus) -> None:
+def test_triplet_mining_shows_x_y_s_rows(studio: AppTest, corpus: StudioCorpus,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ui.studio.mining_panel.ROWS_PER_PAGE", 4)  # 6 triplets: two pages
     run(studio.switch_page("collections_page.py"))
-    studio.selectbox(key="mine_train").set_value("photos")
-    studio.selectbox(key="mine_style_db").set_value("art")
-    studio.selectbox(key="mine_content_db").set_value("photos")
+    # defaults by corpus role: x and y from the content corpus, s from the style corpus
+    assert [studio.selectbox(key=k).value for k in ("mine_train", "mine_style_db", "mine_content_db")] == [
+        "photos", "art", "photos"]
     studio.number_input(key="mine_k").set_value(5)
     studio.text_input(key="mine_run").set_value("studio-run")
     run(studio.button(key="mine_go").click())
@@ -357,6 +324,7 @@ def test_triplet_mining_shows_x_y_s_rows(studio: AppTest, corpus: StudioCorpus) 
     shown = captions(studio)
     assert f"x · {Path(first['x_path']).name} (id {first['x_id']})" in shown
     assert f"s: same style · {Path(first['s_path']).name} (id {first['s_id']})" in shown
+    assert "page 1 of 2 · 6 triplets" in texts(studio.caption)
 
 
 # ------------------------------------------------------------------------------------------------ index
