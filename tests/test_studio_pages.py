@@ -12,12 +12,14 @@ import pytest
 from browser.studio_support import StudioCorpus
 from PIL import Image
 from streamlit.testing.v1 import AppTest
-from studio_apptest import captions, corpus, result_captions, run, studio, texts, ws  # noqa: F401 - fixtures
+from studio_apptest import captions, result_captions, run, texts
 
 from generation.records import load_record
 from indexer.status import failed_files
 from indexer.workspace import Workspace
 from retrieval.collections import add_images, collection_items, create_collection
+
+pytest_plugins = ("studio_apptest",)  # its fixtures: corpus, studio, ws
 
 
 def png_bytes(path: Path) -> bytes:

@@ -7,7 +7,7 @@ import pytest
 from blend_stylizer import BLEND, register_blend
 from browser.studio_support import StudioCorpus
 from streamlit.testing.v1 import AppTest
-from studio_apptest import TIMEOUT, captions, corpus, result_captions, run, studio, texts, ws  # noqa: F401
+from studio_apptest import TIMEOUT, captions, result_captions, run, texts
 
 from generation.history import list_generations
 from generation.inputs import resolve_content, resolve_style
@@ -16,6 +16,7 @@ from generation.records import record_generation
 from indexer.workspace import Workspace
 from ui.studio import APP_FILE
 
+pytest_plugins = ("studio_apptest",)  # its fixtures: corpus, studio, ws
 
 def _fresh(home: object, monkeypatch: pytest.MonkeyPatch, params: dict | None = None) -> AppTest:
     """A new session on workspace `home`, opened at a URL with `params`."""

@@ -145,7 +145,8 @@ def _retrieve_strip(args: argparse.Namespace) -> int:
 def cmd_regenerate(args: argparse.Namespace) -> int:
     from generation.history import regenerate_record
 
-    ws = open_workspace(args, writes="regenerate without --out (into WORKSPACE/generated)" if args.out is None else None)
+    writes = "regenerate without --out (into WORKSPACE/generated)" if args.out is None else None
+    ws = open_workspace(args, writes=writes)
     again = regenerate_record(ws, args.record_id, args.out, overwrite=args.overwrite)
     record = again.record_id
     result = again.result

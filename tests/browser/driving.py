@@ -61,7 +61,8 @@ class Page:
 
     def tab(self, label: str) -> None:
         """Open the tab labelled `label`."""
-        wait_for(lambda: self.xpath(f"//*[@role='tab'][normalize-space(.)='{label}']"), 60, f"the tab {label!r}")[0].click()
+        tabs = f"//*[@role='tab'][normalize-space(.)='{label}']"
+        wait_for(lambda: self.xpath(tabs), 60, f"the tab {label!r}")[0].click()
 
     def captions(self) -> list[str]:
         return [c.text for c in self.find("[data-testid='stImageCaption']") if c.text]

@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-import streamlit as st
-
 from . import state
 
 log = logging.getLogger("stylelens.studio")

@@ -12,8 +12,8 @@ import streamlit as st
 
 from generation import list_generators, list_methods
 from generation.base import ContentRef, Stylizer
-from generation.inputs import resolve_content, resolve_style
 from generation.history import fresh_out_dir
+from generation.inputs import resolve_content, resolve_style
 from generation.interpolate import interpolation_weights
 from generation.jobs import GenerationRequest, build_stylizer, generate
 from generation.records import record_generation

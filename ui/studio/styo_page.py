@@ -83,7 +83,8 @@ def _form(ws: Workspace) -> FinetuneJob | None:
         if (model_folder(name, ws.home) / RECORD).is_file():
             st.info(f"{name} exists: resuming it with its own images and settings (to {int(steps)} iterations)")
             return _start(ws, name, settings={"steps": int(steps)})
-        settings = {"steps": int(steps), **({"lora": True} if lora else {}), **({"lr": float(lr)} if lr is not None else {})}
+        settings = {"steps": int(steps), **({"lora": True} if lora else {}),
+                    **({"lr": float(lr)} if lr is not None else {})}
         aux = f"corpus:{corpus}" if corpus != _NO_CORPUS else folder.strip()
         return _start(ws, name, source=str(source.path) if source else None,
                       target=str(target.path) if target else None, aux=aux or None, base=base, settings=settings)
