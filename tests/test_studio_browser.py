@@ -95,16 +95,14 @@ def _pick_two_styles_and_reload(page: Page, corpus: StudioCorpus, studio: Studio
              "the search restored from the link")
     page.idle()
     for name, n in (("scene0_style0_v0.png", 1), ("scene0_style2_v0.png", 2)):
-        card = page.card_action(name, "Use as style")
-        note = wait_for(lambda name=name: page.card(name).find_elements(
-            page.by.CSS_SELECTOR, "[data-testid='stAlert']"), 60, "the note in the card")  # where it was clicked
-        assert f"is now a picked style ({n} picked" in note[0].text
-        del card
+        page.card_action(name, "Use as style")
+        note = page.card_note(name)  # in the card clicked, not at the top of the page
+        assert f"is now a picked style ({n} picked" in note
     page.idle()
     assert len(_url_params(page)["pick"]) == 2
     page.driver.refresh()
     wait_for(lambda: "Styles picked: 2" in page.texts("[data-testid='stSidebar']"), 120, "the picks after a reload")
-    page.idle()
+    wait_for(lambda: page.result_captions(), 120, "the results after a reload")
     assert page.result_captions()[0].startswith("#1 scene0_style0_v0.png")  # and the search came back too
 
 
@@ -151,15 +149,13 @@ def _generate(page: Page) -> None:
 def _collect_and_export(page: Page, studio: Studio, corpus: StudioCorpus, out: Path) -> None:
     """Create a collection, add a result from Refine's grid (note in the card), export it from Collections."""
     page.tab("Walk the style space")
-    page.xpath("//summary[contains(., 'Collection for')]")[0].click()
+    page.click_xpath("//summary[contains(., 'Collection for')]", "the collection chooser")
     page.type_into("New collection", "keepers", enter=False)
     page.click("Create")
     page.idle()
-    card = page.card_action("scene0_style2_v0.png", "Add to collection")
-    del card
-    note = wait_for(lambda: page.card("scene0_style2_v0.png").find_elements(
-        page.by.CSS_SELECTOR, "[data-testid='stAlert']"), 60, "the note in the card")
-    assert note[0].text.startswith("Added scene0_style2_v0.png") and note[0].text.endswith("to keepers")
+    page.card_action("scene0_style2_v0.png", "Add to collection")
+    note = page.card_note("scene0_style2_v0.png")
+    assert note.startswith("Added scene0_style2_v0.png") and note.endswith("to keepers")
     page.driver.get(f"{studio.url}/collections_page")
     wait_for(lambda: "keepers: 1 items" in page.texts("h3"), 120, "the collection")
     page.type_into("Output folder", str(out))

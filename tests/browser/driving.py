@@ -55,17 +55,35 @@ class Page:
         return wait_for(lambda: next((b for b in self.xpath(path, within) if b.is_displayed()), None), timeout,
                         f"a button {label!r}")
 
-    def click(self, label: str, within: Any = None) -> None:  # noqa: ANN401
-        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", self.button(label, within))
-        self.button(label, within).click()
+    def click(self, label: str, within: Any = None, timeout: float = 60) -> None:  # noqa: ANN401
+        """Click the button `label`, again if Streamlit redrew it under the pointer (a stale element)."""
+        def attempt() -> bool:
+            button = self.button(label, within, timeout=5)
+            self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+            button.click()
+            return True
+
+        wait_for(attempt, timeout, f"a click on {label!r}")
 
     def tab(self, label: str) -> None:
         """Open the tab labelled `label`."""
-        tabs = f"//*[@role='tab'][normalize-space(.)='{label}']"
-        wait_for(lambda: self.xpath(tabs), 60, f"the tab {label!r}")[0].click()
+        self.click_xpath(f"//*[@role='tab'][normalize-space(.)='{label}']", f"the tab {label!r}")
+
+    def click_xpath(self, path: str, what: str, timeout: float = 60) -> None:
+        """Click the first element at `path`, again if Streamlit redrew it meanwhile."""
+        def attempt() -> bool:
+            self.xpath(path)[0].click()
+            return True
+
+        wait_for(attempt, timeout, f"a click on {what}")
+
+    def all_text(self, css: str) -> list[str]:
+        """The visible text of every element matching `css`, read in one go (nothing can go stale)."""
+        return self.driver.execute_script(
+            "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText)", css)
 
     def captions(self) -> list[str]:
-        return [c.text for c in self.find("[data-testid='stImageCaption']") if c.text]
+        return [c for c in self.all_text("[data-testid='stImageCaption']") if c]
 
     def result_captions(self) -> list[str]:
         return [c for c in self.captions() if c.startswith("#")]
@@ -78,20 +96,29 @@ class Page:
 
     def card_action(self, name: str, action: str) -> Any:  # noqa: ANN401
         """Open the actions menu of `name`'s card and click `action`; returns the card."""
-        card = self.card(name)
-        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", card)
-        self.button("Actions", card).click()
-        self.button(action).click()  # the menu opens outside the card
-        return card
+        self.click("Actions", self.card(name))
+        self.click(action)  # the menu opens outside the card
+        return self.card(name)
+
+    def card_note(self, name: str, timeout: float = 60) -> str:
+        """The text of the message shown inside `name`'s card."""
+        def note() -> str | None:
+            alerts = self.card(name, timeout=5).find_elements(self.by.CSS_SELECTOR, "[data-testid='stAlert']")
+            return alerts[0].text if alerts else None
+
+        return wait_for(note, timeout, f"a message in the card of {name}")
 
     def type_into(self, label: str, text: str, enter: bool = True) -> None:
         """Replace the text of the input labelled `label` and commit it (Enter, else Tab)."""
         from selenium.webdriver.common.keys import Keys
 
-        box = wait_for(lambda: next((e for e in self.find(f"input[aria-label='{label}']") if e.is_displayed()),
-                                    None), 60, f"the input {label!r}")
-        box.send_keys(Keys.CONTROL, "a")
-        box.send_keys(Keys.DELETE, text, Keys.ENTER if enter else Keys.TAB)
+        def attempt() -> bool:
+            box = next(e for e in self.find(f"input[aria-label='{label}']") if e.is_displayed())
+            box.send_keys(Keys.CONTROL, "a")
+            box.send_keys(Keys.DELETE, text, Keys.ENTER if enter else Keys.TAB)
+            return True
+
+        wait_for(attempt, 60, f"typing into {label!r}")
 
     def loaded(self, image: Any) -> bool:  # noqa: ANN401
         return bool(self.driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0",
@@ -101,7 +128,7 @@ class Page:
         return int(self.driver.execute_script("return arguments[0].naturalWidth", image))
 
     def texts(self, css: str) -> str:
-        return "\n".join(e.text for e in self.find(css))
+        return "\n".join(self.all_text(css))
 
     def shot(self, name: str) -> Path:
         """Screenshot to pytest's tmp dir and test-artifacts/NAME.png (the folder ignores itself)."""
