@@ -96,21 +96,23 @@ def _walk(ws: Workspace, picks: list[state.Pick], steps: int, k: int, corpora: t
 
 def render() -> None:
     """The whole page: picked styles and the slider first, then the results at that position; generation in
-    its own tab, so the slider stays near the top."""
+    its own tab, so the slider stays near the top. Without any corpus there is nothing to walk, but styles
+    and content can still be dropped here and generated from."""
     st.title("Refine")
     state.show_flashes()
     ws = workspace()
-    if not list_corpora(ws):
-        st.info("This workspace has no images yet: index a folder first, then pick styles from search results.")
+    indexed = bool(list_corpora(ws))
+    if not indexed:
+        st.info("This workspace has no images yet: index a folder to walk the style space between picked styles. "
+                "Generating from dropped images works without one.")
         st.page_link("index_page.py", label="Go to the Index page", icon=":material/folder_open:")
-        return
     picks = _styles()
     steps, k, corpora = _path_controls(ws)
     walk_tab, generate_tab = st.tabs(["Walk the style space", "Generate"])
     with walk_tab:
-        if len(picks) >= 2:
+        if len(picks) >= 2 and indexed:
             _walk(ws, picks, steps, k, corpora)
-        else:
+        elif indexed:
             st.info("Pick two or more styles to walk between them.")
     with generate_tab:
         generate_panel.render(ws, picks, steps)
