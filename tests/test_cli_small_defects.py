@@ -101,3 +101,25 @@ def test_strip_labels_use_a_real_font_and_never_overlap() -> None:
     for boundary in (cell, 2 * cell):  # white gap between neighbouring labels
         assert (label_rows[:, boundary - 2:boundary + 2] == 255).all()
     assert (label_rows < 128).any()  # and the labels are drawn
+
+
+def test_mine_triplets_defaults_corpora_by_role(capsys, indexed, tmp_path: Path) -> None:
+    ws, _ = indexed
+    art = tmp_path / "art"
+    art.mkdir()
+    rng = np.random.default_rng(11)
+    for i in range(3):
+        pattern_image((64, 48), tuple(tuple(int(c) for c in rng.integers(0, 255, 3)) for _ in range(4))).save(
+            art / f"a{i}.png")
+    assert main(["index", str(art), "--corpus", "art", "--role", "style", "--workers", "0", *ws]) == 0
+    capsys.readouterr()
+    summary = cli_json(capsys, "mine-triplets", "-k", "3", "--run", "by-role", *ws)
+    assert (summary["params"]["train"], summary["params"]["style_db"], summary["params"]["content_db"]) == (
+        "c", "art", "c")  # c has role both: the content corpus; art is the style corpus
+    given = cli_json(capsys, "mine-triplets", "-k", "3", "--run", "given", "--style-db", "c", *ws)
+    assert given["params"]["style_db"] == "c" and given["params"]["train"] == "c"
+
+
+def test_mine_triplets_in_an_empty_workspace_says_to_index(capsys, tmp_path: Path) -> None:
+    err = cli_error(capsys, "mine-triplets", "--workspace", str(tmp_path / "empty"))
+    assert "no corpora to mine: index a content corpus and a style corpus first" in err

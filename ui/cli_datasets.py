@@ -55,9 +55,9 @@ def add_dataset_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("mine-triplets", parents=[common], help="mine PARASOL (x, y, s) training triplets")
-    p.add_argument("--train", required=True, metavar="CORPUS")
-    p.add_argument("--style-db", required=True, metavar="CORPUS")
-    p.add_argument("--content-db", required=True, metavar="CORPUS")
+    p.add_argument("--train", metavar="CORPUS", help="training images x (default: a content corpus)")
+    p.add_argument("--style-db", metavar="CORPUS", help="style database s (default: a style corpus)")
+    p.add_argument("--content-db", metavar="CORPUS", help="content database y (default: a content corpus)")
     p.add_argument("-k", "--k", type=int, default=50, help=f"candidates per search (at most {MAX_K:,})")
     p.add_argument("--content-ceiling", type=float, default=0.8, help="max content similarity of x and s")
     p.add_argument("--style-ceiling", type=float, default=0.95, help="max style similarity of x and y")
@@ -162,16 +162,25 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_mine(args: argparse.Namespace) -> int:
+    from indexer.corpora import list_corpora
+    from retrieval.mining.defaults import default_mining_corpora
     from retrieval.mining.run import MiningParams, mine_triplets
+    from retrieval.query import QueryError
 
-    params = MiningParams(args.train, args.style_db, args.content_db, k=args.k, content_ceiling=args.content_ceiling,
+    ws = open_workspace(args, writes="mine-triplets")
+    defaults = default_mining_corpora(list_corpora(ws))
+    if defaults is None:
+        raise QueryError("no corpora to mine: index a content corpus and a style corpus first (stylelens index)")
+    train, style_db, content_db = (args.train or defaults.train, args.style_db or defaults.style_db,
+                                   args.content_db or defaults.content_db)
+    params = MiningParams(train, style_db, content_db, k=args.k, content_ceiling=args.content_ceiling,
                           style_ceiling=args.style_ceiling, allow_self=args.allow_self, style_space=args.style_space,
                           content_space=args.content_space)
-    ws = open_workspace(args, writes="mine-triplets")
     summary = mine_triplets(ws, params, run=args.run, out=args.out, batch_size=args.batch_size)
 
     def human() -> None:
-        print(f"run {summary.run}: {summary.complete} of {summary.train_images} training images got a complete "
+        print(f"run {summary.run} (x from {train}, s from {style_db}, y from {content_db}): {summary.complete} of "
+              f"{summary.train_images} training images got a complete "
               f"triplet ({summary.with_style} with a style image, {summary.with_content} with a content image); "
               f"{summary.mined_now} mined now in {summary.seconds:.1f}s")
         print(f"  manifest {summary.manifest_parquet} and {summary.manifest_jsonl}; histograms {summary.histograms}")
