@@ -30,12 +30,12 @@ def split_tags(text: str) -> set[str]:
 
 
 @reported
-def _save(name: str, item: ItemInfo, key: str) -> None:
+def _save(name: str, item: ItemInfo, key: str, *, at: str | None = None) -> None:
     wanted = split_tags(st.session_state.get(f"{key}-tags", ""))
     note = st.session_state.get(f"{key}-note", "")
     annotate(workspace(), name, int(item.image_id), add_tags=tuple(sorted(wanted - set(item.tags))),
              remove_tags=tuple(sorted(set(item.tags) - wanted)), note=None if note == (item.note or "") else note)
-    state.flash("success", f"Saved tags and note of id {item.image_id}")
+    state.tell(at, "success", f"Saved tags and note of id {item.image_id}")
 
 
 @reported
@@ -59,7 +59,8 @@ def _editor(name: str, items: dict[int, ItemInfo]):  # noqa: ANN202 - a grid `be
         with st.form(f"{key}-form", border=False):
             st.text_input("Tags", value=", ".join(item.tags), key=f"{key}-tags", help="comma-separated")
             st.text_input("Note", value=item.note or "", key=f"{key}-note")
-            st.form_submit_button("Save", key=f"{key}-save", on_click=_save, args=(name, item, key))
+            st.form_submit_button("Save", key=f"{key}-save", on_click=_save, args=(name, item, key),
+                                  kwargs={"at": key})  # said in this card; "removed" at the top (the card is gone)
         st.button("Remove", key=f"{key}-remove", on_click=_remove, args=(name, item.image_id))
 
     return below

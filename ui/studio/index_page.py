@@ -77,7 +77,7 @@ def _watch(job: IndexJob) -> None:
 def _outcome(job: IndexJob) -> None:
     error = job.future.exception()
     if error is not None:
-        st.error(f"Indexing {job.corpus or '(no name)'} failed: {message(error)}")
+        state.show_message("error", f"Indexing {job.corpus or '(no name)'} failed: {message(error)}")
         return
     s: IndexSummary = job.future.result()
     if s.notice:

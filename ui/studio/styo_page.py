@@ -100,7 +100,7 @@ def _watch(job: FinetuneJob) -> None:
     error = job.future.exception()
     if error is not None:
         bar.empty()
-        st.error(f"Fine-tuning {job.name or '(no name)'} failed: {message(error)}")
+        state.show_message("error", f"Fine-tuning {job.name or '(no name)'} failed: {message(error)}")
         return
     model: FineTuned = job.future.result()
     bar.progress(1.0, text=f"Fine-tuning {job.name}: finished")
