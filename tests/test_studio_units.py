@@ -170,6 +170,10 @@ def test_messages_keep_line_breaks_and_use_the_studios_words() -> None:
     from ui.studio.state import markdown_lines
 
     assert markdown_lines("first\nsecond") == "first  \nsecond"
+    from ui.studio.state import escape_markdown
+
+    assert escape_markdown("my_best*shot [2].png") == "my\\_best\\*shot \\[2\\].png"
+    assert escape_markdown("chelsea.png") == "chelsea.png"
     text = ("output folder /x exists and is not empty; choose another folder, or pass --overwrite to replace an "
             "earlier StyleLens export there")
     said = in_studio_words(text, EXPORT_FIELDS)

@@ -15,6 +15,7 @@ from . import state
 from .context import workspace
 from .errors import reported
 from .grid import Card
+from .queries import SearchRequest
 
 
 def pick_of(card: Card) -> state.Pick:
@@ -88,7 +89,7 @@ def _open_viewer(viewing: state.Viewing) -> None:
 
 
 def hit_actions(card: Card, key: str, *, added_by: str, scores: dict[str, float] | None = None,
-                query: object = None) -> None:
+                query: SearchRequest | None = None) -> None:
     """Under a search or refine result: "View" (the full-size viewer) and an actions menu."""
     if card.id is None:
         return

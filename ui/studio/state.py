@@ -76,6 +76,11 @@ def markdown_lines(text: str) -> str:
     return "  \n".join(text.splitlines())
 
 
+def escape_markdown(text: str) -> str:
+    """`text` shown literally in Markdown (file names with `*`, `_` or `[`)."""
+    return "".join(f"\\{c}" if c in "\\`*_[]<>|~#$" else c for c in text)
+
+
 def show_message(level: Level, text: str) -> None:
     """st.success / info / warning / error with the message's line breaks kept."""
     getattr(st, level)(markdown_lines(text))

@@ -12,6 +12,7 @@ from retrieval.scores import image_scores
 
 from . import actions, state, thumbs
 from .errors import message
+from .state import escape_markdown
 from .queries import SearchRequest, query_terms
 
 AT = "viewer"  # where the viewer's action messages are shown
@@ -36,8 +37,8 @@ def both_scores(ws: Workspace, viewing: state.Viewing) -> dict[str, float]:
 def _facts(ws: Workspace, viewing: state.Viewing, facts: dict) -> None:
     card = viewing.card
     ref = image_refs(ws, [int(card.id)]).get(int(card.id))
-    st.markdown(f"**{Path(card.path).name}** · id {card.id} · corpus {ref.corpus if ref else '-'}")
-    st.caption(f"{card.path}")
+    st.markdown(f"**{escape_markdown(Path(card.path).name)}** · id {card.id} · corpus {ref.corpus if ref else '-'}")
+    st.caption(f"`{card.path}`")  # as code: a path is never read as Markdown
     st.caption(f"{facts['width']} × {facts['height']} px · {facts['format']} · {facts['bytes'] / 1024:,.0f} KiB")
     try:
         scores = both_scores(ws, viewing)
