@@ -12,8 +12,8 @@ from retrieval.scores import image_scores
 
 from . import actions, state, thumbs
 from .errors import message
-from .state import escape_markdown
 from .queries import SearchRequest, query_terms
+from .state import escape_markdown
 
 AT = "viewer"  # where the viewer's action messages are shown
 
