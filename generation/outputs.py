@@ -19,12 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from .fonts import label_font
 
 from indexer.atomic import atomic_write_bytes
 
 GRID_CELL = 256  # longest side of a strip grid's thumbnails
-_LABEL_HEIGHT = 22
+_LABEL_HEIGHT = 24
+_LABEL_PAD = 6  # pixels on each side of a label
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -150,17 +153,19 @@ def strip_grid(images: Sequence[Image.Image], labels: Sequence[str], *, columns:
     if not images or len(images) != len(labels):
         raise OutputError("a strip grid needs one label per image and at least one image")
     thumbs = [_thumbnail(im) for im in images]
-    cell_w = max(t.width for t in thumbs)
+    font = label_font()
+    widths = [math.ceil(font.getlength(label)) + 2 * _LABEL_PAD for label in labels]
+    cell_w = max(max(t.width for t in thumbs), *widths)  # a label never runs into its neighbour's
     cell_h = max(t.height for t in thumbs) + _LABEL_HEIGHT
     cols = columns or min(len(thumbs), 8)
     rows = math.ceil(len(thumbs) / cols)
     grid = Image.new("RGB", (cols * cell_w, rows * cell_h), (255, 255, 255))
     draw = ImageDraw.Draw(grid)
-    font = ImageFont.load_default()
-    for i, (thumb, label) in enumerate(zip(thumbs, labels)):
+    for i, (thumb, label, width) in enumerate(zip(thumbs, labels, widths)):
         x, y = (i % cols) * cell_w, (i // cols) * cell_h
         grid.paste(thumb, (x + (cell_w - thumb.width) // 2, y))
-        draw.text((x + 4, y + cell_h - _LABEL_HEIGHT + 5), label, fill=(0, 0, 0), font=font)
+        draw.text((x + (cell_w - width) // 2 + _LABEL_PAD, y + cell_h - _LABEL_HEIGHT + 3), label, fill=(0, 0, 0),
+                  font=font)
     return grid
 
 

@@ -47,6 +47,12 @@ def create_collection(ws: Workspace, name: str, description: str | None = None) 
         s.add(Collection(name=name, description=description))
 
 
+def require_collection(ws: Workspace, name: str) -> None:
+    """QueryError naming the existing collections unless `name` is one (check before work that adds to it)."""
+    with ws.session() as s:
+        _get(s, name)
+
+
 def list_collections(ws: Workspace) -> list[dict]:
     with ws.session() as s:
         rows = s.execute(

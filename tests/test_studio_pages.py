@@ -9,55 +9,17 @@ import re
 from pathlib import Path
 
 import pytest
-from browser.studio_support import StudioCorpus, build_corpus
+from browser.studio_support import StudioCorpus
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+from studio_apptest import captions, result_captions, run, texts
 
 from generation.records import load_record
 from indexer.status import failed_files
 from indexer.workspace import Workspace
 from retrieval.collections import add_images, collection_items, create_collection
-from ui.studio import APP_FILE
 
-TIMEOUT = 120  # the first run imports torch and loads the models; the machine is small and shared
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> StudioCorpus:
-    return build_corpus(tmp_path_factory.mktemp("studio"))
-
-
-@pytest.fixture
-def studio(corpus: StudioCorpus, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("STYLELENS_HOME", str(corpus.home))
-    monkeypatch.delenv("STYLELENS_DB_URL", raising=False)
-    return run(AppTest.from_file(str(APP_FILE), default_timeout=TIMEOUT))
-
-
-@pytest.fixture
-def ws(corpus: StudioCorpus):
-    workspace = Workspace.open(corpus.home)
-    yield workspace
-    workspace.close()
-
-
-def run(target) -> AppTest:  # noqa: ANN001 - the app, or one of its widgets after an interaction
-    """Run the app and insist that nothing surfaced as a traceback."""
-    at = target.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def captions(at: AppTest) -> list[str]:
-    return [c for image in at.image for c in image.captions]
-
-
-def result_captions(at: AppTest) -> list[str]:
-    return [c for c in captions(at) if c.startswith("#")]
-
-
-def texts(elements) -> str:  # noqa: ANN001 - an AppTest element list
-    return "\n".join(str(e.value) for e in elements)
+pytest_plugins = ("studio_apptest",)  # its fixtures: corpus, studio, ws
 
 
 def png_bytes(path: Path) -> bytes:
@@ -77,15 +39,20 @@ def test_text_search_shows_the_right_photo_first_with_scores(studio: AppTest, co
     assert float(first.split(" · ")[1]) > 0
 
 
-def test_paging_walks_through_all_results(studio: AppTest, corpus: StudioCorpus) -> None:
+def test_paging_walks_through_all_results(studio: AppTest, corpus: StudioCorpus,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ui.studio.grid.PAGE_SIZE", 12)  # 15 images: two pages
     studio.text_input(key="q_text").set_value("a cat")
     run(studio)
     first_page = result_captions(studio)
     assert len(first_page) == 12 and len(corpus.ids) == 15
-    run(studio.button(key="search_grid-next").click())
+    assert "page 1 of 2 · 15 images" in texts(studio.caption)
+    assert studio.button(key="search_grid-next-bottom")  # a pager below the grid too
+    run(studio.button(key="search_grid-next-bottom").click())
     second_page = result_captions(studio)
     assert [c.split()[0] for c in second_page] == ["#13", "#14", "#15"]
     assert not {c.split()[1] for c in first_page} & {c.split()[1] for c in second_page}
+    assert studio.query_params["page"] == "2" and studio.query_params["q"] == "a cat"
 
 
 def test_image_upload_searches_by_example_and_is_stored_by_hash(studio: AppTest, corpus: StudioCorpus) -> None:
@@ -329,14 +296,21 @@ def test_collection_items_are_tagged_annotated_removed_and_exported(studio: AppT
     assert f"Exported 2 items of picks as parquet to {out}" in texts(studio.success)
     assert sorted(p.name for p in out.iterdir()) and any(p.suffix == ".parquet" for p in out.rglob("*"))
     run(studio.button(key="export_go").click())  # OUT is not empty now: refused, with the library's reason
-    assert "Export failed" in texts(studio.error)
+    refusal = texts(studio.error)  # in this page's words: the checkbox, not the CLI's flag
+    assert "Export failed" in refusal and "tick “Replace an earlier export in the output folder”" in refusal
+    assert "--overwrite" not in refusal and "overwrite=True" not in refusal
+    studio.checkbox(key="export_overwrite").check()
+    run(studio.button(key="export_go").click())
+    assert f"Exported 2 items of picks as parquet to {out}" in texts(studio.success)
 
 
-def test_triplet_mining_shows_x_y_s_rows(studio: AppTest, corpus: StudioCorpus) -> None:
+def test_triplet_mining_shows_x_y_s_rows(studio: AppTest, corpus: StudioCorpus,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ui.studio.mining_panel.ROWS_PER_PAGE", 4)  # 6 triplets: two pages
     run(studio.switch_page("collections_page.py"))
-    studio.selectbox(key="mine_train").set_value("photos")
-    studio.selectbox(key="mine_style_db").set_value("art")
-    studio.selectbox(key="mine_content_db").set_value("photos")
+    # defaults by corpus role: x and y from the content corpus, s from the style corpus
+    assert [studio.selectbox(key=k).value for k in ("mine_train", "mine_style_db", "mine_content_db")] == [
+        "photos", "art", "photos"]
     studio.number_input(key="mine_k").set_value(5)
     studio.text_input(key="mine_run").set_value("studio-run")
     run(studio.button(key="mine_go").click())
@@ -352,6 +326,7 @@ def test_triplet_mining_shows_x_y_s_rows(studio: AppTest, corpus: StudioCorpus) 
     shown = captions(studio)
     assert f"x · {Path(first['x_path']).name} (id {first['x_id']})" in shown
     assert f"s: same style · {Path(first['s_path']).name} (id {first['s_id']})" in shown
+    assert "page 1 of 2 · 6 triplets" in texts(studio.caption)
 
 
 # ------------------------------------------------------------------------------------------------ index

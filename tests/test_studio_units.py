@@ -131,3 +131,87 @@ def test_params_form_covers_choices_optional_text_and_leaves_the_rest_to_default
     assert at.session_state["values"] == {"mode": "img2img", "description": None, "steps": 30}
     at.text_input(key="q-description").set_value("a harbour").run()
     assert at.session_state["values"]["description"] == "a harbour"
+
+
+# ------------------------------------------------------------------------ issue 20: state, words, defaults
+
+
+def test_url_state_round_trips_and_leaves_defaults_out() -> None:
+    from ui.studio.url_state import UrlState, from_params, to_params
+
+    state = UrlState(text="a cat", mode="joint", style="id:7", alpha=0.25, picks=("id:7", "id:9"), content="id:3",
+                     page=2)
+    params = to_params(state)
+    assert params == {"q": "a cat", "mode": "joint", "style": "id:7", "alpha": "0.25", "pick": ["id:7", "id:9"],
+                      "content": "id:3", "page": "3"}
+    as_lists = {k: v if isinstance(v, list) else [v] for k, v in params.items()}
+    assert from_params(as_lists) == state
+    assert to_params(UrlState()) == {}
+    assert to_params(UrlState(mode="content", style="id:7", alpha=0.9)) == {}  # only a joint search has them
+
+
+@pytest.mark.parametrize("params", [
+    {"mode": ["sideways"]}, {"alpha": ["2"]}, {"alpha": ["nan"]}, {"page": ["0"]}, {"page": ["x"]}, {"pick": [""]},
+])
+def test_url_state_ignores_what_it_cannot_read(params: dict) -> None:
+    from ui.studio.url_state import UrlState, from_params
+
+    assert from_params(params) == UrlState()
+
+
+def test_url_state_keeps_pick_order_and_drops_repeats() -> None:
+    from ui.studio.url_state import from_params
+
+    assert from_params({"pick": ["id:9", "id:7", "id:9"]}).picks == ("id:9", "id:7")
+
+
+def test_messages_keep_line_breaks_and_use_the_studios_words() -> None:
+    from ui.studio.collections_page import EXPORT_FIELDS
+    from ui.studio.errors import in_studio_words
+    from ui.studio.state import markdown_lines
+
+    assert markdown_lines("first\nsecond") == "first  \nsecond"
+    from ui.studio.state import escape_markdown
+
+    assert escape_markdown("my_best*shot [2].png") == "my\\_best\\*shot \\[2\\].png"
+    assert escape_markdown("chelsea.png") == "chelsea.png"
+    text = ("output folder /x exists and is not empty; choose another folder, or pass --overwrite to replace an "
+            "earlier StyleLens export there")
+    said = in_studio_words(text, EXPORT_FIELDS)
+    assert "--overwrite" not in said and "tick “Replace an earlier export in the output folder” to replace" in said
+    assert in_studio_words("use --out-dir, not --out", {"--out": "A", "--out-dir": "B"}) == "use B, not A"
+
+
+def test_mining_defaults_follow_the_corpus_roles() -> None:
+    from indexer.corpora import CorpusInfo
+    from retrieval.mining.defaults import MiningCorpora, default_mining_corpora
+
+    def corpus(name: str, role: str) -> CorpusInfo:
+        return CorpusInfo(1, name, role, ())
+
+    assert default_mining_corpora([]) is None
+    both = [corpus("art", "style"), corpus("mixed", "both"), corpus("photos", "content")]
+    assert default_mining_corpora(both) == MiningCorpora(train="photos", style_db="art", content_db="photos")
+    assert default_mining_corpora([corpus("mixed", "both")]) == MiningCorpora("mixed", "mixed", "mixed")
+    assert default_mining_corpora([corpus("art", "style")]) == MiningCorpora("art", "art", "art")  # nothing else
+
+
+def test_corpora_table_counts_zero_not_none() -> None:
+    from ui.studio.index_page import corpus_rows
+
+    rows = corpus_rows([{"name": "a", "role": "content", "roots": ["/a"], "images": {"indexed": 3, "failed": 1}},
+                        {"name": "b", "role": "style", "roots": ["/b"], "images": {"indexed": 2}}])
+    assert rows[1] == {"corpus": "b", "role": "style", "folders": "/b", "failed": 0, "indexed": 2}
+    assert all(isinstance(r["failed"], int) for r in rows)
+
+
+def test_styo_progress_says_setting_up_until_the_first_iteration() -> None:
+    from concurrent.futures import Future
+
+    from ui.studio.styo_page import FinetuneJob, finetune_progress
+
+    job = FinetuneJob("mine", Future())
+    fraction, text = finetune_progress(job)
+    assert fraction == 0 and "setting up" in text and "0 of 0" not in text
+    job.report(5, 20, 0.25)
+    assert finetune_progress(job) == (0.25, "Fine-tuning mine: 5 of 20 iterations, loss 0.2500")

@@ -160,6 +160,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     from ui.cli_explain import print_explanations, search_explanations, with_explanations
 
     ws = open_workspace(args, writes="--add-to" if args.add_to else None)
+    if args.add_to:
+        from retrieval.collections import require_collection
+
+        require_collection(ws, args.add_to)  # before the search: a typo costs nothing
     page = {"k": args.k, "offset": args.offset, "collapse": not args.no_collapse,
             "collapse_threshold": args.collapse_threshold}
     corpora = args.corpus or None
@@ -187,7 +191,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         query = args.query or " + ".join([*map(str, args.image), *(f"id:{i}" for i in args.like)])
         if args.content is not None:
             query = f"content={args.content}; style={args.style}; alpha={args.alpha}"
-        add_images(ws, args.add_to, [h.id for h in hits], added_by=f"query:{query}")
+        added = add_images(ws, args.add_to, [h.id for h in hits], added_by=f"query:{query}")
+        print(f"stylelens: {len(added.added)} added to {args.add_to}"
+              + (f", {len(added.already)} already in it" if added.already else ""), file=sys.stderr)
     explained = search_explanations(ws, args, terms)
     print_explanations(args, explained)
 

@@ -17,7 +17,8 @@ def add_dataset_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa:
     c.set_defaults(func=cmd_create)
     c = csub.add_parser("add", parents=[common], help="add images by id, or a style neighbourhood of exemplars")
     c.add_argument("name")
-    c.add_argument("--ids", nargs="+", type=int, default=[], metavar="ID", help=f"catalog ids (1..{MAX_ID:,})")
+    c.add_argument("id", nargs="*", type=_image_id, metavar="ID", help=f"catalog ids to add (1..{MAX_ID:,})")
+    c.add_argument("--ids", nargs="+", type=_image_id, default=[], metavar="ID", help="catalog ids, as a flag")
     c.add_argument("--near", nargs="+", type=int, default=[], metavar="ID",
                    help="add every image within --max-distance (style space) of these exemplars")
     c.add_argument("--max-distance", type=float, default=0.05, help="style cosine distance (1 - cosine)")
@@ -54,9 +55,9 @@ def add_dataset_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("mine-triplets", parents=[common], help="mine PARASOL (x, y, s) training triplets")
-    p.add_argument("--train", required=True, metavar="CORPUS")
-    p.add_argument("--style-db", required=True, metavar="CORPUS")
-    p.add_argument("--content-db", required=True, metavar="CORPUS")
+    p.add_argument("--train", metavar="CORPUS", help="training images x (default: a content corpus)")
+    p.add_argument("--style-db", metavar="CORPUS", help="style database s (default: a style corpus)")
+    p.add_argument("--content-db", metavar="CORPUS", help="content database y (default: a content corpus)")
     p.add_argument("-k", "--k", type=int, default=50, help=f"candidates per search (at most {MAX_K:,})")
     p.add_argument("--content-ceiling", type=float, default=0.8, help="max content similarity of x and s")
     p.add_argument("--style-ceiling", type=float, default=0.95, help="max style similarity of x and y")
@@ -67,6 +68,15 @@ def add_dataset_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa:
     p.add_argument("--out", help="manifest folder (default WORKSPACE/mining/RUN)")
     p.add_argument("--batch-size", type=int, default=256)
     p.set_defaults(func=cmd_mine)
+
+
+def _image_id(text: str) -> int:
+    """A catalog id as typed: `12` or `id:12`; anything else is refused with what was expected."""
+    value = text.removeprefix("id:")
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a catalog id (a whole number like 12, or id:12; "
+                                         "`stylelens search` shows ids)")
+    return int(value)
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -82,9 +92,10 @@ def cmd_add(args: argparse.Namespace) -> int:
     from retrieval.query import QueryError
 
     ws = open_workspace(args, writes="collection add")
-    if not args.ids and not args.near:
-        raise QueryError("give --ids ID... or --near ID... (a style neighbourhood)")
-    ids, by = list(args.ids), args.by or "ids"
+    if not args.id and not args.ids and not args.near:
+        raise QueryError(f"give the ids to add (collection add {args.name} 5 12) or --near ID... "
+                         "(a style neighbourhood)")
+    ids, by = [*args.id, *args.ids], args.by or "ids"
     if args.near:
         near = style_neighbourhood(ws, args.near, max_distance=args.max_distance, cap=args.cap,
                                    corpora=args.corpus or None)
@@ -92,7 +103,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         by = args.by or f"neighbourhood:{','.join(map(str, args.near))}@{args.max_distance:g}"
     result = add_images(ws, args.name, ids, added_by=by, tags=tuple(args.tag), note=args.note)
     data = {"added": result.added, "already": result.already}
-    emit(args, data, lambda: print(f"{len(result.added)} added, {len(result.already)} already in {args.name}"))
+    emit(args, data, lambda: print(f"{len(result.added)} added to {args.name}, {len(result.already)} already in it"))
     return 0
 
 
@@ -151,16 +162,25 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_mine(args: argparse.Namespace) -> int:
+    from indexer.corpora import list_corpora
+    from retrieval.mining.defaults import default_mining_corpora
     from retrieval.mining.run import MiningParams, mine_triplets
+    from retrieval.query import QueryError
 
-    params = MiningParams(args.train, args.style_db, args.content_db, k=args.k, content_ceiling=args.content_ceiling,
+    ws = open_workspace(args, writes="mine-triplets")
+    defaults = default_mining_corpora(list_corpora(ws))
+    if defaults is None:
+        raise QueryError("no corpora to mine: index a content corpus and a style corpus first (stylelens index)")
+    train, style_db, content_db = (args.train or defaults.train, args.style_db or defaults.style_db,
+                                   args.content_db or defaults.content_db)
+    params = MiningParams(train, style_db, content_db, k=args.k, content_ceiling=args.content_ceiling,
                           style_ceiling=args.style_ceiling, allow_self=args.allow_self, style_space=args.style_space,
                           content_space=args.content_space)
-    ws = open_workspace(args, writes="mine-triplets")
     summary = mine_triplets(ws, params, run=args.run, out=args.out, batch_size=args.batch_size)
 
     def human() -> None:
-        print(f"run {summary.run}: {summary.complete} of {summary.train_images} training images got a complete "
+        print(f"run {summary.run} (x from {train}, s from {style_db}, y from {content_db}): {summary.complete} of "
+              f"{summary.train_images} training images got a complete "
               f"triplet ({summary.with_style} with a style image, {summary.with_content} with a content image); "
               f"{summary.mined_now} mined now in {summary.seconds:.1f}s")
         print(f"  manifest {summary.manifest_parquet} and {summary.manifest_jsonl}; histograms {summary.histograms}")

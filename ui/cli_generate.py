@@ -15,7 +15,8 @@ def add_generate_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa
     """Register `stylize`, `interpolate` and `regenerate` on the main parser's subcommands."""
     run = argparse.ArgumentParser(add_help=False)  # what every generating command shares
     run.add_argument("--method", metavar="NAME", help="stylization method (see `stylelens models list`)")
-    run.add_argument("--out", metavar="DIR", help="folder for the images (created if needed)")
+    run.add_argument("--out", metavar="DIR", help="folder for the images (created if needed; default a new folder "
+                     "WORKSPACE/generated/<time>)")
     run.add_argument("--seed", type=int, default=0, metavar="N", help="0 .. 2**63 - 1 (default 0)")
     run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                      help="a method parameter; VALUE is read as JSON when it parses (2, 0.5, true), else text")
@@ -44,17 +45,23 @@ def add_generate_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa
     p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("regenerate", parents=[common], help="make a recorded generation again, exactly")
-    p.add_argument("record_id", type=int, metavar="RECORD_ID")
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("record_id", type=int, metavar="RECORD_ID", help="see `stylelens history`")
+    p.add_argument("--out", metavar="DIR", help="default a new folder WORKSPACE/generated/<time>")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_regenerate)
+
+    p = sub.add_parser("history", parents=[common], help="past generations, newest first, with their parameters")
+    p.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="records to list (default 20)")
+    p.add_argument("--offset", type=int, default=0, metavar="N", help="skip the newest N (the next page)")
+    p.add_argument("--method", metavar="NAME", help="only this method's runs")
+    p.set_defaults(func=cmd_history)
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
     from generation.base import ContentRef, StylizeError
     from generation.inputs import resolve_content, resolve_style
 
-    _require(args, "--method", "--out")
+    _require(args, "--method")
     if not args.style:
         raise StylizeError("give at least one --style PATH|ID[:WEIGHT]")
     if args.content is None and not args.prompt:
@@ -75,7 +82,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from generation.inputs import resolve_content, resolve_style
     from generation.interpolate import interpolation_weights
 
-    _require(args, "--method", "--content", "--out")
+    _require(args, "--method", "--content")
     weights = interpolation_weights(len(args.style), args.steps)
     ws = open_workspace(args, writes="interpolate (its generation record)")
     content = resolve_content(ws, args.content)
@@ -85,13 +92,15 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace, ws, content, styles, steps) -> int:  # noqa: ANN001
     """Build the stylizer, run the request into --out, record it, print the record."""
+    from generation.history import fresh_out_dir
     from generation.jobs import GenerationRequest, build_stylizer, generate
     from generation.records import record_generation
 
     options = {"model": args.model} if args.model else {}
     stylizer = build_stylizer(args.method, options, workspace=ws)
     request = GenerationRequest(content, styles, parse_params(args.param), args.seed, steps)
-    generated = generate(stylizer, request, args.out, overwrite=args.overwrite)
+    out = args.out if args.out is not None else fresh_out_dir(ws)
+    generated = generate(stylizer, request, out, overwrite=args.overwrite)
     record_id = record_generation(ws, request, generated, options)
     saved, result = generated.saved, generated.result
     data: dict[str, Any] = {"record_id": record_id, "kind": request.kind, "method": result.method,
@@ -134,28 +143,54 @@ def _retrieve_strip(args: argparse.Namespace) -> int:
 
 
 def cmd_regenerate(args: argparse.Namespace) -> int:
-    from generation.outputs import prepare_out_dir
-    from generation.records import differing_outputs, load_record, regenerate
+    from generation.history import regenerate_record
 
-    ws = open_workspace(args)
-    record = load_record(ws, args.record_id)
-    out_dir = prepare_out_dir(args.out)
-    result = regenerate(ws, record.id, out_dir, overwrite=args.overwrite)
-    differing = differing_outputs(record, out_dir)
-    data = {"record_id": record.id, "method": result.method, "params": result.params, "seed": result.seed,
-            "model_ids": result.model_ids, "outputs": [str(out_dir / f["path"]) for f in record.outputs["files"]],
-            "identical": not differing, "differing": differing}
+    writes = "regenerate without --out (into WORKSPACE/generated)" if args.out is None else None
+    ws = open_workspace(args, writes=writes)
+    again = regenerate_record(ws, args.record_id, args.out, overwrite=args.overwrite)
+    record = again.record_id
+    result = again.result
+    data = {"record_id": record, "method": result.method, "params": result.params, "seed": result.seed,
+            "model_ids": result.model_ids, "out_dir": str(again.out_dir),
+            "outputs": [str(p) for p in again.images], "identical": not again.differing, "differing": again.differing}
 
     def human() -> None:
-        state = "byte-identical to the record" if not differing else f"DIFFERENT from the record: {', '.join(differing)}"
-        print(f"record {record.id} regenerated in {out_dir}: {state}")
+        state = ("byte-identical to the record" if not again.differing
+                 else f"DIFFERENT from the record: {', '.join(again.differing)}")
+        print(f"record {record} regenerated in {again.out_dir}: {state}")
         for path in data["outputs"]:
             print(f"  {path}")
 
     emit(args, data, human)
-    if differing:
-        print(f"stylelens: warning: {len(differing)} file(s) differ from record {record.id} "
+    if again.differing:
+        print(f"stylelens: warning: {len(again.differing)} file(s) differ from record {record} "
               "(another library version or device?)", file=sys.stderr)
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from generation.history import count_generations, list_generations
+
+    ws = open_workspace(args)
+    entries = list_generations(ws, limit=args.limit, offset=args.offset, method=args.method)
+    total = count_generations(ws, args.method)
+
+    def human() -> None:
+        if not entries:
+            print("no generations yet: make one with `stylelens stylize` or `stylelens interpolate`"
+                  if not total else f"no records past the newest {args.offset} ({total} in all)")
+            return
+        for e in entries:
+            print(e.summary())
+            print(f"  {e.inputs_text()}")
+            print(f"  params: {e.params_text() or '-'}")
+            print(f"  in {e.record.out_dir}: {', '.join(p.name for p in e.images)}")
+            print(f"  again: stylelens regenerate {e.record.id}")
+        shown_to = args.offset + len(entries)
+        if shown_to < total:
+            print(f"{shown_to} of {total} shown; older ones: --offset {shown_to}")
+
+    emit(args, [e.to_dict() for e in entries], human)
     return 0
 
 

@@ -15,6 +15,7 @@ from . import state
 from .context import workspace
 from .errors import reported
 from .grid import Card
+from .queries import SearchRequest
 
 
 def pick_of(card: Card) -> state.Pick:
@@ -23,61 +24,80 @@ def pick_of(card: Card) -> state.Pick:
 
 
 @reported
-def more_like(image_id: int, space: str) -> None:
+def more_like(image_id: int, space: str, *, at: str | None = None) -> None:
     """Search the `space` for images like catalog image `image_id` (on the search page)."""
     st.session_state[state.Q_TEXT] = f"id:{image_id}"
     st.session_state[state.Q_MODE] = space
     st.session_state[state.Q_UPLOAD_NONCE] = st.session_state.get(state.Q_UPLOAD_NONCE, 0) + 1  # drop the upload
     st.session_state[state.RUN_SEARCH] = True
+    st.session_state.pop(state.VIEWING, None)
     state.go_to("search")
 
 
 @reported
-def use_as_style(card: Card) -> None:
+def use_as_style(card: Card, *, at: str | None = None) -> None:
     """Pick the image as a style: for the joint search's style query and for Refine's path."""
     pick = pick_of(card)
     added = state.add_style(pick)
     st.session_state[state.Q_STYLE] = pick.ref
     n = len(state.styles())
-    state.flash("success" if added else "info",
-                f"{pick.label} {'is now' if added else 'was already'} a picked style ({n} picked; Refine walks "
-                "between them, a joint search uses it as its style)")
+    state.tell(at, "success" if added else "info",
+               f"{pick.label} {'is now' if added else 'was already'} a picked style ({n} picked; Refine walks "
+               "between them, a joint search uses it as its style)")
 
 
 @reported
-def add_to_collection(card: Card, added_by: str) -> None:
+def add_to_collection(card: Card, added_by: str, *, at: str | None = None) -> None:
     """Add the image to the collection chosen above the results, with `added_by` as provenance."""
     name = st.session_state.get(state.TARGET_COLLECTION)
     if not name:
         raise QueryError("choose a collection to add to (or create one) above the results first")
     result = add_images(workspace(), name, [int(card.id)], added_by=added_by)
     if result.added:
-        state.flash("success", f"Added {Path(card.path).name} (id {card.id}) to {name}")
+        state.tell(at, "success", f"Added {Path(card.path).name} (id {card.id}) to {name}")
     else:
-        state.flash("info", f"{Path(card.path).name} (id {card.id}) is already in {name}")
+        state.tell(at, "info", f"{Path(card.path).name} (id {card.id}) is already in {name}")
 
 
 @reported
-def stylize(card: Card) -> None:
+def stylize(card: Card, *, at: str | None = None) -> None:
     """Make the image the content to stylize, and go to Refine where styles are picked and generation runs."""
     pick = pick_of(card)
     state.set_content(pick)
+    st.session_state.pop(state.VIEWING, None)
     state.go_to("refine")
     state.flash("info", f"{pick.label} is the content to stylize: pick styles, then Generate")
 
 
-def hit_actions(card: Card, key: str, *, added_by: str) -> None:
-    """The five action buttons under a search or refine result."""
+def action_buttons(card: Card, key: str, *, added_by: str, at: str) -> None:
+    """The five things to do with a catalog image, one button each (messages go to `at`)."""
     if card.id is None:
         return
     st.button("More like this content", key=f"{key}-mlc", on_click=more_like, args=(card.id, "content"),
-              width="stretch")
+              kwargs={"at": at}, width="stretch")
     st.button("More like this style", key=f"{key}-mls", on_click=more_like, args=(card.id, "style"),
+              kwargs={"at": at}, width="stretch")
+    st.button("Use as style", key=f"{key}-style", on_click=use_as_style, args=(card,), kwargs={"at": at},
               width="stretch")
-    st.button("Use as style", key=f"{key}-style", on_click=use_as_style, args=(card,), width="stretch")
     st.button("Add to collection", key=f"{key}-add", on_click=add_to_collection, args=(card, added_by),
-              width="stretch")
-    st.button("Stylize", key=f"{key}-stylize", on_click=stylize, args=(card,), width="stretch")
+              kwargs={"at": at}, width="stretch")
+    st.button("Stylize", key=f"{key}-stylize", on_click=stylize, args=(card,), kwargs={"at": at}, width="stretch")
+
+
+def _open_viewer(viewing: state.Viewing) -> None:
+    st.session_state[state.VIEWING] = viewing
+
+
+def hit_actions(card: Card, key: str, *, added_by: str, scores: dict[str, float] | None = None,
+                query: SearchRequest | None = None) -> None:
+    """Under a search or refine result: "View" (the full-size viewer) and an actions menu."""
+    if card.id is None:
+        return
+    st.button("View", key=f"{key}-view", icon=":material/open_in_full:", width="stretch", help="full size, "
+              "with where it is and both scores", on_click=_open_viewer,
+              args=(state.Viewing(card, added_by, dict(scores or {}), query),))
+    with st.popover("Actions", width="stretch"):
+        action_buttons(card, key, added_by=added_by, at=key)
 
 
 @reported

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.studio import sidebar, state
+from ui.studio import sidebar, state, url_state
 from ui.studio.context import workspace
 
 HERE = Path(__file__).parent
@@ -22,11 +22,15 @@ PAGES = {
     "refine": st.Page(HERE / "refine_page.py", title="Refine", icon=":material/tune:"),
     "collections": st.Page(HERE / "collections_page.py", title="Collections", icon=":material/collections:"),
     "index": st.Page(HERE / "index_page.py", title="Index", icon=":material/folder_open:"),
+    "history": st.Page(HERE / "history_page.py", title="History", icon=":material/history:"),
     "styo": st.Page(HERE / "styo_page.py", title="StyO", icon=":material/face_retouching_natural:"),
 }
 page = st.navigation(list(PAGES.values()))
 target = state.pop_goto()
 if target is not None and PAGES[target].url_path != page.url_path:
     st.switch_page(PAGES[target])
-sidebar.render(workspace())
+ws = workspace()
+url_state.restore(ws)
+sidebar.render(ws)
 page.run()
+url_state.publish()

@@ -17,6 +17,9 @@ from ui.studio.context import workspace
 from ui.studio.errors import reported, shown_errors
 from ui.studio.grid import Card, image_grid
 
+OVERWRITE_LABEL = "Replace an earlier export in the output folder"
+# the export's messages name CLI options; here they are this page's fields
+EXPORT_FIELDS = {"pass --overwrite": f"tick “{OVERWRITE_LABEL}”", "--overwrite": f"“{OVERWRITE_LABEL}”"}
 _SHOWN = "collection_shown"
 
 
@@ -26,12 +29,12 @@ def split_tags(text: str) -> set[str]:
 
 
 @reported
-def _save(name: str, item: ItemInfo, key: str) -> None:
+def _save(name: str, item: ItemInfo, key: str, *, at: str | None = None) -> None:
     wanted = split_tags(st.session_state.get(f"{key}-tags", ""))
     note = st.session_state.get(f"{key}-note", "")
     annotate(workspace(), name, int(item.image_id), add_tags=tuple(sorted(wanted - set(item.tags))),
              remove_tags=tuple(sorted(set(item.tags) - wanted)), note=None if note == (item.note or "") else note)
-    state.flash("success", f"Saved tags and note of id {item.image_id}")
+    state.tell(at, "success", f"Saved tags and note of id {item.image_id}")
 
 
 @reported
@@ -55,7 +58,8 @@ def _editor(name: str, items: dict[int, ItemInfo]):  # noqa: ANN202 - a grid `be
         with st.form(f"{key}-form", border=False):
             st.text_input("Tags", value=", ".join(item.tags), key=f"{key}-tags", help="comma-separated")
             st.text_input("Note", value=item.note or "", key=f"{key}-note")
-            st.form_submit_button("Save", key=f"{key}-save", on_click=_save, args=(name, item, key))
+            st.form_submit_button("Save", key=f"{key}-save", on_click=_save, args=(name, item, key),
+                                  kwargs={"at": key})  # said in this card; "removed" at the top (the card is gone)
         st.button("Remove", key=f"{key}-remove", on_click=_remove, args=(name, item.image_id))
 
     return below
@@ -68,7 +72,7 @@ def _items(name: str, items: list[ItemInfo]) -> None:
         return
     by_id = {i.image_id: i for i in items if i.image_id is not None}
     cards = [Card(i.image_id, i.path, _caption(i)) for i in items]
-    image_grid(cards, key=f"coll-{name}", below=_editor(name, by_id))
+    image_grid(cards, key=f"coll-{name}", below=_editor(name, by_id), columns=4)  # room for the tag form
 
 
 def _export(ws: Workspace, name: str) -> None:
@@ -78,10 +82,10 @@ def _export(ws: Workspace, name: str) -> None:
     default = ws.exports_dir / f"{collection_stem(name)}-{fmt}"
     out = out_col.text_input("Output folder", value=str(default), key=f"export_out-{name}-{fmt}")
     vectors = st.checkbox("Include every space's vectors", key="export_vectors")
-    overwrite = st.checkbox("Replace an earlier export in the output folder", key="export_overwrite",
+    overwrite = st.checkbox(OVERWRITE_LABEL, key="export_overwrite",
                             help="only a folder StyleLens exported to, holding nothing else, is replaced")
     if st.button("Export", key="export_go"):
-        with shown_errors("Export failed"), st.spinner("Exporting..."):
+        with shown_errors("Export failed", EXPORT_FIELDS), st.spinner("Exporting..."):
             report = export_collection(ws, name, out, fmt, overwrite=overwrite, include_vectors=vectors)
             st.success(f"Exported {report.n_items} items of {name} as {report.format} to {report.out}")
             st.dataframe({"file": list(report.files)}, hide_index=True)
@@ -104,7 +108,7 @@ def render() -> None:
             _items(name, collection_items(ws, name))
         _export(ws, name)
     else:
-        st.info("No collections yet: create one above.")
+        st.info("No collections yet: create one above, or “Add to collection” on a search result.")
     st.divider()
     mining_panel.render(ws)
 

@@ -11,6 +11,8 @@ import streamlit as st
 
 from indexer.workspace import DB_URL_ENV, Workspace, resolve_home
 
+from .state import markdown_lines
+
 
 @st.cache_resource(show_spinner="Opening the workspace...")
 def _open(home: str, db_url: str) -> Workspace:
@@ -22,5 +24,5 @@ def workspace() -> Workspace:
     try:
         return _open(str(resolve_home()), os.environ.get(DB_URL_ENV, ""))
     except Exception as exc:  # noqa: BLE001 - any failure to open is shown to the person, not as a traceback
-        st.error(f"Cannot open the workspace: {exc}")
+        st.error(markdown_lines(f"Cannot open the workspace: {exc}"))
         st.stop()

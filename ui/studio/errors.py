@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
-
-import streamlit as st
 
 from . import state
 
@@ -42,23 +40,34 @@ def message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def in_studio_words(text: str, fields: Mapping[str, str]) -> str:
+    """`text` with the CLI's option names replaced by the Studio's (`fields`: {"--overwrite": "the
+    “Replace ...” checkbox"}); longer names first, so `--out-dir` is never half replaced by `--out`."""
+    for flag in sorted(fields, key=len, reverse=True):
+        text = text.replace(flag, fields[flag])
+    return text
+
+
 @contextmanager
-def shown_errors(doing: str = "") -> Iterator[None]:
-    """Run the block; an error is shown with st.error (prefixed with what was being done) and swallowed."""
+def shown_errors(doing: str = "", fields: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Run the block; an error is shown with st.error (prefixed with what was being done, line breaks kept,
+    CLI option names given as `fields` replaced by the Studio's) and swallowed."""
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - shown to the person; unexpected ones are logged with traceback
-        st.error(f"{doing}: {message(exc)}" if doing else message(exc))
+        text = in_studio_words(message(exc), fields or {})
+        state.show_message("error", f"{doing}: {text}" if doing else text)
 
 
 def reported(fn: F) -> F:
-    """For widget callbacks: an error becomes a flash message shown at the top of the next page run."""
+    """For widget callbacks: an error becomes a message shown where the person clicked (the callback's
+    `at` keyword, see `state.tell`), else at the top of the next page run."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - shown to the person on the next run
-            state.flash("error", message(exc))
+            state.tell(kwargs.get("at"), "error", message(exc))
             return None
 
     return wrapper  # type: ignore[return-value]

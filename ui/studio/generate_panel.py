@@ -5,7 +5,6 @@ it was saved (WORKSPACE/generated/<time>/)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import streamlit as st
 
 from generation import list_generators, list_methods
 from generation.base import ContentRef, Stylizer
+from generation.history import fresh_out_dir
 from generation.inputs import resolve_content, resolve_style
 from generation.interpolate import interpolation_weights
 from generation.jobs import GenerationRequest, build_stylizer, generate
@@ -44,19 +44,27 @@ def _stylizer(method: str, model: str | None, home: str) -> Stylizer:
     return build_stylizer(method, {"model": model} if model else None, workspace=WorkspaceLayout(home))
 
 
-def _model_picker(ws: Workspace, method: str) -> str | None:
-    """The method's models, its default first; ones whose weights are not here say so."""
+def _model_picker(ws: Workspace, method: str) -> tuple[str | None, bool]:
+    """The method's models, its default first (a placeholder such as PARASOL's "<checkpoint folder ...>" is
+    never the default); ones whose weights are not here say so. (model or None for the method's own, whether
+    its weights are here)."""
     rows = [g for g in list_generators(ws) if g.method == method and g.model_id]
-    if len(rows) <= 1:
-        return None  # one model (or none listed): the method's own default
     present = {g.model_id: g.weights_present for g in rows}
-    return st.selectbox("Model", list(present), key=f"gen-{method}-model",
-                        format_func=lambda m: m if present[m] else f"{m} (weights not here)")
+    if len(rows) <= 1:  # one model (or none listed): the method's own default
+        return None, all(present.values())
+    options = list(present)
+    default = next((i for i, m in enumerate(options) if not m.startswith("<")), 0)
+    model = st.selectbox("Model", options, index=default, key=f"gen-{method}-model",
+                         format_func=lambda m: m if present[m] else f"{m} (weights not here)")
+    return model, present[model]
 
 
-def out_dir(ws: Workspace) -> Path:
-    """A fresh folder per run, so a repeated request never collides with an earlier one's files."""
-    return ws.generated_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+def weights_note(method: str, model: str | None) -> str:
+    """What to do when the chosen model's weights are not on this machine (before any parameter is shown)."""
+    name = model or method
+    return (f"The weights of {name} are not on this machine, so {method} cannot run with it here.\n"
+            "Choose a model without “(weights not here)” in the Model list, or put its weights in place "
+            "(see the README's model section), then come back to this page.")
 
 
 def run_generation(ws: Workspace, stylizer: Stylizer, content: state.Pick | None, styles: list[state.Pick],
@@ -76,7 +84,7 @@ def run_generation(ws: Workspace, stylizer: Stylizer, content: state.Pick | None
     def report(done: int, total: int) -> None:
         bar.progress(done / total, text=f"Generating with {stylizer.name}: {done} of {total} images")
 
-    generated = generate(stylizer, request, out_dir(ws), progress=False, on_step=report)
+    generated = generate(stylizer, request, fresh_out_dir(ws), progress=False, on_step=report)
     record_id = record_generation(ws, request, generated, options)
     saved = generated.saved
     return GenerationView(record_id, stylizer.name, saved.out_dir / saved.grid.path if saved.grid else None,
@@ -116,7 +124,10 @@ def render(ws: Workspace, styles: list[state.Pick], steps: int) -> None:
     methods = list_methods()
     method = st.selectbox("Method", methods, key="gen_method",
                           index=methods.index(DEFAULT_METHOD) if DEFAULT_METHOD in methods else 0)
-    model = _model_picker(ws, method)
+    model, weights_here = _model_picker(ws, method)
+    if not weights_here:
+        state.show_message("warning", weights_note(method, model))
+        return
     stylizer = None
     with shown_errors(f"Method {method} cannot run here"):
         stylizer = _stylizer(method, model, str(ws.home))

@@ -77,7 +77,7 @@ def _watch(job: IndexJob) -> None:
 def _outcome(job: IndexJob) -> None:
     error = job.future.exception()
     if error is not None:
-        st.error(f"Indexing {job.corpus or '(no name)'} failed: {message(error)}")
+        state.show_message("error", f"Indexing {job.corpus or '(no name)'} failed: {message(error)}")
         return
     s: IndexSummary = job.future.result()
     if s.notice:
@@ -88,6 +88,13 @@ def _outcome(job: IndexJob) -> None:
     if s.failures:
         st.warning(f"{len(s.failures)} files failed in this run")
         st.dataframe(s.failures, hide_index=True)
+
+
+def corpus_rows(corpora: list[dict]) -> list[dict]:
+    """One table row per corpus, with a count for every image status any corpus has (0, never empty)."""
+    statuses = sorted({k for c in corpora for k in c["images"]})
+    return [{"corpus": c["name"], "role": c["role"], "folders": ", ".join(c["roots"]),
+             **{k: int(c["images"].get(k) or 0) for k in statuses}} for c in corpora]
 
 
 def _status(ws: Workspace) -> None:
@@ -101,8 +108,10 @@ def _status(ws: Workspace) -> None:
                    "pending changes": sp["pending_changes"], "images without a vector": sp["missing_vectors"]}
                   for sp in status["spaces"]], hide_index=True)
     st.subheader("Corpora")
-    st.dataframe([{"corpus": c["name"], "role": c["role"], "folders": ", ".join(c["roots"]),
-                   **{k: n for k, n in sorted(c["images"].items())}} for c in status["corpora"]], hide_index=True)
+    if status["corpora"]:
+        st.dataframe(corpus_rows(status["corpora"]), hide_index=True)
+    else:
+        st.info("No corpora yet: index a folder above (photos as content, artworks as style).")
     failed = failed_files(ws)
     st.subheader(f"Failed files ({len(failed)})")
     if failed:

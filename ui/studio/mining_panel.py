@@ -10,6 +10,7 @@ from indexer.corpora import list_corpora
 from indexer.spaces import list_spaces
 from indexer.triplet_manifest import read_rows
 from indexer.workspace import Workspace
+from retrieval.mining.defaults import default_mining_corpora
 from retrieval.mining.run import MiningParams, MiningSummary, mine_triplets
 
 from . import thumbs
@@ -26,16 +27,22 @@ def manifest_rows(path: str | Path) -> list[dict]:
 
 
 def _form(ws: Workspace) -> tuple[MiningParams, str | None] | None:
-    corpora = [c.name for c in list_corpora(ws)]
+    infos = list_corpora(ws)
+    corpora = [c.name for c in infos]
     spaces = [s.name for s in list_spaces(ws)]
-    if not corpora:
-        st.info("Index a corpus first (Index page).")
+    defaults = default_mining_corpora(infos)
+    if defaults is None:
+        st.info("Index a corpus first: a content corpus (photos) and a style corpus (artworks).")
+        st.page_link("index_page.py", label="Go to the Index page", icon=":material/folder_open:")
         return None
     with st.form("mine"):
         train_col, style_col, content_col = st.columns(3)
-        train = train_col.selectbox("Training images x (corpus)", corpora, key="mine_train")
-        style_db = style_col.selectbox("Style database s (corpus)", corpora, key="mine_style_db")
-        content_db = content_col.selectbox("Content database y (corpus)", corpora, key="mine_content_db")
+        train = train_col.selectbox("Training images x (corpus)", corpora, key="mine_train",
+                                    index=corpora.index(defaults.train))
+        style_db = style_col.selectbox("Style database s (corpus)", corpora, key="mine_style_db",
+                                       index=corpora.index(defaults.style_db))
+        content_db = content_col.selectbox("Content database y (corpus)", corpora, key="mine_content_db",
+                                           index=corpora.index(defaults.content_db))
         k_col, cc_col, sc_col = st.columns(3)
         k = k_col.number_input("Candidates per search (k)", min_value=1, max_value=5000, value=50, key="mine_k")
         content_ceiling = cc_col.slider("Content ceiling: max content similarity of x and s", -1.0, 1.0, 0.8, 0.01,
@@ -70,7 +77,7 @@ def _show(summary: MiningSummary) -> None:
                    "s style sim": r["s_style_sim"], "s content sim": r["s_content_sim"],
                    "y content sim": r["y_content_sim"], "y style sim": r["y_style_sim"]} for r in rows],
                  hide_index=True)
-    for i in pager(len(rows), "mining_rows", ROWS_PER_PAGE):
+    for i in pager(len(rows), "mining_rows", ROWS_PER_PAGE, noun="triplets"):
         for column, which, role in zip(st.columns(3), "xys", ("x", "y: same content", "s: same style")):
             with column:
                 row = rows[i]

@@ -55,6 +55,31 @@ def query_terms(text: str, image: str | None) -> list[QueryTerm]:
     return terms + ([QueryTerm("image", image)] if image else [])
 
 
+def query_pictures(ws: Workspace, request: SearchRequest) -> list[tuple[str, str]]:
+    """(label, file) of each picture in the query: uploads, image paths and catalog ids (`id:12`), the
+    content query's first, then (joint) the style query's. Terms that do not parse are left out."""
+    from retrieval.catalog_lookup import image_refs
+
+    found: list[tuple[str, str]] = []
+    parts = [("query", request.text, request.image)]
+    if request.mode == "joint":
+        parts.append(("style", request.style, request.style_image))
+    for role, text, image in parts:
+        try:
+            terms = query_terms(text, image)
+        except QueryError:
+            continue
+        ids = [int(t.value) for t in terms if t.kind == "id"]
+        refs = image_refs(ws, ids) if ids else {}
+        for t in terms:
+            sign = "" if t.weight == 1 else f" ({t.weight:+g})"
+            if t.kind == "id" and int(t.value) in refs:
+                found.append((f"{role}: id {t.value}{sign}", refs[int(t.value)].path))
+            elif t.kind == "image":
+                found.append((f"{role}: {Path(str(t.value)).name}{sign}", str(t.value)))
+    return found
+
+
 def caption(rank: int, hit: SearchHit) -> str:
     """`#1 chelsea.png · 0.512 · id 3 · photos`, plus each space's score in a joint search."""
     text = f"#{rank} {Path(hit.path).name} · {hit.score:.3f} · id {hit.id} · {hit.corpus}"

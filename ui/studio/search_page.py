@@ -7,14 +7,14 @@ import streamlit as st
 
 from indexer.corpora import list_corpora
 from indexer.workspace import Workspace
-from ui.studio import actions, state, uploads
+from ui.studio import actions, state, thumbs, uploads, url_state, viewer
 from ui.studio.context import workspace
 from ui.studio.errors import shown_errors
 from ui.studio.grid import Card, image_grid, reset_pager
-from ui.studio.queries import SearchRequest, caption
+from ui.studio.queries import SearchRequest, caption, query_pictures
 
 _MODE_LABELS = {"content": "Content (what is shown)", "style": "Style (how it is shown)", "joint": "Joint (both)"}
-RESULTS, LAST_REQUEST, PAGER = "search_results", "search_last_request", "search_grid"
+RESULTS, LAST_REQUEST, PAGER = "search_results", "search_last_request", url_state.SEARCH_PAGER
 
 
 def _controls(ws: Workspace) -> SearchRequest:
@@ -51,18 +51,40 @@ def _run(ws: Workspace, request: SearchRequest) -> None:
         st.session_state[RESULTS] = (request, request.run(ws))
 
 
+def _query_strip(ws: Workspace, request: SearchRequest) -> None:
+    """The query as pictures (its images and catalog ids) and words, above the results."""
+    pictures = query_pictures(ws, request)
+    if not pictures:
+        return
+    cols = st.columns(8)
+    for col, (label, path) in zip(cols, pictures):
+        with col:
+            thumbs.show(path, label)
+
+
 def _results(ws: Workspace) -> None:
     found = st.session_state.get(RESULTS)
     if found is None:
         return
     request, hits = found
+    _query_strip(ws, request)
     if not hits:
-        st.info("No results.")
+        st.info("No results. Try other words, another space, or fewer corpora.")
         return
     actions.collection_target(ws)
     cards = [Card(h.id, h.path, caption(rank, h)) for rank, h in enumerate(hits, 1)]
-    image_grid(cards, key=PAGER,
-               below=lambda card, key: actions.hit_actions(card, key, added_by=f"query:{request.describe()}"))
+    scores = {h.id: h.scores for h in hits}
+    image_grid(cards, key=PAGER, below=lambda card, key: actions.hit_actions(
+        card, key, added_by=f"query:{request.describe()}", scores=scores.get(card.id), query=request))
+
+
+def _empty(ws: Workspace) -> bool:
+    """An empty workspace: say what to do first (index a folder) instead of failing to search."""
+    if list_corpora(ws):
+        return False
+    st.info("This workspace has no images yet. Index a folder of photos or artworks first; then search them here.")
+    st.page_link("index_page.py", label="Go to the Index page", icon=":material/folder_open:")
+    return True
 
 
 def render() -> None:
@@ -70,13 +92,19 @@ def render() -> None:
     st.title("Search")
     state.show_flashes()
     ws = workspace()
+    if _empty(ws):
+        return
     request = _controls(ws)
     clicked = st.button("Search", type="primary")
     forced = st.session_state.pop(state.RUN_SEARCH, False)
     changed = request != st.session_state.get(LAST_REQUEST) and not request.is_empty()
     if clicked or forced or changed:
         _run(ws, request)
+        page = url_state.restored_page()
+        if page:
+            st.session_state[PAGER] = page
     _results(ws)
+    viewer.show_if_open(ws)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ to stylize, messages for the next run, and where to go next. Keys live here so p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import streamlit as st
 
@@ -13,9 +13,11 @@ Q_UPLOAD_NONCE = "q_upload_nonce"  # bumping it gives the search page a fresh, e
 RUN_SEARCH = "run_search"
 TARGET_COLLECTION = "target_collection"
 
-_FLASH, _STYLES, _CONTENT, _GOTO = "flash", "styles", "content", "goto"
+VIEWING = "viewing"  # the card open in the full-size viewer: (grid key, card index)
+
+_FLASH, _NOTES, _STYLES, _CONTENT, _GOTO = "flash", "card_notes", "styles", "content", "goto"
 Level = Literal["success", "info", "warning", "error"]
-PageName = Literal["search", "refine", "collections", "index"]
+PageName = Literal["search", "refine", "collections", "index", "history"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,17 @@ class Pick:
     label: str
 
 
+@dataclass(frozen=True)
+class Viewing:
+    """What the full-size viewer shows: a result card, its provenance for "add", the scores the search
+    gave it, and the query (a `queries.SearchRequest`, to score the space the search did not)."""
+
+    card: Any
+    added_by: str
+    scores: dict[str, float]
+    query: Any = None
+
+
 def flash(level: Level, text: str) -> None:
     """Queue a message for the top of the next page run (callbacks run before the page is drawn)."""
     st.session_state.setdefault(_FLASH, []).append((level, text))
@@ -36,7 +49,41 @@ def flash(level: Level, text: str) -> None:
 def show_flashes() -> None:
     """Show and forget the queued messages."""
     for level, text in st.session_state.pop(_FLASH, []):
-        getattr(st, level)(text)
+        show_message(level, text)
+
+
+def note(at: str, level: Level, text: str) -> None:
+    """Queue a message for the card (or other place) `at`: feedback shown where the person clicked."""
+    st.session_state.setdefault(_NOTES, {}).setdefault(at, []).append((level, text))
+
+
+def show_notes(at: str) -> None:
+    """Show and forget the messages queued for `at`."""
+    for level, text in st.session_state.get(_NOTES, {}).pop(at, []):
+        show_message(level, text)
+
+
+def tell(at: str | None, level: Level, text: str) -> None:
+    """A message where the person clicked (`at`), or at the top of the next page run when `at` is None."""
+    if at is None:
+        flash(level, text)
+    else:
+        note(at, level, text)
+
+
+def markdown_lines(text: str) -> str:
+    """`text` with its line breaks kept by Markdown (a lone newline would join the lines)."""
+    return "  \n".join(text.splitlines())
+
+
+def escape_markdown(text: str) -> str:
+    """`text` shown literally in Markdown (file names with `*`, `_` or `[`)."""
+    return "".join(f"\\{c}" if c in "\\`*_[]<>|~#$" else c for c in text)
+
+
+def show_message(level: Level, text: str) -> None:
+    """st.success / info / warning / error with the message's line breaks kept."""
+    getattr(st, level)(markdown_lines(text))
 
 
 def styles() -> list[Pick]:

@@ -39,6 +39,15 @@ class FinetuneJob:
         self.progress = [done, total, loss]
 
 
+def finetune_progress(job: FinetuneJob) -> tuple[float, str]:
+    """(fraction, text) for the progress bar: "setting up" until the first iteration reports a total."""
+    done, total, loss = job.progress
+    if total <= 0:
+        return 0.0, f"Fine-tuning {job.name}: setting up (loading the base model and the images)..."
+    return min(1.0, done / total), (f"Fine-tuning {job.name}: {done} of {total} iterations"
+                                    + (f", loss {loss:.4f}" if loss is not None else ""))
+
+
 def _start(ws: Workspace, name: str, **kwargs) -> FinetuneJob:  # noqa: ANN003 - finetune's keywords
     job = FinetuneJob(name, Future())
     job.future = jobs.submit(finetune, name, ws=ws, progress=False, on_step=job.report, **kwargs)
@@ -64,8 +73,8 @@ def _form(ws: Workspace) -> FinetuneJob | None:
         base = base_col.selectbox("Base model", list(MODELS), key="styo_base",
                                   format_func=lambda m: f"{m} (weights not here)" if missing_files(MODELS[m]) else m)
         steps = steps_col.number_input("Iterations", min_value=1, max_value=100_000, value=400, key="styo_steps")
-        lr = lr_col.number_input("Learning rate (0: 1e-6, or 1e-4 with LoRA)", min_value=0.0, max_value=1.0,
-                                 value=0.0, format="%.1e", key="styo_lr")
+        lr = lr_col.number_input("Learning rate", min_value=1e-8, max_value=1.0, value=None, step=1e-6,
+                                 format="%.1e", key="styo_lr", placeholder="default: 1e-6 (1e-4 with LoRA)")
         lora = st.checkbox("Train a LoRA adapter instead of the whole UNet (smaller GPUs)", key="styo_lora")
         if not st.form_submit_button("Fine-tune", key="styo_go"):
             return None
@@ -74,7 +83,8 @@ def _form(ws: Workspace) -> FinetuneJob | None:
         if (model_folder(name, ws) / RECORD).is_file():
             st.info(f"{name} exists: resuming it with its own images and settings (to {int(steps)} iterations)")
             return _start(ws, name, settings={"steps": int(steps)})
-        settings = {"steps": int(steps), **({"lora": True} if lora else {}), **({"lr": float(lr)} if lr > 0 else {})}
+        settings = {"steps": int(steps), **({"lora": True} if lora else {}),
+                    **({"lr": float(lr)} if lr is not None else {})}
         aux = f"corpus:{corpus}" if corpus != _NO_CORPUS else folder.strip()
         return _start(ws, name, source=str(source.path) if source else None,
                       target=str(target.path) if target else None, aux=aux or None, base=base, settings=settings)
@@ -85,14 +95,12 @@ def _watch(job: FinetuneJob) -> None:
     """Progress until the run ends, then its outcome."""
     bar = st.progress(0.0, text=f"Fine-tuning {job.name}...")
     while not job.future.done():
-        done, total, loss = job.progress
-        bar.progress(min(1.0, done / max(1, total)), text=f"Fine-tuning {job.name}: {done} of {total} iterations"
-                     + (f", loss {loss:.4f}" if loss is not None else ""))
+        bar.progress(*finetune_progress(job))
         time.sleep(POLL_SECONDS)
     error = job.future.exception()
     if error is not None:
         bar.empty()
-        st.error(f"Fine-tuning {job.name or '(no name)'} failed: {message(error)}")
+        state.show_message("error", f"Fine-tuning {job.name or '(no name)'} failed: {message(error)}")
         return
     model: FineTuned = job.future.result()
     bar.progress(1.0, text=f"Fine-tuning {job.name}: finished")

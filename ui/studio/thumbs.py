@@ -41,3 +41,25 @@ def show(path: str, caption: str) -> None:
     else:
         st.caption(caption)
         st.warning(f"no preview: {thumb}")
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _full(path: str, mtime_ns: int, size: int) -> tuple[bytes, dict] | str:
+    """The whole image (EXIF-rotated, RGB) as PNG bytes plus its facts, or why it cannot be shown."""
+    try:
+        decoded = decode_file(path, max_side=None)
+    except ImageRejected as exc:
+        return exc.reason
+    buf = io.BytesIO()
+    decoded.image.save(buf, "PNG", compress_level=1)
+    return buf.getvalue(), {"width": decoded.width, "height": decoded.height, "bytes": decoded.size,
+                            "format": decoded.format}
+
+
+def full_image(path: str) -> tuple[bytes, dict] | str:
+    """`path` at full resolution as PNG bytes with {width, height, bytes, format}, or a reason why not."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return f"file not readable ({exc.strerror or exc})"
+    return _full(path, info.st_mtime_ns, info.st_size)
