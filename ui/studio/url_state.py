@@ -83,7 +83,7 @@ def pick_for(ws: Workspace, ref: str) -> state.Pick | None:
     if ref.startswith("id:") and ref[3:].isdigit():
         found = image_refs(ws, [int(ref[3:])]).get(int(ref[3:]))
         return state.Pick(ref, found.path, f"{Path(found.path).name} (id {ref[3:]})") if found else None
-    uploads = (ws.home / "uploads").resolve()
+    uploads = ws.uploads_dir.resolve()
     path = Path(ref).resolve()
     if path.parent == uploads and path.is_file():
         return state.Pick(str(path), str(path), path.name)
