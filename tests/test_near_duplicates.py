@@ -160,3 +160,15 @@ def _set_vector(ws: Workspace, image_id: int, space_id: int, vector: bytes | Non
             s.flush()
         if vector is not None:
             s.add(Embedding(image_id=image_id, space_id=space_id, vector=vector))
+
+
+def test_the_studio_request_folds_or_keeps_copies_and_captions_the_count(corpus) -> None:
+    from ui.studio.queries import SearchRequest, caption
+
+    ws, ids = corpus
+    source, copy = ids["coffee__original"], ids["coffee__original__dup-jpeg"]
+    folded = SearchRequest("content", f"id:{source}", None, k=3).run(ws)
+    assert folded[0].id == source and folded[0].duplicates == [copy] and copy not in {h.id for h in folded}
+    assert caption(1, folded[0]).endswith(" · +1 near-duplicate")
+    kept = SearchRequest("content", f"id:{source}", None, k=3, collapse=False).run(ws)
+    assert copy in {h.id for h in kept} and "near-duplicate" not in caption(1, kept[0])

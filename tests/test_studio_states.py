@@ -142,3 +142,21 @@ def test_image_scores_agree_with_each_spaces_search(ws: Workspace, corpus: Studi
     style_hits = {h.id: h.score for h in search(ws, f"id:{cat}", space="style", k=15, collapse=False)}
     scores = image_scores(ws, a, parse_query(f"id:{cat}"))  # one query read in both spaces
     assert scores["style"] == pytest.approx(style_hits[a], abs=1e-5) and set(scores) == {"content", "style"}
+
+
+def test_search_says_what_a_text_query_matched_and_can_keep_copies(studio: AppTest) -> None:
+    studio.text_input(key="q_text").set_value("a cup of coffee")
+    run(studio)
+    [expander] = [e for e in studio.expander if e.label == "What the text query matched"]
+    shown = texts(expander.code)
+    assert shown.startswith("explain: 'a cup of coffee' in content space") and "espresso" in shown
+    assert studio.session_state["search_last_request"].collapse is True
+    studio.toggle(key="q_collapse").set_value(False)
+    run(studio)
+    assert studio.session_state["search_last_request"].collapse is False
+
+
+def test_a_weak_text_match_is_flagged_on_the_page(studio: AppTest) -> None:
+    studio.text_input(key="q_text").set_value("quantum entanglement")
+    run(studio)
+    assert "'quantum entanglement' matches none of the 1000 labels" in texts(studio.warning)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.workspace import Workspace
+from retrieval.explain import TextExplanation, explain_joint, explain_query
 from retrieval.query import QueryError, QueryTerm, parse_query
 from retrieval.search import SearchHit, joint_search, search
 
@@ -23,6 +24,7 @@ class SearchRequest:
     alpha: float = 0.5
     corpora: tuple[str, ...] = ()
     k: int = 48
+    collapse: bool = True  # fold near-duplicates onto the best hit (each hit lists them)
 
     def is_empty(self) -> bool:
         return not self.text.strip() and self.image is None
@@ -41,12 +43,19 @@ class SearchRequest:
         if self.mode != "joint":
             if not content:
                 raise QueryError("nothing to search for: type a query or drop an image")
-            return search(ws, content, space=self.mode, k=self.k, corpora=corpora)
+            return search(ws, content, space=self.mode, k=self.k, corpora=corpora, collapse=self.collapse)
         style = query_terms(self.style, self.style_image)
         if not content or not style:
             raise QueryError("a joint search needs a content query (text or image) and a style query "
                              "(text, an image, or “Use as style” on a result)")
-        return joint_search(ws, content, style, alpha=self.alpha, k=self.k, corpora=corpora)
+        return joint_search(ws, content, style, alpha=self.alpha, k=self.k, corpora=corpora, collapse=self.collapse)
+
+    def explain(self, ws: Workspace) -> list[TextExplanation]:
+        """What each text term resolved to (`stylelens search --explain`); nothing for pictures only."""
+        content = query_terms(self.text, self.image)
+        if self.mode != "joint":
+            return explain_query(ws, content, space=self.mode)
+        return explain_joint(ws, content, query_terms(self.style, self.style_image))
 
 
 def query_terms(text: str, image: str | None) -> list[QueryTerm]:
@@ -81,8 +90,11 @@ def query_pictures(ws: Workspace, request: SearchRequest) -> list[tuple[str, str
 
 
 def caption(rank: int, hit: SearchHit) -> str:
-    """`#1 chelsea.png · 0.512 · id 3 · photos`, plus each space's score in a joint search."""
+    """`#1 chelsea.png · 0.512 · id 3 · photos`, plus each space's score in a joint search and how many
+    near-duplicates were folded onto the hit."""
     text = f"#{rank} {Path(hit.path).name} · {hit.score:.3f} · id {hit.id} · {hit.corpus}"
     if hit.space == "joint":
         text += " · " + " / ".join(f"{space} {score:.3f}" for space, score in hit.scores.items())
+    if hit.duplicates:
+        text += f" · +{len(hit.duplicates)} near-duplicate{'s' if len(hit.duplicates) > 1 else ''}"
     return text

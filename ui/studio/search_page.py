@@ -7,6 +7,8 @@ import streamlit as st
 
 from indexer.corpora import list_corpora
 from indexer.workspace import Workspace
+from retrieval.explain import weak_terms
+from ui.cli_explain import format_explanation
 from ui.studio import actions, state, thumbs, uploads, url_state, viewer
 from ui.studio.context import workspace
 from ui.studio.errors import shown_errors
@@ -15,6 +17,7 @@ from ui.studio.queries import SearchRequest, caption, query_pictures
 
 _MODE_LABELS = {"content": "Content (what is shown)", "style": "Style (how it is shown)", "joint": "Joint (both)"}
 RESULTS, LAST_REQUEST, PAGER = "search_results", "search_last_request", url_state.SEARCH_PAGER
+EXPLAINED = "search_explained"
 
 
 def _controls(ws: Workspace) -> SearchRequest:
@@ -23,12 +26,16 @@ def _controls(ws: Workspace) -> SearchRequest:
                          help="Words, catalog ids (id:12), image paths; W: weights a term, ' - ' subtracts it")
     nonce = st.session_state.get(state.Q_UPLOAD_NONCE, 0)
     image = uploads.image_upload("…or drop an image to search by example", key=f"q_upload_{nonce}")
-    mode_col, corpus_col, k_col = st.columns([3, 3, 1])
+    mode_col, corpus_col, k_col, fold_col = st.columns([3, 3, 1, 1])
     mode = mode_col.radio("Space", list(_MODE_LABELS), key=state.Q_MODE, horizontal=True, format_func=_MODE_LABELS.get)
     corpora = corpus_col.multiselect("Corpora", [c.name for c in list_corpora(ws)], key="q_corpora",
                                      placeholder="all corpora")
     k = k_col.number_input("Results", min_value=1, max_value=500, value=48, key="q_k")
-    request = SearchRequest(mode, text, str(image.path) if image else None, corpora=tuple(corpora), k=int(k))
+    collapse = fold_col.toggle("Fold copies", value=True, key="q_collapse",
+                               help="Fold near-duplicates (resized, re-encoded, slightly cropped copies: near-identical "
+                               "in every space) onto the best hit; its caption says how many")
+    request = SearchRequest(mode, text, str(image.path) if image else None, corpora=tuple(corpora), k=int(k),
+                            collapse=collapse)
     if mode == "joint":
         style_col, upload_col = st.columns(2)
         style = style_col.text_input("Style query", key=state.Q_STYLE, placeholder="id:12 · words · an image path",
@@ -39,7 +46,7 @@ def _controls(ws: Workspace) -> SearchRequest:
         alpha = st.slider("Fusion weight α: content ← → style", 0.0, 1.0, step=0.05, key=state.Q_ALPHA,
                           help="alpha × content + (1 − alpha) × style, each a 0-1 percentile in its space")
         request = SearchRequest(mode, text, request.image, style, str(style_image.path) if style_image else None,
-                                float(alpha), request.corpora, request.k)
+                                float(alpha), request.corpora, request.k, request.collapse)
     return request
 
 
@@ -49,6 +56,17 @@ def _run(ws: Workspace, request: SearchRequest) -> None:
     reset_pager(PAGER)
     with shown_errors("Search failed"), st.spinner("Searching..."):
         st.session_state[RESULTS] = (request, request.run(ws))
+        st.session_state[EXPLAINED] = request.explain(ws)
+
+
+def _explanation() -> None:
+    """What the text terms resolved to (starter profile: ImageNet labels), a warning for a weak match."""
+    explained = st.session_state.get(EXPLAINED) or []
+    for e in weak_terms(explained):
+        st.warning(e.warning)
+    if explained:
+        with st.expander("What the text query matched"):
+            st.code("\n\n".join(format_explanation(e) for e in explained), language=None)
 
 
 def _query_strip(ws: Workspace, request: SearchRequest) -> None:
@@ -68,6 +86,7 @@ def _results(ws: Workspace) -> None:
         return
     request, hits = found
     _query_strip(ws, request)
+    _explanation()
     if not hits:
         st.info("No results. Try other words, another space, or fewer corpora.")
         return
