@@ -37,6 +37,7 @@ from generation.diffstyle.algorithm import (
 )
 from generation.diffstyle.denoisers import PixelDenoiser
 from generation.diffusion.images import to_tensor
+from generation.diffusion.tiny import sd15_parts
 from generation.diffstyle.hspace import box_mask, inject, normalized_slerp, slerp
 from generation.diffstyle.schedule import Schedule
 from synthetic_images import noise_with_square
@@ -100,7 +101,7 @@ def _reference_ddim(den, x_t: torch.Tensor, steps: int, scheduler_config: dict) 
 
 
 def _scheduler_config(family: str) -> dict:
-    return tiny.DDPM_SCHEDULE if family == "pixel" else dict(tiny.sd_components()["scheduler"].config)
+    return tiny.DDPM_SCHEDULE if family == "pixel" else dict(sd15_parts()["scheduler"].config)
 
 
 # ------------------------------------------------------------------------------------------ h-space
@@ -416,7 +417,7 @@ def _save_sd(folder) -> None:
 
     from generation.diffusion.tokenizer import clip_bpe_files
 
-    parts = tiny.sd_components()
+    parts = sd15_parts()
     for name in ("unet", "vae", "text_encoder"):
         parts[name].save_pretrained(folder / name, safe_serialization=True)
     parts["scheduler"].save_pretrained(folder / "scheduler")

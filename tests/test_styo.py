@@ -370,9 +370,9 @@ def test_a_diffusers_folder_base_loads_through_the_real_path_and_fine_tunes(file
     from diffusers import StableDiffusionPipeline
 
     from generation.styo.models import resolve_base
-    from generation.styo.tiny import base_parts
+    from generation.diffusion.tiny import sd15_parts
 
-    pipe = StableDiffusionPipeline(**base_parts(), safety_checker=None, feature_extractor=None,
+    pipe = StableDiffusionPipeline(**sd15_parts(), safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
     pipe.save_pretrained(tmp_path / "sd", safe_serialization=True)
     spec = resolve_base(str(tmp_path / "sd"))

@@ -27,6 +27,7 @@ from ..aligned import align_module
 from ..base import StylizeError
 from ..diffusion.hub import file_present, missing_lines
 from ..diffusion.sd import load_sd_parts, missing_sd_files
+from ..diffusion.tiny import sd15_parts
 from . import tiny
 from .denoisers import Denoiser, LatentDenoiser, PixelDenoiser
 from .schedule import Schedule
@@ -167,7 +168,7 @@ class Loaded:
 def _tiny(spec: ModelSpec) -> Loaded:
     if spec.family == "pixel":
         return Loaded(spec, tiny.pixel_unet(), Schedule.from_scheduler_config(tiny.DDPM_SCHEDULE))
-    parts = tiny.sd_components()
+    parts = sd15_parts()
     return Loaded(spec, parts["unet"], Schedule.from_scheduler_config(parts["scheduler"].config), parts["vae"],
                   parts["tokenizer"], parts["text_encoder"])
 

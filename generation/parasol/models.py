@@ -73,7 +73,7 @@ def load_base(base: str, allow_download: bool = False) -> tuple[Any, Any, dict]:
 
     import_torchvision()  # transformers' image processors import torchvision (see indexer/compat.py)
     if base == TINY_BASE:
-        from ..instantstyle.tiny import components
+        from ..diffusion.tiny import components
 
         parts = components("sd15", 0)
         return parts["unet"], parts["vae"], dict(parts["scheduler"].config)

@@ -25,7 +25,7 @@ from ..aligned import align_module
 from ..base import StylizeError
 from ..diffusion.hub import missing_lines
 from ..diffusion.sd import SD15_REPO, load_sd_parts, missing_sd_files
-from . import tiny
+from ..diffusion import tiny
 
 
 class WeightsMissingError(StylizeError):
@@ -115,7 +115,7 @@ def load_base(spec: ModelSpec, device: str = "cpu", dtype: torch.dtype = torch.f
     import_torchvision()  # transformers' image processors import torchvision (see indexer/compat.py)
     unet_dtype = unet_dtype or dtype
     if spec.tiny:
-        built = tiny.base_parts()
+        built = tiny.sd15_parts()
         unet = built["unet"] if unet_folder is None else _unet_from_folder(unet_folder, unet_dtype)
         parts = Parts(spec, unet, built["vae"], built["text_encoder"], built["tokenizer"],
                       dict(built["scheduler"].config))
