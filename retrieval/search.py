@@ -13,7 +13,7 @@ from indexer.workspace import Workspace
 from .catalog_lookup import allowed_ids, image_refs, stored_vectors
 from .embed import query_vector
 from .fusion import fuse, fused_order, reference_vectors
-from .indexes import get_index
+from .index_cache import get_index
 from .query import QueryTerm, parse_query
 
 NEAR_DUPLICATE_SPACE = "content"  # near-duplicates are judged on what is shown, never on style

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from synthetic_images import noise_with_square
 
 from indexer.catalog.schema import MiningRun
-from indexer.index_store import MEMORY_BUDGET_KEY
+from indexer.index_sync import MEMORY_BUDGET_KEY
 from indexer.spaces import get_space, list_spaces
 from indexer.workspace import Workspace
 

@@ -28,7 +28,7 @@ from ..diffusion.hub import missing_lines
 from . import checkpoint as ckpt
 from .conditioning import Conditioner
 from .descriptors import DescriptorEncoder
-from .model import TRAINABLE, ParasolConfig, ParasolModel
+from .network import TRAINABLE, ParasolConfig, ParasolModel
 
 TINY_ID = "parasol/tiny"
 TINY_BASE = "tiny"

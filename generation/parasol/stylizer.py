@@ -35,7 +35,7 @@ from ..diffusion.images import to_image, to_tensor
 from . import params as params_mod
 from .ddpm import Inversion, chain_levels, denoise, invert
 from .descriptors import nlerp
-from .model import ParasolModel
+from .network import ParasolModel
 from .models import ModelSpec, default_model, load_checkpoint_model, resolve_spec
 from .params import Params
 

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .data import Triplet
-from .model import ParasolModel
+from .network import ParasolModel
 from .models import TINY_BASE, TINY_ENCODERS, build_model
 
 

@@ -46,7 +46,7 @@ from .conditioning import dropout_masks
 from .curve import write_loss_curve
 from .data import BatchOrder, Triplet, TripletData
 from .descriptors import DescriptorEncoder
-from .model import TRAINABLE, ParasolModel
+from .network import TRAINABLE, ParasolModel
 from .models import build_model, load_checkpoint_model
 
 MIXED_PRECISION = ("no", "fp16", "bf16")

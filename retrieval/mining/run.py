@@ -16,11 +16,11 @@ from indexer.catalog.schema import MiningRun, Triplet
 from indexer.limits import check_k
 from indexer.names import check_plain_name
 from indexer.spaces import get_space
-from indexer.vectors.index import VectorIndex
+from indexer.vectors.faiss_index import VectorIndex
 from indexer.workspace import Workspace
 
 from ..catalog_lookup import allowed_ids, corpus_vectors
-from ..indexes import get_index
+from ..index_cache import get_index
 from ..query import QueryError
 from .manifest import write_histograms, write_manifest
 from .select import VectorTable, cross_similarity, pick_nearest_under_ceiling
