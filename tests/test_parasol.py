@@ -258,7 +258,7 @@ def test_models_listing_finds_checkpoints_and_refuses_unknown_ones(tmp_path, mon
     monkeypatch.setenv("STYLELENS_HOME", str(tmp_path / "ws"))
     rows = [g for g in list_generators() if g.method == "parasol"]
     assert [g.model_id for g in rows][-1] == "parasol/tiny" and rows[-1].weights_present
-    assert len(rows) == 2 and not rows[0].weights_present and "train-parasol" in rows[0].description
+    assert len(rows) == 2 and not rows[0].weights_present and "stylelens train parasol" in rows[0].description
     with pytest.raises(StylizeError, match="parasol needs a trained checkpoint"):
         create_stylizer("parasol")
     with pytest.raises(StylizeError, match="no PARASOL checkpoint at"):

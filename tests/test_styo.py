@@ -471,7 +471,7 @@ def test_models_are_listed_resolved_and_missing_weights_named(trained, monkeypat
         with pytest.raises(WeightsMissingError, match=r"unet/diffusion_pytorch_model.safetensors(.|\n)*hf download"):
             load_base(MODELS["styo/sd15"])
     empty = store.FineTuned(tmp_path, dict(trained.record, checkpoint=None))
-    with pytest.raises(WeightsMissingError, match="re-run `stylelens styo finetune --name pair`"):
+    with pytest.raises(WeightsMissingError, match="re-run `stylelens train styo --name pair`"):
         checkpoint.load_finetuned(empty, "cpu", torch.float32)
     with pytest.raises(StylizeError, match="model name"):
         store.check_name("../escape")

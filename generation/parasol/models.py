@@ -1,6 +1,6 @@
 """PARASOL model ids, base latent diffusion models, and building a `ParasolModel` fresh or from a checkpoint.
 
-- A *stylizer model* is a checkpoint folder written by `stylelens train-parasol` (the run folder or its
+- A *stylizer model* is a checkpoint folder written by `stylelens train parasol` (the run folder or its
   `checkpoint/`), or `parasol/tiny`: an untrained tiny model for tests and benchmarks only.
 - A *base* is the pretrained LDM training starts from: `sd15` (= stable-diffusion-v1-5/stable-diffusion-v1-5),
   any SD1.x hub id or local diffusers folder, or `tiny` (seeded random, SD1.5 block layout). The paper starts
@@ -11,7 +11,7 @@
 
 `list_models()` shows the checkpoints named in STYLELENS_PARASOL_CHECKPOINTS (folders separated by the OS
 path separator; a folder may be a checkpoint, a training run, or hold several runs) and the runs
-`train-parasol` wrote into the workspace (WORKSPACE/parasol/*, the workspace being $STYLELENS_HOME or
+`stylelens train parasol` wrote into the workspace (WORKSPACE/parasol/*, the workspace being $STYLELENS_HOME or
 ~/.stylelens, as the Studio sets it), or a placeholder row saying how to get one; then `parasol/tiny`.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ TINY_ID = "parasol/tiny"
 TINY_BASE = "tiny"
 BASE_ALIASES = {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5"}
 CHECKPOINTS_ENV = "STYLELENS_PARASOL_CHECKPOINTS"
-WORKSPACE_DIR = "parasol"  # WORKSPACE/parasol/<run>: where `stylelens train-parasol` trains by default
+WORKSPACE_DIR = "parasol"  # WORKSPACE/parasol/<run>: where `stylelens train parasol` trains by default
 TINY_ENCODERS = ("tiny/aladin", "tiny/open_clip")
 _LICENCE_SD = "base: CreativeML OpenRAIL-M (SD1.5); fine-tuned weights: yours; encoders: their own licences"
 
@@ -161,7 +161,7 @@ def resolve_spec(model: str) -> ModelSpec:
                          "for tests and benchmarks only", "random weights (tests only)", tiny=True)
     folder = ckpt.find_checkpoint(model)
     if folder is None:
-        raise StylizeError(f"no PARASOL checkpoint at {model!r}: give the folder `stylelens train-parasol` wrote "
+        raise StylizeError(f"no PARASOL checkpoint at {model!r}: give the folder `stylelens train parasol` wrote "
                            f"(it holds checkpoint/{ckpt.CONFIG}), or {TINY_ID} for tests")
     config = ckpt.read_config(folder)
     return ModelSpec(str(Path(model).expanduser()), folder,
@@ -195,7 +195,7 @@ def default_model() -> str:
     found = configured_checkpoints()
     if not found:
         raise StylizeError("parasol needs a trained checkpoint: pass --model FOLDER (written by `stylelens "
-                           f"train-parasol`), set {CHECKPOINTS_ENV}, or use {TINY_ID} for tests")
+                           f"train parasol`), set {CHECKPOINTS_ENV}, or use {TINY_ID} for tests")
     return found[0]
 
 
@@ -214,8 +214,8 @@ def list_models() -> list[Any]:
         except StylizeError as exc:
             rows.append(GeneratorInfo("parasol", folder, str(exc), False))
     if not rows:
-        rows.append(GeneratorInfo("parasol", "<checkpoint folder from stylelens train-parasol>",
-                                  f"train one with `stylelens train-parasol`, then pass it as --model or list it in "
+        rows.append(GeneratorInfo("parasol", "<checkpoint folder from stylelens train parasol>",
+                                  f"train one with `stylelens train parasol`, then pass it as --model or list it in "
                                   f"{CHECKPOINTS_ENV}", False, _LICENCE_SD))
     tiny = resolve_spec(TINY_ID)
     rows.append(GeneratorInfo("parasol", tiny.model_id, tiny.description, True, tiny.licence))

@@ -218,7 +218,7 @@ _OPTIONS = ("model", "device", "dtype", "allow_download")
 def create(**options: Any) -> Parasol:
     """Build a PARASOL stylizer (weights load on first use).
 
-    Options: model (a checkpoint folder written by `stylelens train-parasol`, or parasol/tiny; default: the
+    Options: model (a checkpoint folder written by `stylelens train parasol`, or parasol/tiny; default: the
     first one in STYLELENS_PARASOL_CHECKPOINTS), device ("auto"), dtype ("auto": float16 on CUDA, float32 on
     CPU), allow_download (False: the base model must be in the HF cache or a folder).
     """

@@ -289,7 +289,7 @@ def train(cfg: TrainConfig, triplets: Sequence[Triplet], out_dir: str | Path, *,
     start = step
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=cfg.steps, initial=step, desc="train-parasol", unit="step",
+    bar = tqdm(total=cfg.steps, initial=step, desc="train parasol", unit="step",
                disable=None if progress is None else not progress)
     shape = _latent_shape(model, cfg.batch_size, resolution)
     last: dict[str, float] = dict(history[-1]) if history else {}

@@ -79,7 +79,7 @@ def _require(model: FineTuned) -> None:
     if not model.weights_present():
         where = model.weights_file or f"{model.folder} (no checkpoint yet)"
         raise WeightsMissingError(f"fine-tuned StyO model {model.model_id!r} has no weights at {where}; re-run "
-                                  f"`stylelens styo finetune --name {model.name}` to train or finish it")
+                                  f"`stylelens train styo --name {model.name}` to train or finish it")
 
 
 def load_finetuned(model: FineTuned, device: str, dtype: torch.dtype, variant: str | None = None,

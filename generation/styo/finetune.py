@@ -239,7 +239,7 @@ def _train(model: FineTuned, idl: IDL, settings: TrainSettings, progress: bool |
     if settings.steps != model.steps:
         model = store.FineTuned(model.folder, dict(model.record, training=dict(model.record["training"],
                                                                                 steps=settings.steps)))
-    with tqdm(total=settings.steps, initial=done, desc=f"styo finetune {model.name}",
+    with tqdm(total=settings.steps, initial=done, desc=f"train styo {model.name}",
               disable=None if progress is None else not progress) as bar, _interrupt_between_steps() as interrupted:
         while done < settings.steps:
             losses.append(idl.train_step(done))

@@ -1,4 +1,4 @@
-"""StyO's base models (what `stylelens styo finetune` starts from), their weights, and loading them.
+"""StyO's base models (what `stylelens train styo` starts from), their weights, and loading them.
 
 - `styo/sd15`: Stable Diffusion 1.5 (the paper fine-tunes an LDM; SD1.5 is the public one of its family),
   512 px, from the local Hugging Face cache (safetensors only). Nothing is downloaded unless

@@ -134,7 +134,7 @@ def model_folder(name: str, home: str | os.PathLike[str] | None = None) -> Path:
 def open_model(ref: str, home: str | os.PathLike[str] | None = None) -> FineTuned:
     """A fine-tuned model by `styo/NAME`, `NAME` (in the workspace) or its folder path."""
     if not isinstance(ref, str) or not ref.strip():
-        raise StylizeError("styo needs a fine-tuned model: run `stylelens styo finetune --name NAME ...`, then "
+        raise StylizeError("styo needs a fine-tuned model: run `stylelens train styo --name NAME ...`, then "
                            "stylize with --model styo/NAME")
     name = ref.removeprefix(PREFIX)
     if _NAME.fullmatch(name) and (models_root(home) / name).is_dir():
@@ -143,7 +143,7 @@ def open_model(ref: str, home: str | os.PathLike[str] | None = None) -> FineTune
         return read(Path(ref).expanduser().resolve())
     known = ", ".join(m.model_id for m in list_finetuned(home)) or "none yet"
     raise StylizeError(f"no fine-tuned StyO model {ref!r} in {models_root(home)} (fine-tuned models: {known}); "
-                       "run `stylelens styo finetune --name NAME ...` first")
+                       "run `stylelens train styo --name NAME ...` first")
 
 
 def list_finetuned(home: str | os.PathLike[str] | None = None) -> list[FineTuned]:

@@ -1,4 +1,4 @@
-"""The StyO stylizer: FCC on a model fine-tuned by IDL (`stylelens styo finetune`).
+"""The StyO stylizer: FCC on a model fine-tuned by IDL (`stylelens train styo`).
 
 StyO is one-shot per image pair: the identifiers of a fine-tuned model stand for *its* source face and
 *its* target portrait. So a request's content must be the model's source image and every style (with a
@@ -95,14 +95,14 @@ class StyO(Stylizer):
         if not same(content.image, content.sha256, "source"):
             raise StylizeError(f"StyO model {self.model.model_id!r} was fine-tuned on the source "
                                f"{record['source']['from']} (a copy: {self.model.image_path('source')}); it "
-                               "stylizes that image only. Fine-tune a model on this content: stylelens styo finetune "
+                               "stylizes that image only. Fine-tune a model on this content: stylelens train styo "
                                "--source ...")
         weights = normalized_weights(styles)
         for s, w in zip(styles, weights, strict=True):
             if w > 0 and (s.vector is not None or not same(s.image, s.sha256, "target")):
                 raise StylizeError(f"StyO's style is baked into model {self.model.model_id!r}: pass its target image "
                                    f"{record['target']['from']} (a copy: {self.model.image_path('target')}) as the "
-                                   "style; for another style fine-tune a new model (stylelens styo finetune "
+                                   "style; for another style fine-tune a new model (stylelens train styo "
                                    "--target ...)")
 
     def _pixel_digest(self, which: str) -> str:
@@ -168,7 +168,7 @@ def create(**options: Any) -> StyO:
     if unknown:
         raise StylizeError(f"unknown styo option(s) {unknown}; known: {list(_OPTIONS)}")
     if options.get("model") in MODELS:
-        raise StylizeError(f"{options['model']} is a base model: fine-tune it first (stylelens styo finetune --base "
+        raise StylizeError(f"{options['model']} is a base model: fine-tune it first (stylelens train styo --base "
                            f"{options['model']} --name NAME ...), then stylize with --model styo/NAME")
     model = open_model(options.get("model") or "", options.get("home"))
     return StyO(model, device=options.get("device") or "auto", dtype=options.get("dtype") or "auto",
