@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from ..base import StylizeError
-from ..diffusion.hub import missing_lines
+from ..weights import WeightsMissingError
 from . import checkpoint as ckpt
 from .conditioning import Conditioner
 from .descriptors import DescriptorEncoder
@@ -39,8 +39,7 @@ TINY_ENCODERS = ("tiny/aladin", "tiny/open_clip")
 _LICENCE_SD = "base: CreativeML OpenRAIL-M (SD1.5); fine-tuned weights: yours; encoders: their own licences"
 
 
-class WeightsMissingError(StylizeError):
-    """Weights a PARASOL base model needs are neither in the local Hugging Face cache nor in a given folder."""
+_FIXES = (("base", "<local SD1.x diffusers folder>"), ("allow_download", ""))
 
 
 @dataclass(frozen=True)
@@ -80,10 +79,7 @@ def load_base(base: str, allow_download: bool = False) -> tuple[Any, Any, dict]:
     source = base_source(base)
     missing = _missing_base_files(source)
     if missing and not allow_download:
-        lines = missing_lines(missing)
-        raise WeightsMissingError(f"PARASOL base model {base!r} cannot load: these files are not in the local Hugging "
-                                  "Face cache or the given folder (downloads are off):\n" + "\n".join(lines)
-                                  + "\nor pass a local SD1.x diffusers folder as the base.")
+        raise WeightsMissingError(f"PARASOL base model {base!r}", missing, fixes=_FIXES)
     from ..diffusion import quiet_diffusers
     from ..diffusion.sd import load_sd_parts
 
@@ -91,7 +87,7 @@ def load_base(base: str, allow_download: bool = False) -> tuple[Any, Any, dict]:
         with quiet_diffusers():
             parts = load_sd_parts(source, torch.float32, allow_download=allow_download)
     except OSError as exc:
-        raise WeightsMissingError(f"PARASOL base model {base!r} could not load ({exc})") from exc
+        raise WeightsMissingError(f"PARASOL base model {base!r}", reason=str(exc), fixes=_FIXES) from exc
     return parts.unet, parts.vae, dict(parts.scheduler_config)
 
 

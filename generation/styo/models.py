@@ -23,13 +23,11 @@ from indexer.compat import import_torchvision
 
 from ..aligned import align_module
 from ..base import StylizeError
-from ..diffusion.hub import missing_lines
 from ..diffusion.sd import SD15_REPO, load_sd_parts, missing_sd_files
 from ..diffusion import tiny
+from ..weights import WeightsMissingError
 
-
-class WeightsMissingError(StylizeError):
-    """Weights a StyO model needs are neither in the local Hugging Face cache nor in its folder."""
+_FIXES = (("base", "<local diffusers Stable Diffusion folder>"), ("allow_download", ""))
 
 
 @dataclass(frozen=True)
@@ -82,11 +80,7 @@ def missing_files(spec: ModelSpec, variant: str | None = None, with_unet: bool =
 
 def weights_missing_error(what: str, missing: list[tuple[str, str]]) -> WeightsMissingError:
     """A WeightsMissingError naming every missing file and how to get it."""
-    lines = missing_lines(missing)
-    lines.append("or pass a local diffusers Stable Diffusion folder as the base (--base DIR); or allow_download=True "
-                 "where the hub is reachable.")
-    return WeightsMissingError(f"StyO {what} cannot load: these files are not in the local Hugging Face cache or the "
-                               "given folder (downloads are off):\n" + "\n".join(lines))
+    return WeightsMissingError(f"StyO {what}", missing, fixes=_FIXES)
 
 
 @dataclass
@@ -126,7 +120,7 @@ def load_base(spec: ModelSpec, device: str = "cpu", dtype: torch.dtype = torch.f
         try:
             sd = load_sd_parts(spec.source, dtype, variant, allow_download, unet_folder, unet_dtype)
         except OSError as exc:
-            raise WeightsMissingError(f"StyO base model {spec.model_id!r} could not load ({exc})") from exc
+            raise WeightsMissingError(f"StyO base model {spec.model_id!r}", reason=str(exc), fixes=_FIXES) from exc
         parts = Parts(spec, sd.unet, sd.vae, sd.text_encoder, sd.tokenizer, sd.scheduler_config)
     for part, wanted in ((parts.unet, unet_dtype), (parts.vae, dtype), (parts.text_encoder, dtype)):
         part.to(device) if part.dtype == wanted else part.to(device=device, dtype=wanted)
