@@ -2,6 +2,7 @@
 per interface, progress with an ETA, and the result cache."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -83,3 +84,40 @@ def test_the_result_cache_keeps_the_most_recently_used() -> None:
     cache.put("c", "C")
     assert "b" not in cache and cache.get("a") == "A" and cache.get("c") == "C" and len(cache) == 2
     assert cache.get("b") is None
+
+
+def test_model_configs_have_one_format_and_old_files_still_read(tmp_path) -> None:
+    from generation.model_config import FORMAT, ConfigError, read_config, write_config
+
+    path = write_config(tmp_path / "m.json", "parasol", {"step": 3, "base": "tiny"})
+    assert json.loads(path.read_text()) == {"base": "tiny", "format": FORMAT, "method": "parasol", "step": 3}
+    assert read_config(path, "parasol") == {"step": 3, "base": "tiny"}
+    assert read_config(path, "parasol", keep_keys=True)["method"] == "parasol"
+    with pytest.raises(ConfigError, match="not a styo model config of format 1"):
+        read_config(path, "styo")
+    old = tmp_path / "old.json"
+    old.write_text('{"names": ["a.png"]}')  # a side file DualStyleGAN's converter wrote before the format
+    assert read_config(old, "dualstylegan") == {"names": ["a.png"]}
+    with pytest.raises(ConfigError, match="format"):
+        read_config(old, "styo", legacy=False)
+    with pytest.raises(ValueError, match="cannot say method='styo'"):
+        write_config(tmp_path / "x.json", "parasol", {"method": "styo"})
+    old.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="not a JSON object"):
+        read_config(old, "parasol")
+
+
+def test_dualstylegan_side_files_are_written_in_the_format_and_old_ones_read(tmp_path) -> None:
+    import numpy as np
+
+    from generation.dualstylegan.checkpoints import convert_file, load_style_codes
+
+    codes = tmp_path / "exstyle_code.npy"
+    np.save(codes, {"a.png": np.ones((1, 18, 4), np.float32), "b.png": np.zeros((1, 18, 4), np.float32)})
+    convert_file(codes)
+    side = tmp_path / "exstyle_code.json"
+    assert json.loads(side.read_text())["method"] == "dualstylegan"
+    converted = tmp_path / "exstyle_code.safetensors"
+    assert list(load_style_codes(converted)) == ["a.png", "b.png"]
+    side.write_text(json.dumps({"names": ["a.png", "b.png"]}))  # as the converter wrote it before
+    assert list(load_style_codes(converted)) == ["a.png", "b.png"]

@@ -107,7 +107,7 @@ def _create(folder: Path, spec: ModelSpec, settings: TrainSettings, resolution: 
                     loss="sum of the src/tgt/aux MSE terms, shared t and eps")
     prompts = {k: text(p) for k, p in training_prompts(ids).items()}
     prompts["sty"] = text(inference_prompts(ids, 1, 1)[1])
-    record = {"format": store.FORMAT, "method": "styo", "name": folder.name,
+    record = {"name": folder.name,
               "base": {"model": spec.model_id, "source": spec.source, "variant": variant},
               "resolution": resolution, "identifiers": ids.to_dict(), "prompts": prompts, **pinned,
               "aux": aux.record(), "training": training, "step": 0, "checkpoint": None, "losses": [],

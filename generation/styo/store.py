@@ -15,11 +15,9 @@ old or the new checkpoint in use, never half of one. The workspace is $STYLELENS
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ..base import StylizeError
+from ..model_config import read_config, write_config
 
 RECORD = "styo.json"
-FORMAT = 1
 PREFIX = "styo/"
 SUBDIR = ("models", "styo")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -115,16 +113,9 @@ class FineTuned:
 def read(folder: str | os.PathLike[str]) -> FineTuned:
     """The model in `folder`; StylizeError when it is not a StyO model folder."""
     folder = Path(folder)
-    path = folder / RECORD
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StylizeError(f"{folder} is not a fine-tuned StyO model (no {RECORD})") from None
-    except (OSError, ValueError) as exc:
-        raise StylizeError(f"cannot read {path}: {exc}") from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("method") != "styo":
-        raise StylizeError(f"{path} is not a StyO model record of format {FORMAT}")
-    return FineTuned(folder, record)
+    if not (folder / RECORD).is_file():
+        raise StylizeError(f"{folder} is not a fine-tuned StyO model (no {RECORD})")
+    return FineTuned(folder, read_config(folder / RECORD, "styo", legacy=False, keep_keys=True))
 
 
 def model_folder(name: str, home: str | os.PathLike[str] | None = None) -> Path:
@@ -166,13 +157,8 @@ def now() -> str:
 
 
 def write_record(folder: Path, record: dict[str, Any]) -> None:
-    """styo.json, atomically (temporary file, fsync, rename)."""
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=RECORD + ".")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(record, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, folder / RECORD)
+    """styo.json, atomically, in the one model-config format (`generation.model_config`)."""
+    write_config(folder / RECORD, "styo", record)
 
 
 def step_dir_name(step: int) -> str:
