@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["Method", "MethodOptions", "Progress", "ProgressEvent", "ResultCache", "WeightsMissingError",
-           "check_options"]
+           "check_options", "output_size"]
 
 V = TypeVar("V")
 
@@ -53,6 +53,16 @@ def check_options(options_cls: type, values: Mapping[str, Any], method: str) -> 
     if unknown:
         raise StylizeError(f"unknown {method} option(s) {unknown}; known: {known}")
     return options_cls(**{k: v for k, v in values.items() if v is not None and v != ""})
+
+
+def output_size(params: Any, default: int, multiple: int) -> tuple[int, int]:
+    """(height, width) of a run: `params.height` / `params.width`, or the model's `default`; each must be a
+    multiple of `multiple` (the model's total downsampling)."""
+    height, width = params.height or default, params.width or default
+    for name, v in (("height", height), ("width", width)):
+        if v % multiple:
+            raise StylizeError(f"{name} {v} is not a multiple of {multiple}, which this model needs")
+    return int(height), int(width)
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,9 @@ class ResultCache(Generic[V]):
         while len(self._items) > self.size:
             self._items.popitem(last=False)
         return value
+
+    def clear(self) -> None:
+        self._items.clear()
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._items

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..base import ContentRef, StyleRef, StylizeError, normalized_weights
 from ..diffusion.images import to_image, to_tensor
-from ..method import Method, MethodOptions
+from ..method import Method, MethodOptions, output_size
 from . import params as params_mod
 from .algorithm import Inversion, TransferSettings, blend_latents, invert, transfer
 from .denoisers import Denoiser
@@ -65,11 +65,8 @@ class DiffStyle(Method):
         unconditional model is refused here, before any work."""
         params_mod.validate(params, self.loaded.schedule.num_train_timesteps)
         den = self.loaded.denoiser(content.prompt)
-        height, width = params.height or den.default_size, params.width or den.default_size
-        for name, v in (("height", height), ("width", width)):
-            if v % den.size_multiple:
-                raise StylizeError(f"{name} {v} is not a multiple of {den.size_multiple}, which this model needs")
-        return dataclasses.replace(params, height=int(height), width=int(width),
+        height, width = output_size(params, den.default_size, den.size_multiple)
+        return dataclasses.replace(params, height=height, width=width,
                                    mask_box=list(params.mask_box) if params.mask_box is not None else None)
 
     # -- the steps ------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from PIL import Image
 
 from ..base import ContentRef, StyleRef, StylizeError, normalized_weights
 from ..diffusion.images import to_image, to_tensor
-from ..method import Method, MethodOptions
+from ..method import Method, MethodOptions, output_size
 from . import params as params_mod
 from .ddpm import Inversion, chain_levels, denoise, invert
 from .descriptors import nlerp
@@ -98,11 +98,7 @@ class Parasol(Method):
         has no text side is refused here, before any work."""
         model = self.model
         params_mod.validate(params, len(model.alphas_cumprod))
-        size = model.config.resolution
-        height, width = params.height or size, params.width or size
-        for name, v in (("height", height), ("width", width)):
-            if v % model.size_multiple:
-                raise StylizeError(f"{name} {v} is not a multiple of {model.size_multiple}, which this model needs")
+        height, width = output_size(params, model.config.resolution, model.size_multiple)
         if (content.prompt or "").strip() and not model.content.supports_text:
             raise StylizeError(f"a content prompt needs a semantic encoder with a text side; "
                                f"{model.content.encoder_id} has none")

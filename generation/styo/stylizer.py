@@ -21,7 +21,7 @@ from PIL import Image
 
 from ..base import ContentRef, StyleRef, StylizeError, normalized_weights
 from ..diffusion.images import to_image, to_tensor
-from ..method import Method, MethodOptions
+from ..method import Method, MethodOptions, output_size
 from . import params as params_mod
 from .checkpoint import load_finetuned
 from .encoding import encode_prompts, max_length
@@ -102,13 +102,8 @@ class StyO(Method):
     def resolve_params(self, params: Params, content: ContentRef) -> Params:
         """Validated, with height/width defaulting to the fine-tuning resolution."""
         params_mod.validate(params)
-        size = int(self.model.record["resolution"])
-        height, width = params.height or size, params.width or size
-        multiple = size_multiple(self.parts)
-        for name, v in (("height", height), ("width", width)):
-            if v % multiple:
-                raise StylizeError(f"{name} {v} is not a multiple of {multiple}, which this model needs")
-        return dataclasses.replace(params, height=int(height), width=int(width))
+        height, width = output_size(params, int(self.model.record["resolution"]), size_multiple(self.parts))
+        return dataclasses.replace(params, height=height, width=width)
 
     def check_inputs(self, content: ContentRef, styles: list[StyleRef]) -> None:
         """The content must be the model's source image and every weighted style its target image."""
