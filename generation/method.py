@@ -151,7 +151,7 @@ class Method(Stylizer):
         options = dataclasses.replace(options if options is not None else self.Options(), **overrides)
         self.spec, self.options = spec, options
         self.device = resolve_device(options.device)
-        self.dtype = self.resolve_dtype(getattr(options, "dtype", "auto"))
+        self.dtype = self.resolve_dtype(options.dtype) if hasattr(options, "dtype") else None
         self._loaded: Any = None
         self._caches: dict[str, ResultCache[Any]] = {}
         self._on_progress: ProgressCallback | None = None
@@ -206,12 +206,23 @@ class Method(Stylizer):
 
     def stylize(self, content: ContentRef, styles: list[StyleRef], params: Any = None, seed: int = 0,
                 on_progress: ProgressCallback | None = None) -> StylizeResult:
-        """`Stylizer.stylize`, reporting each step to `on_progress(ProgressEvent)` when given."""
-        self._on_progress = on_progress
+        """`Stylizer.stylize`, reporting each step to `on_progress(ProgressEvent)` when given; a method
+        without steps of its own (one feed-forward pass) reports one step when it is done."""
+        events: list[ProgressEvent] = []
+
+        def report(event: ProgressEvent) -> None:
+            events.append(event)
+            on_progress(event)
+
+        self._on_progress = report if on_progress is not None else None
+        start = time.monotonic()
         try:
-            return super().stylize(content, styles, params, seed)
+            result = super().stylize(content, styles, params, seed)
         finally:
             self._on_progress = None
+        if on_progress is not None and not events:
+            on_progress(ProgressEvent(1, 1, time.monotonic() - start, 0.0))
+        return result
 
     @abstractmethod
     def _run(self, content: ContentRef, styles: list[StyleRef], params: Any, seed: int) -> list[Image.Image]:

@@ -104,7 +104,8 @@ def style_vector(style: StyleRef) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FastOptions:
-    """model: only `starter/magenta-transform`; device: onnxruntime's ("auto": CPU unless CUDA is present)."""
+    """model: only `starter/magenta-transform`; device: onnxruntime's ("auto": CPU unless CUDA is present).
+    No dtype: onnxruntime runs the int8 graphs as shipped."""
 
     model: str | None = None
     device: str | None = None
@@ -134,9 +135,6 @@ class FastStylizer(Method):
             raise StylizeError(problem)
         return TRANSFORM_ID
 
-    def resolve_dtype(self, dtype: Any) -> None:
-        return None  # onnxruntime runs the int8 graphs as shipped
-
     def load(self) -> MagentaNetworks:
         return MagentaNetworks(self.device)
 
@@ -163,17 +161,12 @@ class FastStylizer(Method):
 
     def _run(self, content: ContentRef, styles: list[StyleRef], params: FastParams, seed: int) -> list[Image.Image]:
         image = fit_content(content.image, params.content_size)
-        with self.progress(1) as bar:  # one feed-forward pass
-            out = self._transfer(image, content, styles, params)
-            bar.update(1)
-        return [Image.fromarray(to_uint8(out), "RGB")]
-
-    def _transfer(self, image: Image.Image, content: ContentRef, styles: list[StyleRef],
-                  params: FastParams) -> np.ndarray:
         bottleneck = self.style_bottleneck(styles, params.style_size)
         if params.strength < 1:
             own = self.networks.bottleneck(to_rgb(content.image), params.style_size).astype(np.float64)
             bottleneck = params.strength * bottleneck + (1 - params.strength) * own
         pixels = np.asarray(image, dtype=np.float32) / np.float32(255)
         out = self.networks.transform(pixels, bottleneck.astype(np.float32))
-        return luminance_only(out, pixels) if params.preserve_colour else out
+        if params.preserve_colour:
+            out = luminance_only(out, pixels)
+        return [Image.fromarray(to_uint8(out), "RGB")]
