@@ -32,15 +32,19 @@ def spell_option(option: str, value: str, interface: Interface) -> str:
 
 
 def _source_lines(missing: Sequence[tuple[str, str]], hub: bool) -> list[str]:
-    """One line per source listing its missing files, then how to fetch the hub ones."""
-    from .diffusion.hub import missing_lines
+    """One line per source listing its missing files, then (`hub`) how to fetch the hub ones."""
+    from .diffusion.hub import is_local
 
-    if hub:
-        return missing_lines(list(missing))
     by_source: dict[str, list[str]] = {}
     for src, f in missing:
         by_source.setdefault(src, []).append(f)
-    return [f"  - {src}: {', '.join(files)}" for src, files in by_source.items()]
+    lines = [f"  - {src}: {', '.join(files)}" for src, files in by_source.items()]
+    downloads = [f"  hf download {src} {' '.join(files)}" for src, files in by_source.items()
+                 if hub and not is_local(src)]
+    if downloads:
+        lines += ["Fix: on a machine with hub access run", *downloads,
+                  "(`huggingface-cli download` with older huggingface_hub) and copy the HF cache here;"]
+    return lines
 
 
 class WeightsMissingError(StylizeError):
