@@ -19,9 +19,9 @@ from .registry import (
 register_builtin("fast", "generation.fast")
 register_builtin("instantstyle", "generation.instantstyle")
 register_builtin("diffstyle", "generation.diffstyle")
-register_builtin("dualstylegan", "generation.dualstylegan")
-register_builtin("styo", "generation.styo")
-register_builtin("parasol", "generation.parasol")
+register_builtin("dualstylegan", "generation.dualstylegan", uses_workspace=True)
+register_builtin("styo", "generation.styo", uses_workspace=True)
+register_builtin("parasol", "generation.parasol", uses_workspace=True)
 
 __all__ = [
     "ContentRef", "StyleRef", "StylizeError", "StylizeResult", "Stylizer",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from indexer.layout import WorkspaceLayout
 from indexer.limits import check_seed
 
 from .base import (
@@ -72,10 +73,12 @@ class Generated:
     description: dict[str, Any]
 
 
-def build_stylizer(method: str, options: dict[str, Any] | None = None) -> Stylizer:
-    """`create_stylizer(method, **options)`; a method whose module cannot be imported is a StylizeError."""
+def build_stylizer(method: str, options: dict[str, Any] | None = None,
+                   workspace: WorkspaceLayout | None = None) -> Stylizer:
+    """`create_stylizer(method, workspace=workspace, **options)`; a method whose module cannot be imported is
+    a StylizeError."""
     try:
-        return create_stylizer(method, **(options or {}))
+        return create_stylizer(method, workspace=workspace, **(options or {}))
     except ImportError as exc:
         raise StylizeError(f"method {method!r} is unavailable here: {exc}") from exc
     except TypeError as exc:  # an option the method's factory does not take

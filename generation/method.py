@@ -7,7 +7,10 @@ A method declares
 - `resolve_spec(options)`: its model spec (ids, where the weights live) from the options;
 - `load()`: the networks, called once, on first use (`loaded`), on `self.device` in `self.dtype`;
 - `_run(...)`: the paper's algorithm (`Stylizer`).
-The base resolves device and dtype, caches per-input work (`cache`), reports per-step progress with an ETA
+A method that keeps models in the caller's workspace (WORKSPACE/models/<method>, WORKSPACE/parasol) declares
+`WorkspaceOptions`: the workspace (an `indexer.layout.WorkspaceLayout`) is then one of its options, given
+explicitly (the registry passes `workspace=` to methods registered with `uses_workspace=True`); no method
+reads $STYLELENS_HOME. The base resolves device and dtype, caches per-input work (`cache`), reports per-step progress with an ETA
 to a terminal bar and to the caller's `on_progress` (`progress`), and builds the registry entry (`create`).
 Missing weights are `generation.weights.WeightsMissingError`; saved model configs go through
 `generation.method_config`.
@@ -24,6 +27,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from PIL import Image
 
+from indexer.layout import WorkspaceLayout
+
 from .base import ContentRef, StyleRef, StylizeError, Stylizer, StylizeResult
 from .weights import WeightsMissingError
 
@@ -31,7 +36,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["Method", "MethodOptions", "Progress", "ProgressEvent", "ResultCache", "WeightsMissingError",
-           "check_options", "output_size"]
+           "WorkspaceOptions", "check_options", "output_size"]
 
 V = TypeVar("V")
 
@@ -44,6 +49,14 @@ class MethodOptions:
     model: str | None = None
     device: str = "auto"
     dtype: str | torch.dtype = "auto"
+
+
+@dataclass(frozen=True)
+class WorkspaceOptions(MethodOptions):
+    """`MethodOptions` plus `workspace`: the caller's workspace (a `WorkspaceLayout`, or an opened `Workspace`)
+    where the method keeps its models; None when there is none (models are then found by folder only)."""
+
+    workspace: WorkspaceLayout | None = None
 
 
 def check_options(options_cls: type, values: Mapping[str, Any], method: str) -> Any:
@@ -157,6 +170,16 @@ class Method(Stylizer):
         self._on_progress: ProgressCallback | None = None
 
     # -- the registry entry ---------------------------------------------------------------------------
+
+    @classmethod
+    def uses_workspace(cls) -> bool:
+        """Whether the method's options take the caller's `workspace` (its `Options` are `WorkspaceOptions`)."""
+        return issubclass(cls.Options, WorkspaceOptions)
+
+    @property
+    def workspace(self) -> WorkspaceLayout | None:
+        """The workspace the method was given (None when it takes none or was given none)."""
+        return getattr(self.options, "workspace", None)
 
     @classmethod
     def create(cls, **options: Any) -> Method:

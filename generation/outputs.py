@@ -14,13 +14,14 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
+
+from indexer.atomic import atomic_write_bytes
 
 GRID_CELL = 256  # longest side of a strip grid's thumbnails
 _LABEL_HEIGHT = 22
@@ -177,34 +178,19 @@ def step_label(weights: Sequence[float]) -> str:
 
 
 def write_png(image: Image.Image, path: Path, *, overwrite: bool = False) -> str:
-    """Write one PNG atomically (temp file in the same folder, then link or replace); returns its sha256.
+    """Write one PNG atomically (`indexer.atomic`: temp file in the same folder, fsync, then link or replace);
+    returns its sha256.
 
     Without `overwrite`, an existing file (or one appearing meanwhile) is never replaced: the final step is
     a hard link, which fails when the name is taken.
     """
     data = _png_bytes(image)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), _FILE_MODE)  # mkstemp's 0600 would carry over to the linked file
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise OutputError(f"{path} already exists; choose another --out folder or pass --overwrite") from None
-            except OSError:  # a filesystem without hard links: exclusive create, still never clobbers
-                with open(path, "xb") as f:
-                    f.write(data)
+        atomic_write_bytes(path, data, exclusive=not overwrite, mode=_FILE_MODE)
+    except FileExistsError:
+        raise OutputError(f"{path} already exists; choose another --out folder or pass --overwrite") from None
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
     return hashlib.sha256(data).hexdigest()
 
 

@@ -120,7 +120,7 @@ def regenerate(ws: Workspace, record_id: int, out_dir: str | Path, *, overwrite:
         content, styles = recorded_inputs(ws, rec.inputs)
     except InputError as exc:
         raise RecordError(f"cannot regenerate record {rec.id}: {exc}") from None
-    stylizer = build_stylizer(rec.method, rec.options)
+    stylizer = build_stylizer(rec.method, rec.options, workspace=ws)
     if dict(stylizer.model_ids) != rec.model_ids:
         raise RecordError(f"cannot regenerate record {rec.id}: it was made with models {rec.model_ids}, "
                           f"but {rec.method!r} here runs {dict(stylizer.model_ids)}")

@@ -15,12 +15,12 @@ from .catalog.db import (SchemaError, error_summary, make_engine, needs_upgrade,
 from .catalog.guards import guard_read_only
 from .catalog.schema import Setting
 from .filelock import LockBusy, file_lock
+from .layout import CATALOG_FILE, DEFAULT_HOME, HOME_ENV, WorkspaceLayout, resolve_home
 
-HOME_ENV = "STYLELENS_HOME"
+__all__ = ["CATALOG_FILE", "DB_URL_ENV", "DEFAULT_HOME", "HOME_ENV", "Workspace", "WorkspaceError",
+           "WorkspaceLayout", "read_only_message", "resolve_home"]
+
 DB_URL_ENV = "STYLELENS_DB_URL"
-DEFAULT_HOME = Path("~/.stylelens")
-CATALOG_FILE = "catalog.sqlite"
-MIGRATION_LOCK_FILE = ".workspace.lock"  # held while the catalog is created or its schema upgraded
 MIGRATION_WAIT_SECONDS = 600
 
 
@@ -29,10 +29,9 @@ class WorkspaceError(RuntimeError):
 
 
 @dataclass
-class Workspace:
-    """Paths and database handles of one workspace. Open with `Workspace.open`."""
+class Workspace(WorkspaceLayout):
+    """Paths (see `WorkspaceLayout`) and database handles of one workspace. Open with `Workspace.open`."""
 
-    home: Path
     db_url: str
     engine: Engine = field(repr=False)
     _sessions: sessionmaker[Session] = field(repr=False)
@@ -48,17 +47,17 @@ class Workspace:
         With `read_only`, or when this process cannot write the folder (read-only media, permissions), see
         `open_read_only`: nothing is created, written or migrated.
         """
-        home = Path(home or os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
+        home = resolve_home(home)
         if home.exists() and not home.is_dir():
             raise WorkspaceError(f"workspace path {home} exists and is not a directory")
         if read_only or (home.is_dir() and not _writable(home, db_url)):
             return cls.open_read_only(home, db_url)
-        home.mkdir(parents=True, exist_ok=True)
-        (home / "indexes").mkdir(exist_ok=True)
-        db_url = db_url or os.environ.get(DB_URL_ENV) or f"sqlite:///{home / CATALOG_FILE}"
+        layout = WorkspaceLayout(home)
+        layout.index_dir.mkdir(parents=True, exist_ok=True)
+        db_url = db_url or os.environ.get(DB_URL_ENV) or f"sqlite:///{layout.catalog_file}"
         engine = make_engine(db_url)
         try:
-            _migrate(home, engine)
+            _migrate(layout, engine)
         except LockBusy:
             engine.dispose()
             raise WorkspaceError(f"another process has been creating or upgrading the catalog of {home} for "
@@ -75,9 +74,10 @@ class Workspace:
         Nothing is written into it: no folder is created, the schema is not migrated (a catalog older than
         this code is refused with what to do), SQLite is opened `mode=ro` (`immutable` on unwritable media,
         so no -wal/-shm files appear), and every writing statement is refused with a WorkspaceError."""
-        if not (home / "indexes").is_dir():
+        layout = WorkspaceLayout(home)
+        if not layout.index_dir.is_dir():
             raise WorkspaceError(f"no workspace at {home} (a read-only workspace must exist already)")
-        db_url = db_url or os.environ.get(DB_URL_ENV) or f"sqlite:///{home / CATALOG_FILE}"
+        db_url = db_url or os.environ.get(DB_URL_ENV) or f"sqlite:///{layout.catalog_file}"
         engine = make_engine(db_url, read_only=True)
         try:
             require_current_schema(engine)
@@ -88,16 +88,12 @@ class Workspace:
             engine.dispose()
             raise _cannot_open(db_url, exc) from exc
         guard_read_only(engine, lambda: WorkspaceError(read_only_message(home)))
-        return cls(home=home, db_url=db_url, engine=engine, _sessions=session_factory(engine), read_only=True)
+        return cls(home=layout.home, db_url=db_url, engine=engine, _sessions=session_factory(engine), read_only=True)
 
     def require_writable(self, action: str) -> None:
         """Refuse `action` (e.g. "indexing") up front on a read-only workspace, before anything is written."""
         if self.read_only:
             raise WorkspaceError(f"{action} needs to write, but {read_only_message(self.home)}")
-
-    @property
-    def index_dir(self) -> Path:
-        return self.home / "indexes"
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -122,14 +118,14 @@ class Workspace:
         self.engine.dispose()
 
 
-def _migrate(home: Path, engine: Engine) -> None:
+def _migrate(layout: WorkspaceLayout, engine: Engine) -> None:
     """Create or upgrade the schema under the workspace's file lock, so concurrent first uses take turns.
 
     A catalog already at the newest revision is not locked at all (nothing is written, e.g. on read-only
     media); one that is not is checked again under the lock, where the first process may have migrated it.
     """
     if needs_upgrade(engine):
-        with file_lock(home / MIGRATION_LOCK_FILE, wait_seconds=MIGRATION_WAIT_SECONDS):
+        with file_lock(layout.migration_lock_file, wait_seconds=MIGRATION_WAIT_SECONDS):
             upgrade(engine)
 
 
@@ -145,7 +141,7 @@ def read_only_message(home: Path) -> str:
 def _writable(home: Path, db_url: str | None) -> bool:
     """Can this process write the workspace folder (and its SQLite catalog, when that is the database)?
     os.access answers for the real user, including EROFS on read-only media even for root."""
-    catalog = home / CATALOG_FILE
+    catalog = WorkspaceLayout(home).catalog_file
     if not os.access(home, os.W_OK):
         return False
     uses_file = not (db_url or os.environ.get(DB_URL_ENV))

@@ -54,7 +54,18 @@ def image_refs(ws: Workspace, ids: list[int]) -> dict[int, ImageRef]:
 
 
 def stored_vectors(ws: Workspace, space: SpaceInfo, ids: list[int]) -> dict[int, np.ndarray]:
-    """Vectors of catalog images in a space; a duplicate's vector is its original's."""
+    """Vectors of catalog images in a space; a duplicate's vector is its original's. Every id must have one."""
+    out = available_vectors(ws, space, ids)
+    lacking = [i for i in ids if i not in out]
+    if lacking:
+        ref = image_refs(ws, lacking[:1])[lacking[0]]
+        raise QueryError(f"image {ref.id} ({ref.path}) has no {space.name} vector (status: {ref.status})")
+    return out
+
+
+def available_vectors(ws: Workspace, space: SpaceInfo, ids: list[int]) -> dict[int, np.ndarray]:
+    """Like `stored_vectors`, but ids without a vector in the space (e.g. a space added and not yet
+    backfilled) are left out instead of failing; unknown ids still fail."""
     refs = image_refs(ws, ids)
     missing = [i for i in ids if i not in refs]
     if missing:
@@ -63,12 +74,7 @@ def stored_vectors(ws: Workspace, space: SpaceInfo, ids: list[int]) -> dict[int,
     with ws.session() as s:
         found_ids, vectors = vectors_for(s, space, sorted(set(source.values())))
     by_id = dict(zip(found_ids.tolist(), vectors))
-    out = {}
-    for i in ids:
-        if source[i] not in by_id:
-            raise QueryError(f"image {i} ({refs[i].path}) has no {space.name} vector (status: {refs[i].status})")
-        out[i] = by_id[source[i]]
-    return out
+    return {i: by_id[source[i]] for i in ids if source[i] in by_id}
 
 
 def corpus_vectors(ws: Workspace, space: SpaceInfo, corpus: str) -> tuple[np.ndarray, np.ndarray]:

@@ -5,18 +5,18 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from indexer.encoders.registry import near_duplicate_cosine
 from indexer.limits import check_fraction, check_k
-from indexer.spaces import get_space
+from indexer.spaces import get_space, list_spaces
 from indexer.workspace import Workspace
 
-from .catalog_lookup import allowed_ids, image_refs, stored_vectors
+from .catalog_lookup import allowed_ids, available_vectors, image_refs, stored_vectors
+from .duplicates import Folded, collapse as fold_duplicates
 from .embed import query_vector
 from .fusion import fuse, fused_order, reference_vectors
 from .index_cache import get_index
-from .query import QueryTerm, parse_query
+from .query import QueryError, QueryTerm, parse_query
 
-NEAR_DUPLICATE_SPACE = "content"  # near-duplicates are judged on what is shown, never on style
+LAYOUT_SPACE = "layout"  # the layout signature space every profile has (indexer.encoders.layout_signature)
 LOSSY_KINDS = ("ivfpq",)  # compressed codes: approximate scores, so candidates are re-scored exactly
 RERANK_FACTOR = 10
 
@@ -29,6 +29,7 @@ class SearchHit:
     corpus: str
     space: str
     scores: dict[str, float] = field(default_factory=dict)  # per-space cosine (joint search)
+    duplicates: list[int] = field(default_factory=list)  # near-duplicates folded onto this hit, best first
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,8 +42,9 @@ def search(ws: Workspace, query: Query, *, space: str = "content", k: int = 10, 
            corpora: list[str] | None = None, collapse: bool = True,
            collapse_threshold: float | None = None) -> list[SearchHit]:
     """The k nearest images to `query` in one space after skipping the first `offset` (the next page),
-    near-duplicates collapsed onto the best of them (content cosine >= `collapse_threshold`, by default
-    the content encoder's own near-duplicate level). offset + k is at most `indexer.limits.MAX_K`."""
+    near-duplicates (near-identical in every space, `retrieval.duplicates`) folded onto the best of them
+    and listed in its `duplicates`; `collapse_threshold` overrides the content space's threshold.
+    offset + k is at most `indexer.limits.MAX_K`."""
     _check_page(k, offset, collapse_threshold)
     sp = get_space(ws, space)
     terms = parse_query(query) if isinstance(query, str) else query
@@ -57,11 +59,10 @@ def search(ws: Workspace, query: Query, *, space: str = "content", k: int = 10, 
     found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
     if index.kind in LOSSY_KINDS:
         found = _rescore(ws, sp, qv, [i for i, _ in found])
-    if collapse:
-        found = _collapse(ws, found, collapse_threshold)
-    page = found[offset:want]
-    refs = image_refs(ws, [i for i, _ in page])
-    return [SearchHit(i, refs[i].path, s, refs[i].corpus, sp.name, {sp.name: s}) for i, s in page if i in refs]
+    page = _page(ws, found, collapse, collapse_threshold, offset, want)
+    refs = image_refs(ws, [f.id for f in page])
+    return [SearchHit(f.id, refs[f.id].path, f.score, refs[f.id].corpus, sp.name, {sp.name: f.score}, list(f.duplicates))
+            for f in page if f.id in refs]
 
 
 def joint_search(ws: Workspace, content: Query, style: Query, *, alpha: float = 0.5, k: int = 10, offset: int = 0,
@@ -79,18 +80,22 @@ def joint_search(ws: Workspace, content: Query, style: Query, *, alpha: float = 
     `scores` ({"content": cos, "style": cos}). Percentiles saturate at 1, so an image that is only very
     close in one space (e.g. the content query image itself) cannot outrank one close in both, and they
     do not depend on the candidate pool. `offset` skips the first results, as in `search`.
+
+    A content query made of pictures (ids, files) also counts the layout space: the content percentile is
+    the larger of the content and layout percentiles, the layout index adds candidates, and `scores` gains
+    "layout" (see `retrieval.fusion`). Text has no layout, so a text content query is unchanged.
     """
     _check_page(k, offset, collapse_threshold)
     check_fraction(alpha, "--alpha", 0.0, 1.0)
     want = offset + k
     spaces = [get_space(ws, "content"), get_space(ws, "style")]
-    queries = [content, style]
+    terms = [parse_query(q) if isinstance(q, str) else q for q in (content, style)]
     allow = allowed_ids(ws, corpora)
-    vectors, candidates = [], set()
-    for sp, q in zip(spaces, queries):
-        terms = parse_query(q) if isinstance(q, str) else q
-        qv = query_vector(ws, sp, terms, corpora=corpora)
-        vectors.append(qv)
+    vectors = [query_vector(ws, sp, t, corpora=corpora) for sp, t in zip(spaces, terms)]
+    layout = _layout_query(ws, terms[0], corpora)
+    searched = list(zip(spaces, vectors)) + ([layout] if layout else [])
+    candidates: set[int] = set()
+    for sp, qv in searched:
         _s, ids = get_index(ws, sp).search(qv[None], max(pool, want), allow=allow)
         candidates.update(int(i) for i in ids[0] if i >= 0)
     cand = sorted(candidates)
@@ -98,17 +103,33 @@ def joint_search(ws: Workspace, content: Query, style: Query, *, alpha: float = 
         return []
     exact = [_matrix(ws, sp, cand) @ qv for sp, qv in zip(spaces, vectors)]
     ref_scores = [reference_vectors(ws, sp) @ qv for sp, qv in zip(spaces, vectors)]
-    fused = fuse(exact[0], exact[1], ref_scores[0], ref_scores[1], alpha)
+    layout_scores = None
+    if layout:
+        layout_scores = (_available_matrix(ws, layout[0], cand) @ layout[1], reference_vectors(ws, layout[0]) @ layout[1])
+    fused = fuse(exact[0], exact[1], ref_scores[0], ref_scores[1], alpha, layout_scores)
     order = fused_order(fused, exact[0], exact[1], alpha)
     found = [(cand[j], float(fused[j])) for j in order]
-    if collapse:
-        found = _collapse(ws, found[: 3 * want + 10], collapse_threshold)
-    page = found[offset:want]
-    refs = image_refs(ws, [i for i, _ in page])
+    page = _page(ws, found[: 3 * want + 10] if collapse else found, collapse, collapse_threshold, offset, want)
+    refs = image_refs(ws, [f.id for f in page])
     pos = {c: j for j, c in enumerate(cand)}
-    return [SearchHit(i, refs[i].path, s, refs[i].corpus, "joint",
-                      {"content": float(exact[0][pos[i]]), "style": float(exact[1][pos[i]])})
-            for i, s in page]
+    shown = [("content", exact[0]), ("style", exact[1])] + ([("layout", layout_scores[0])] if layout_scores else [])
+    return [SearchHit(f.id, refs[f.id].path, f.score, refs[f.id].corpus, "joint",
+                      {name: float(values[pos[f.id]]) for name, values in shown}, list(f.duplicates))
+            for f in page]
+
+
+def _layout_query(ws: Workspace, terms: list[QueryTerm], corpora: list[str] | None):  # noqa: ANN202
+    """(layout space, query vector) when the workspace has a layout space and the content query is made of
+    pictures only (ids, image files); None otherwise (text has no layout; a flat picture has none either)."""
+    if not terms or any(t.kind not in ("id", "image") for t in terms):
+        return None
+    space = next((sp for sp in list_spaces(ws) if sp.name == LAYOUT_SPACE), None)
+    if space is None:
+        return None
+    try:
+        return space, query_vector(ws, space, terms, corpora=corpora)
+    except QueryError:  # flat picture, or an image indexed before the layout space was backfilled
+        return None
 
 
 def _rescore(ws: Workspace, space, qv: np.ndarray, ids: list[int]) -> list[tuple[int, float]]:
@@ -120,29 +141,24 @@ def _rescore(ws: Workspace, space, qv: np.ndarray, ids: list[int]) -> list[tuple
     return [(ids[j], float(exact[j])) for j in order]
 
 
+def _available_matrix(ws: Workspace, space, ids: list[int]) -> np.ndarray:  # noqa: ANN001
+    """Like `_matrix`, zero rows for ids without a vector in the space (not backfilled yet): cosine 0."""
+    stored = available_vectors(ws, space, ids)
+    zero = np.zeros(space.dim, np.float32)
+    return np.stack([stored.get(i, zero) for i in ids])
+
+
 def _matrix(ws: Workspace, space, ids: list[int]) -> np.ndarray:  # noqa: ANN001
     """The catalog vectors of `ids` in `space`, one row each, in the given order."""
     stored = stored_vectors(ws, space, ids)
     return np.stack([stored[i] for i in ids])
 
 
-def _collapse(ws: Workspace, found: list[tuple[int, float]], threshold: float | None) -> list[tuple[int, float]]:
-    """Drop each result whose content vector is within `threshold` cosine of a better-ranked result's.
-
-    The style space is no judge of near-duplicates: every image in one style is close there. The default
-    threshold comes from the encoder registry, so a search by id never loads the content model."""
-    if len(found) < 2:
-        return found
-    content = get_space(ws, NEAR_DUPLICATE_SPACE)
-    if threshold is None:
-        threshold = near_duplicate_cosine(content.encoder_id)
-    ids = [i for i, _ in found]
-    mat = _matrix(ws, content, ids)
-    kept: list[int] = []
-    for j in range(len(ids)):
-        if not kept or float(np.max(mat[kept] @ mat[j])) < threshold:
-            kept.append(j)
-    return [found[j] for j in kept]
+def _page(ws: Workspace, found: list[tuple[int, float]], collapse: bool, threshold: float | None,
+          offset: int, want: int) -> list[Folded]:
+    """The requested slice of the ranking, near-duplicates folded first when asked."""
+    folded = fold_duplicates(ws, found, threshold) if collapse else [Folded(i, s) for i, s in found]
+    return folded[offset:want]
 
 
 def _check_page(k: int, offset: int, collapse_threshold: float | None) -> None:

@@ -52,7 +52,8 @@ JOINT_K = 10
 WARMUP_QUERY = "a dog"
 TEXT_QUERIES = ["a cat", "a cup of coffee", "a rocket", "a motorcycle", "a flower", "a woman", "a pagoda",
                 "a camera", "coins", "a brick wall"]
-SPACES = ("content", "style")
+SPACES = ("content", "style")  # the spaces searched by example
+SIGNALS = ("content", "style", "layout")  # the spaces a near-duplicate must be near-identical in
 Rankings = dict[tuple[int, str, bool], list[int]]  # (query id, space, collapse) -> result ids, best first
 
 
@@ -264,27 +265,27 @@ def collapse_quality(rankings: Rankings, labels: dict[int, Item], space: str) ->
             "wrong_folds_by_style": dict(wrong.most_common())}
 
 
-def cosine_distributions(ws, labels: dict[int, Item], threshold: float | None = None) -> dict:  # noqa: ANN001
-    """Per space, cosine statistics of labelled pair classes, and how a two-space rule would separate them."""
-    from indexer.spaces import get_space
+def cosine_distributions(ws, labels: dict[int, Item]) -> dict:  # noqa: ANN001
+    """Per space, cosine statistics of labelled pair classes, and how per-space thresholds separate them:
+    the rule in use (every space at its registry threshold) and the best thresholds these pairs allow."""
+    from indexer.spaces import get_space, list_spaces
     from retrieval.catalog_lookup import corpus_vectors
+    from retrieval.duplicates import duplicate_thresholds
 
     classes = _pair_classes(labels)
+    names = [sp.name for sp in list_spaces(ws) if sp.name in SIGNALS]
     cos = {}
-    for space in SPACES:
+    for space in names:
         ids, vecs = corpus_vectors(ws, get_space(ws, space), CORPUS)
         pos = {int(i): n for n, i in enumerate(ids)}
         sim = vecs @ vecs.T
         cos[space] = {name: np.array([sim[pos[a], pos[b]] for a, b in pairs]) for name, pairs in classes.items()}
     out: dict = {"spaces": {sp: {name: _stats(v) for name, v in d.items()} for sp, d in cos.items()}}
-    dup = cos["content"]["near-duplicate"], cos["style"]["near-duplicate"]
-    if dup[0].size:
-        out["and_rule"] = _and_rule_frontier(cos)
-        if threshold is not None:  # today's rule, judged on pairs
-            out["content_only_rule"] = {"content": threshold, "recall": float(np.mean(dup[0] >= threshold)),
-                                        "false_pairs": sum(int(np.sum(v >= threshold)) for n, v in cos["content"].items()
-                                                           if not n.startswith("near-dup"))}
-        out["hardest_pairs"] = _hardest_pairs(classes, cos, labels, float(dup[0].min()), float(dup[1].min()))
+    if cos["content"]["near-duplicate"].size:
+        thresholds = {k: v for k, v in duplicate_thresholds(ws).items() if k in cos}
+        out["rule_in_use"] = {"thresholds": thresholds, **_rule_outcome(cos, thresholds)}
+        out["best_rules"] = _best_rules(cos)
+        out["hardest_pairs"] = _hardest_pairs(classes, cos, labels, thresholds)
     sstyle = classes["same style, other scene"]
     out["same_style_other_scene_content_by_style"] = {
         s: _stats(np.array([c for c, (a, _b) in zip(cos["content"]["same style, other scene"], sstyle)
@@ -293,39 +294,59 @@ def cosine_distributions(ws, labels: dict[int, Item], threshold: float | None = 
     return out
 
 
-def _and_rule_frontier(cos: dict[str, dict[str, np.ndarray]], targets: tuple[float, ...] = (1.0, 0.95, 0.9)) -> list:
-    """For each pair-recall target, the rule "content >= tc AND style >= ts" (thresholds taken from the true
-    near-duplicates' own values) that folds the fewest non-duplicate pairs: what per-encoder thresholds can do."""
-    dup = np.stack([cos["content"]["near-duplicate"], cos["style"]["near-duplicate"]], axis=1)
-    names = [n for n in cos["content"] if not n.startswith("near-dup")]
-    neg = {n: np.stack([cos["content"][n], cos["style"][n]], axis=1) for n in names}
-    rules = []
-    for tc in np.unique(dup[:, 0]):
-        for ts in np.unique(dup[:, 1]):
-            passing = {n: int(np.sum((v[:, 0] >= tc) & (v[:, 1] >= ts))) for n, v in neg.items()}
-            rules.append((float(np.mean((dup[:, 0] >= tc) & (dup[:, 1] >= ts))), sum(passing.values()), tc, ts, passing))
+def _pair_matrix(cos: dict[str, dict[str, np.ndarray]], cls: str) -> np.ndarray:
+    """(pairs, spaces) cosines of one pair class, spaces in `cos` order."""
+    return np.stack([cos[sp][cls] for sp in cos], axis=1)
+
+
+def _rule_outcome(cos: dict[str, dict[str, np.ndarray]], thresholds: dict[str, float]) -> dict:
+    """Pair recall and the non-duplicate pairs folded (by class) when a pair must pass every threshold."""
+    t = np.array([thresholds[sp] for sp in cos])
+    dup = _pair_matrix(cos, "near-duplicate")
+    false = {n: int(np.sum(np.all(_pair_matrix(cos, n) >= t, axis=1)))
+             for n in cos["content"] if not n.startswith("near-dup")}
+    return {"recall": float(np.mean(np.all(dup >= t, axis=1))), "false_pairs": sum(false.values()),
+            "false_pairs_by_class": false}
+
+
+def _best_rules(cos: dict[str, dict[str, np.ndarray]], targets: tuple[float, ...] = (1.0, 0.95)) -> list:
+    """For each pair-recall target, the per-space thresholds (taken from the true near-duplicates' own values)
+    that fold the fewest non-duplicate pairs, for the content and style spaces alone and with every space."""
+    dup = _pair_matrix(cos, "near-duplicate")
+    neg = np.concatenate([_pair_matrix(cos, n) for n in cos["content"] if not n.startswith("near-dup")])
     out = []
-    for target in targets:
-        recall, false, tc, ts, passing = min((r for r in rules if r[0] >= target - 1e-9), key=lambda r: (r[1], -r[0]))
-        out.append({"recall_target": target, "content": round(float(tc), 4), "style": round(float(ts), 4),
-                    "recall": round(recall, 4), "false_pairs": false, "false_pairs_by_class": passing})
+    for used in ([0, 1], list(range(len(cos)))):
+        grids = np.meshgrid(*[np.unique(dup[:, j]) for j in used], indexing="ij")
+        combos = np.stack([g.ravel() for g in grids], axis=1)
+        rules = []
+        for t in combos:
+            rec = float(np.mean(np.all(dup[:, used] >= t, axis=1)))
+            rules.append((rec, int(np.sum(np.all(neg[:, used] >= t, axis=1))), t))
+        for target in targets:
+            rec, false, t = min((r for r in rules if r[0] >= target - 1e-9), key=lambda r: (r[1], -r[0]))
+            names = list(cos)
+            out.append({"spaces": [names[j] for j in used], "recall_target": target, "recall": round(rec, 4),
+                        "false_pairs": false, "thresholds": {names[j]: round(float(v), 4) for j, v in zip(used, t)}})
     return out
 
 
 def _hardest_pairs(classes: dict[str, list[tuple[int, int]]], cos: dict[str, dict[str, np.ndarray]],
-                   labels: dict[int, Item], tc: float, ts: float, n: int = 6) -> dict[str, list]:
-    """The true near-duplicates lowest in content cosine, and the non-duplicates nearest to passing both
-    lowest-duplicate thresholds (by min(content - tc, style - ts)): the cases a calibration must split."""
-    def row(a: int, b: int, c: float, s: float) -> list:
-        return [labels[a].file.removesuffix(".jpg"), labels[b].file.removesuffix(".jpg"), round(c, 4), round(s, 4)]
+                   labels: dict[int, Item], thresholds: dict[str, float], n: int = 6) -> dict[str, list]:
+    """The true near-duplicates nearest to failing the rule in use, and the non-duplicates nearest to passing
+    it (by the smallest margin over the spaces): the cases a calibration must split."""
+    t = np.array([thresholds[sp] for sp in cos])
 
-    dups = sorted(zip(classes["near-duplicate"], cos["content"]["near-duplicate"], cos["style"]["near-duplicate"]),
-                  key=lambda x: x[1])
-    others = [(pair, c, s) for name, pairs in classes.items() if not name.startswith("near-dup")
-              for pair, c, s in zip(pairs, cos["content"][name], cos["style"][name])]
-    others.sort(key=lambda x: -min(x[1] - tc, x[2] - ts))
-    return {"lowest_duplicates": [row(*p, c, s) for p, c, s in dups[:n]],
-            "hardest_non_duplicates": [row(*p, c, s) for p, c, s in others[:n]]}
+    def rows(pairs: list, values: np.ndarray, worst_first: bool) -> list:
+        margin = np.min(values - t, axis=1)
+        order = np.argsort(margin if worst_first else -margin, kind="stable")[:n]
+        return [[labels[pairs[i][0]].file.removesuffix(".jpg"), labels[pairs[i][1]].file.removesuffix(".jpg"),
+                 *[round(float(v), 4) for v in values[i]]] for i in order]
+
+    others = [n for n in cos["content"] if not n.startswith("near-dup")]
+    neg_pairs = [p for name in others for p in classes[name]]
+    neg = np.concatenate([_pair_matrix(cos, name) for name in others])
+    return {"spaces": list(cos), "lowest_duplicates": rows(classes["near-duplicate"], _pair_matrix(cos, "near-duplicate"), True),
+            "hardest_non_duplicates": rows(neg_pairs, neg, False)}
 
 
 def _pair_classes(labels: dict[int, Item]) -> dict[str, list[tuple[int, int]]]:
@@ -459,21 +480,17 @@ def main(argv: list[str] | None = None) -> int:
         jqs = joint_queries(labels, args.seed)
         joint = joint_quality(ws, labels, jqs, progress=not args.quiet)
         timings["search_s"] = round(time.perf_counter() - t0, 1)
-        from indexer.spaces import get_space, space_encoder
-
-        threshold = getattr(space_encoder(get_space(ws, "content")), "near_duplicate_cosine", None)
         results = {
             "corpus": {"photos": args.photos, "styles": args.styles, "style_names": STYLES[:args.styles],
                        "copies": sum(it.is_dup for it in labels.values()), "images": len(labels),
                        "seed": args.seed},
             "settings": {"top": TOP, "joint_k": JOINT_K},
             "timings": timings,
-            "content_threshold": threshold,
             "style": ranking_quality(rankings, labels, "style", same="style"),
             "content": ranking_quality(rankings, labels, "content", same="photo"),
             "joint": joint,
             "duplicates": {sp: collapse_quality(rankings, labels, sp) for sp in SPACES},
-            "cosines": cosine_distributions(ws, labels, threshold),
+            "cosines": cosine_distributions(ws, labels),
         }
         results["latency"] = {"library": text_latency(ws),
                               "cli": cli_latency(ws.home, args.cli_runs) if args.cli_runs else {"wall_s": []}}

@@ -117,7 +117,9 @@ def remove_images(target: Target, n: int) -> None:
 def count_indexed(target: Target) -> int:
     from sqlalchemy import create_engine, text
 
-    url = target.db_url or f"sqlite:///{target.home / 'catalog.sqlite'}"
+    from indexer.layout import WorkspaceLayout
+
+    url = target.db_url or f"sqlite:///{WorkspaceLayout(target.home).catalog_file}"
     engine = create_engine(url)
     try:
         with engine.connect() as con:
@@ -143,7 +145,9 @@ def session_processes(sid: int) -> list[str]:
 
 
 def temporaries(target: Target) -> list[str]:
-    return sorted(p.name for p in (target.home / "indexes").glob("*") if p.name.endswith(".tmp"))
+    from indexer.layout import WorkspaceLayout
+
+    return sorted(p.name for p in WorkspaceLayout(target.home).index_dir.glob("*") if p.name.endswith(".tmp"))
 
 
 def single_error_line(proc: subprocess.CompletedProcess) -> bool:
@@ -329,8 +333,10 @@ def hostile_cases(target: Target, scratch: Path) -> list[tuple[str, list[str], C
         return "a run name wrote outside the workspace" if outside.exists() or any(
             p.name == "escaped" for p in target.home.parent.rglob("escaped")) else None
 
+    from indexer.layout import WorkspaceLayout
+
     none: Callable[[], str | None] = lambda: None  # noqa: E731
-    rel = os.path.relpath(outside, target.home / "mining")
+    rel = os.path.relpath(outside, WorkspaceLayout(target.home).mining_dir)
     return [
         ("--like past int64", ["search", "--like", str(2**70)], none),
         ("--like past int32", ["search", "--like", "2147483648"], none),

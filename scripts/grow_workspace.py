@@ -59,7 +59,7 @@ def grow(src: Path, dst: Path, images: int, noise: float, seed: int) -> dict:
                     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
                     for row, vec in zip(rows, vecs):
                         add_vector(s, row.id, sp.id, vec)
-        with index_lock(ws.home):
+        with index_lock(ws):
             snaps = {sp.name: checkpoint(ws, sp) for sp in spaces}
         return {"images": have + todo, "added": todo,
                 "indexes": {name: f"{snap.factory} ({snap.ntotal} vectors)" for name, snap in snaps.items()}}

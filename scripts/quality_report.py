@@ -19,8 +19,7 @@ def print_report(r: dict) -> None:
           f" = {c['images']} images indexed; styles: {', '.join(c['style_names'])}")
     t = r["timings"]
     print(f"   rendered {t['rendered']} files in {t['render_s']} s; indexed {t['indexed']} in {t['index_s']} s "
-          f"(profile {t['profile']}); searches {t['search_s']} s; content near-duplicate threshold today "
-          f"{r['content_threshold']}")
+          f"(profile {t['profile']}); searches {t['search_s']} s")
     print(f"\n== ranking quality (AP@{top}; mAP over the whole list; found@{top}: share of the relevant in the top {top})")
     print(f"   {'':42}{'collapse':>9}{f'AP@{top}':>8}{'mAP':>8}{f'found@{top}':>10}{'queries':>9}")
     for name, key in (("style: query stylised, --space style", "style"),
@@ -59,22 +58,22 @@ def print_report(r: dict) -> None:
         for name, st in classes.items():
             print(f"     {name:<27}" + "".join(f"{st.get(h, float('nan')):>8.3f}" if h != "n" else f"{st['n']:>8}"
                                             for h in cols))
-    today = r["cosines"].get("content_only_rule")
-    if today:
-        print(f"   pairs, today's rule 'content >= {today['content']:.3f}' alone: folds {today['recall']:.3f} of the true "
-              f"pairs and {today['false_pairs']} other pairs")
-    for rule in r["cosines"].get("and_rule", []):
-        classes = ", ".join(f"{k} {n}" for k, n in rule["false_pairs_by_class"].items() if n)
-        print(f"   pair recall >= {rule['recall_target']:.2f}: best 'content >= {rule['content']:.3f} AND style >= "
-              f"{rule['style']:.3f}' folds {rule['recall']:.3f} of the true pairs and {rule['false_pairs']} other pairs"
-              + (f" ({classes})" if classes else ""))
+    use = r["cosines"].get("rule_in_use")
+    if use:
+        rule = " AND ".join(f"{sp} >= {t:.3f}" for sp, t in use["thresholds"].items())
+        print(f"   calibration, pairs, the rule in use '{rule}': folds {use['recall']:.3f} of the true pairs and "
+              f"{use['false_pairs']} other pairs" + _by_class(use["false_pairs_by_class"]))
+    for rule in r["cosines"].get("best_rules", []):
+        cond = " AND ".join(f"{sp} >= {t:.3f}" for sp, t in rule["thresholds"].items())
+        print(f"   best for pair recall >= {rule['recall_target']:.2f} with {'+'.join(rule['spaces'])}: '{cond}' folds "
+              f"{rule['recall']:.3f} of the true pairs and {rule['false_pairs']} other pairs")
     hard = r["cosines"].get("hardest_pairs", {})
-    for title, key in (("true near-duplicates lowest in content cosine", "lowest_duplicates"),
-                       ("non-duplicates nearest to passing both of those thresholds", "hardest_non_duplicates")):
+    for title, key in (("true near-duplicates nearest to failing the rule in use", "lowest_duplicates"),
+                       ("non-duplicates nearest to passing it", "hardest_non_duplicates")):
         if hard.get(key):
-            print(f"   {title} (content, style):")
-            for a, b, c, s in hard[key]:
-                print(f"     {a:<30} {b:<30} {c:.3f}  {s:.3f}")
+            print(f"   {title} ({', '.join(hard['spaces'])}):")
+            for a, b, *v in hard[key]:
+                print(f"     {a:<30} {b:<30} " + "  ".join(f"{x:.3f}" for x in v))
     print("   content cosine of same-style/other-scene pairs, per style (p50 / max):  " + "  ".join(
         f"{s} {v['p50']:.2f}/{v['max']:.2f}" for s, v in r["cosines"]["same_style_other_scene_content_by_style"].items()
         if v["n"]))
@@ -83,6 +82,11 @@ def print_report(r: dict) -> None:
           f"(max {lat['library']['warm_max_s']} s, {lat['library']['queries']} queries; load average "
           f"{lat['library']['load_average_1min']} on {os.cpu_count()} cores); cold CLI "
           + (f"{lat['cli'].get('wall_s')} s" if "error" not in lat["cli"] else f"FAILED: {lat['cli']['error']}"))
+
+
+def _by_class(counts: dict[str, int]) -> str:
+    shown = ", ".join(f"{k} {n}" for k, n in counts.items() if n)
+    return f" ({shown})" if shown else ""
 
 
 def draw_grid(path: Path, corpus_dir: Path, rows: list[tuple[list[Item], list[tuple[Item, bool]]]],

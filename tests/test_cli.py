@@ -47,13 +47,14 @@ def test_index_search_status_json_contracts(capsys, corpus: Path, tmp_path: Path
 
     code, hits, _ = _run(capsys, "search", "--content", f"id:{b}", "--style", f"id:{c}", "--alpha", "0.5", "-k", "2",
                          "--json", *ws)
-    assert code == 0 and hits[0]["space"] == "joint" and set(hits[0]["scores"]) == {"content", "style"}
+    assert code == 0 and hits[0]["space"] == "joint" and set(hits[0]["scores"]) == {"content", "style", "layout"}
 
     code, status, _ = _run(capsys, "status", "--failed", "--json", *ws)
     assert code == 0 and status["profile"] == "tiny"
     assert status["corpora"][0]["images"]["indexed"] == 5
-    assert {s["name"] for s in status["spaces"]} == {"content", "style"}
-    assert all(s["index"]["vectors"] == 5 and s["encoder_id"].startswith("tiny/") for s in status["spaces"])
+    assert {s["name"] for s in status["spaces"]} == {"content", "style", "layout"}
+    assert all(s["index"]["vectors"] == 5 for s in status["spaces"])
+    assert {s["encoder_id"] for s in status["spaces"]} == {"tiny/efficientnet-lite", "tiny/magenta-style", "signature/luma-dct"}
     assert len(status["failed_files"]) == summary["failed"]
 
 

@@ -262,3 +262,21 @@ def test_missing_weights_name_the_files_the_page_and_the_licence(tmp_path) -> No
     rows = {r.model_id: r for r in list_models()}
     assert {"dualstylegan/cartoon", "dualstylegan/caricature", "dualstylegan/anime", "dualstylegan/tiny"} <= set(rows)
     assert rows["dualstylegan/tiny"].weights_present and "non-commercial" in rows["dualstylegan/cartoon"].licence
+
+
+def test_the_checkpoint_folder_is_the_option_else_the_variable_else_the_given_workspaces(tmp_path,
+                                                                                        monkeypatch) -> None:
+    from generation.dualstylegan.models import ENV_DIR, checkpoint_dir
+    from indexer.layout import WorkspaceLayout
+
+    monkeypatch.delenv(ENV_DIR, raising=False)
+    monkeypatch.setenv("STYLELENS_HOME", str(tmp_path / "not-read"))
+    ws = WorkspaceLayout(tmp_path / "ws")
+    assert checkpoint_dir(None, ws) == tmp_path / "ws" / "models" / "dualstylegan"
+    assert checkpoint_dir(None, None) is None and checkpoint_dir(tmp_path / "given", ws) == tmp_path / "given"
+    assert create(model="dualstylegan/anime", workspace=ws).files.root == ws.models_dir("dualstylegan")
+    with pytest.raises(WeightsMissingError, match="no checkpoint folder.*checkpoint_dir=DIR"):
+        create(model="dualstylegan/anime")
+    monkeypatch.setenv(ENV_DIR, str(tmp_path / "from-env"))
+    assert create(model="dualstylegan/anime", workspace=ws).files.root == tmp_path / "from-env"
+    assert not (tmp_path / "not-read").exists()

@@ -269,9 +269,9 @@ def test_registry_lists_profiles_and_rejects_unknown():
     assert {"starter", "full", "tiny"} == {m.profile for m in infos.values()}
     for profile in PROFILES:
         spaces = profile_spaces(profile)
-        assert set(spaces) == {"content", "style"}
+        assert set(spaces) == {"content", "style", "layout"}
         assert all(i in infos for i in spaces.values())
-        assert infos[spaces["content"]].role == "content" and infos[spaces["style"]].role == "style"
+        assert [infos[spaces[name]].role for name in ("content", "style", "layout")] == ["content", "style", "layout"]
     assert infos["starter/efficientnet-lite0"].weights_present and infos["starter/magenta-style"].weights_present
     with pytest.raises(EncoderError, match="starter/efficientnet-lite0"):
         create_encoder("starter/nope")

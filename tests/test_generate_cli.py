@@ -3,11 +3,12 @@ ui.cli.main: JSON contracts, records, exact regeneration and one-line errors."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from blend_stylizer import BLEND, register_blend
+from blend_stylizer import BLEND, BlendStylizer, register_blend
 from corpus_factory import pattern_image
 
 import generation
@@ -190,6 +191,35 @@ def test_unknown_and_broken_methods(capsys, images: Path, tmp_path: Path, reques
     assert listing["encoders"] and all("encoder_id" in m for m in listing["encoders"])
     code, text, _ = _run(capsys, "models", "list")
     assert code == 0 and "test-broken" in text and "UNAVAILABLE" in text
+
+
+def test_the_workspace_is_passed_to_methods_that_keep_models_in_it(capsys, images: Path, tmp_path: Path, request,
+                                                                   monkeypatch) -> None:
+    seen: list[tuple[str, Path, str | None]] = []
+
+    def factory(workspace=None, **_):  # noqa: ANN001, ANN202
+        seen.append(("create", workspace.home, os.environ.get("STYLELENS_HOME")))
+        return BlendStylizer()
+
+    def listing(workspace=None) -> list[GeneratorInfo]:  # noqa: ANN001
+        seen.append(("list", workspace.home, os.environ.get("STYLELENS_HOME")))
+        return [GeneratorInfo("test-ws", "ws-model", "a model kept in the workspace", True)]
+
+    generation.register("test-ws", factory, listing, uses_workspace=True)
+    request.addfinalizer(lambda: generation.registry._REGISTERED.pop("test-ws", None))
+    monkeypatch.delenv("STYLELENS_HOME", raising=False)
+    home, env_home = tmp_path / "ws", tmp_path / "env"
+    code, _, err = _run(capsys, "stylize", "--method", "test-ws", "--content", str(images / "0.png"), "--style",
+                        str(images / "1.png"), "--out", str(tmp_path / "o"), "--workspace", str(home))
+    assert code == 0, err
+    code, listing_json, err = _run(capsys, "models", "list", "--json", "--workspace", str(home))
+    assert code == 0 and any(g["model_id"] == "ws-model" for g in listing_json["generators"]), err
+    monkeypatch.setenv("STYLELENS_HOME", str(env_home))
+    assert _run(capsys, "models", "list", "--json")[0] == 0
+    assert not env_home.exists()  # listing models opens (and so creates) no workspace
+    # --workspace reaches the method as a parameter; nothing sets $STYLELENS_HOME for it
+    assert seen == [("create", home.resolve(), None), ("list", home.resolve(), None),
+                    ("list", env_home.resolve(), str(env_home))]
 
 
 def test_regenerate_unknown_record_and_retrieve_flags(capsys, images: Path, tmp_path: Path) -> None:

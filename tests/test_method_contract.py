@@ -5,7 +5,7 @@ and progress is reported once per step with a sane ETA. Method-specific behaviou
 own test file."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,11 @@ class Case:
     steps: int
     bad: tuple[dict[str, Any], str]
     seeded: bool = True  # False: the method ignores the seed (recorded, not used)
+    workspace: Any = None  # the workspace it is given (`workspace=`; set by the `method` fixture)
+
+    def create(self, name: str, **extra: Any) -> Any:
+        """The method's stylizer for these options, given the workspace as every interface gives it."""
+        return create_stylizer(name, workspace=self.workspace, **self.options, **extra)
 
 
 CASES: dict[str, Case] = {
@@ -65,22 +70,25 @@ def images(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def styo_home(images, tmp_path_factory) -> Path:
-    """A workspace home holding `styo/pair`, fine-tuned for 2 steps on the contract's content and style."""
+def workspace_with_inputs(images, tmp_path_factory) -> Any:
+    """The one workspace every method is given (`workspace=`): the catalog of recorded generations, and the
+    models of the methods that keep theirs in a workspace (StyO's `styo/pair`, fine-tuned for 2 steps on the
+    contract's content and style). Methods that take no workspace ignore it (the registry never passes it)."""
     from generation.styo import finetune
 
-    home = tmp_path_factory.mktemp("styo-home")
+    ws = Workspace.open(tmp_path_factory.mktemp("contract-ws") / "ws")
     finetune("pair", str(images["content"]), str(images["style"]), str(images["faces"]), base="styo/tiny-sd15",
-             settings={"steps": 2, "lr": 1e-3}, home=home, progress=False)
-    return home
+             settings={"steps": 2, "lr": 1e-3}, ws=ws, progress=False)
+    yield ws
+    ws.close()
 
 
 @pytest.fixture
-def method(request, monkeypatch) -> tuple[str, Case]:
-    """(name, case); StyO's model lives in a workspace, so $STYLELENS_HOME points at the fine-tuned one."""
-    if request.param == "styo":
-        monkeypatch.setenv("STYLELENS_HOME", str(request.getfixturevalue("styo_home")))
-    return request.param, CASES[request.param]
+def method(request, workspace_with_inputs, monkeypatch) -> tuple[str, Case]:
+    """(name, case); $STYLELENS_HOME points at an empty folder, so a method that read it instead of the
+    workspace it is given would not find its model."""
+    monkeypatch.setenv("STYLELENS_HOME", str(workspace_with_inputs.home / "not-the-workspace"))
+    return request.param, replace(CASES[request.param], workspace=workspace_with_inputs)
 
 
 def _refs(images: dict[str, Path], **style: Any) -> tuple[ContentRef, list[StyleRef]]:
@@ -90,7 +98,7 @@ def _refs(images: dict[str, Path], **style: Any) -> tuple[ContentRef, list[Style
 
 def _run(name: str, case: Case, images: dict[str, Path], seed: int = 5, stylizer: Any = None,
          **params: Any) -> Any:
-    stylizer = stylizer or create_stylizer(name, **case.options)
+    stylizer = stylizer or case.create(name)
     content, styles = _refs(images)
     return stylizer.stylize(content, styles, {**case.params, **params}, seed=seed)
 
@@ -104,9 +112,25 @@ def test_every_built_in_method_has_a_contract_case() -> None:
 
 
 @pytest.mark.parametrize("method", METHODS, indirect=True)
+def test_a_method_that_keeps_models_in_a_workspace_is_given_it_explicitly(method, images) -> None:
+    """The registry passes `workspace=` exactly to the methods whose options take one (`WorkspaceOptions`);
+    such a method holds the workspace it was given and reads nothing from $STYLELENS_HOME (the fixture points
+    that elsewhere, so StyO's `styo/pair` is found only through the given workspace)."""
+    from generation.registry import _BUILTIN
+
+    name, case = method
+    stylizer = case.create(name)
+    assert type(stylizer).uses_workspace() == _BUILTIN[name][1]
+    assert stylizer.workspace is (case.workspace if _BUILTIN[name][1] else None)
+    if name == "styo":
+        with pytest.raises(StylizeError, match="none was given"):
+            create_stylizer(name, **case.options)
+
+
+@pytest.mark.parametrize("method", METHODS, indirect=True)
 def test_a_seed_repeats_a_run_exactly_also_on_a_fresh_instance(method, images) -> None:
     name, case = method
-    stylizer = create_stylizer(name, **case.options)
+    stylizer = case.create(name)
     first = _run(name, case, images, stylizer=stylizer)
     assert _bytes(_run(name, case, images, stylizer=stylizer)) == _bytes(first)
     assert _bytes(_run(name, case, images)) == _bytes(first)
@@ -115,20 +139,13 @@ def test_a_seed_repeats_a_run_exactly_also_on_a_fresh_instance(method, images) -
     assert (_bytes(other) != _bytes(first)) == case.seeded
 
 
-@pytest.fixture(scope="module")
-def workspace_with_inputs(tmp_path_factory) -> Any:
-    ws = Workspace.open(tmp_path_factory.mktemp("contract-ws") / "ws")
-    yield ws
-    ws.close()
-
-
 @pytest.mark.parametrize("method", METHODS, indirect=True)
 def test_a_recorded_generation_regenerates_byte_for_byte(method, images, workspace_with_inputs, tmp_path) -> None:
     name, case = method
     ws = workspace_with_inputs
     request = GenerationRequest(resolve_content(ws, str(images["content"])), [resolve_style(ws, str(images["style"]))],
                                 dict(case.params), 7, None)
-    generated = generate(create_stylizer(name, **case.options), request, tmp_path / "first", progress=False)
+    generated = generate(case.create(name), request, tmp_path / "first", progress=False)
     record_id = record_generation(ws, request, generated, dict(case.options))
     rec = load_record(ws, record_id)
     again = regenerate(ws, record_id, tmp_path / "again")
@@ -141,7 +158,7 @@ def test_a_recorded_generation_regenerates_byte_for_byte(method, images, workspa
 @pytest.mark.parametrize("method", METHODS, indirect=True)
 def test_colour_matching_moves_the_output_to_the_targets_colours(method, images) -> None:
     name, case = method
-    stylizer = create_stylizer(name, **case.options)
+    stylizer = case.create(name)
     content, styles = _refs(images)
     for mode, target in (("style", styles[0].image), ("content", content.image)):
         goal = ColourStats.of(target).mean
@@ -154,7 +171,7 @@ def test_colour_matching_moves_the_output_to_the_targets_colours(method, images)
 @pytest.mark.parametrize("method", METHODS, indirect=True)
 def test_bad_parameters_and_options_are_refused_by_name(method, images) -> None:
     name, case = method
-    stylizer = create_stylizer(name, **case.options)
+    stylizer = case.create(name)
     bad, words = case.bad
     for params, message in ((bad, words), ({"colour_match": "sepia"}, "colour_match must be"),
                             ({"no_such_param": 1}, "unknown parameter(s) ['no_such_param']")):
@@ -162,7 +179,7 @@ def test_bad_parameters_and_options_are_refused_by_name(method, images) -> None:
             _run(name, case, images, stylizer=stylizer, **params)
         assert message in str(err.value), (params, str(err.value))
     with pytest.raises(StylizeError, match=rf"unknown {name} option\(s\) \['no_such_option'\]"):
-        create_stylizer(name, **case.options, no_such_option=1)
+        case.create(name, no_such_option=1)
 
 
 @pytest.mark.parametrize("method", METHODS, indirect=True)
@@ -170,7 +187,7 @@ def test_progress_is_reported_per_step_with_a_sane_eta(method, images) -> None:
     name, case = method
     events: list[ProgressEvent] = []
     content, styles = _refs(images)
-    create_stylizer(name, **case.options).stylize(content, styles, case.params, seed=5, on_progress=events.append)
+    case.create(name).stylize(content, styles, case.params, seed=5, on_progress=events.append)
     assert len(events) == case.steps
     assert [e.done for e in events] == list(range(1, case.steps + 1))
     assert all(e.total == case.steps and e.eta >= 0 and e.elapsed >= 0 for e in events)

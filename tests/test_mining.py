@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +110,16 @@ def test_an_interrupted_run_resumes_to_the_same_manifest(families, monkeypatch) 
     monkeypatch.setattr(mining_run, "pick_nearest_under_ceiling", real)
     with pytest.raises(QueryError, match="other parameters"):
         mine_triplets(ws, MiningParams("fam", "fam", "fam", k=11), run="resumed", progress=False)
-    resumed = mine_triplets(ws, params, run="resumed", out=root / "resumed", batch_size=8, progress=False)
+    out = root / "resumed"
+    out.mkdir(exist_ok=True)
+    stale = [out / ".triplets.parquet.tmp", out / ".triplets.jsonl.k1ll3d.tmp"]  # killed writers' leftovers
+    for leftover in [*stale, out / ".triplets.jsonl.w0rk1n.tmp"]:
+        leftover.write_bytes(b"half")
+    for leftover in stale:
+        os.utime(leftover, (1, 1))
+    resumed = mine_triplets(ws, params, run="resumed", out=out, batch_size=8, progress=False)
+    assert sorted(os.listdir(out)) == [".triplets.jsonl.w0rk1n.tmp", "similarities.png", "triplets.jsonl",
+                                       "triplets.parquet"]  # a recent one may be another writer's: kept
     assert resumed.mined_now == 30 - 16  # two committed batches of 8 were kept
     assert Path(resumed.manifest_jsonl).read_bytes() == Path(whole.manifest_jsonl).read_bytes()
     import pyarrow.parquet as pq

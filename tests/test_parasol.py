@@ -241,10 +241,12 @@ def test_differentiable_descriptors_match_the_indexing_path(images) -> None:
 
 def test_models_listing_finds_checkpoints_and_refuses_unknown_ones(tmp_path, monkeypatch) -> None:
     from generation import create_stylizer, list_generators
+    from indexer.layout import WorkspaceLayout
 
     monkeypatch.delenv("STYLELENS_PARASOL_CHECKPOINTS", raising=False)
-    monkeypatch.setenv("STYLELENS_HOME", str(tmp_path / "ws"))
-    rows = [g for g in list_generators() if g.method == "parasol"]
+    monkeypatch.setenv("STYLELENS_HOME", str(tmp_path / "elsewhere"))  # the workspace is passed, never read here
+    ws = WorkspaceLayout(tmp_path / "ws")
+    rows = [g for g in list_generators(ws) if g.method == "parasol"]
     assert [g.model_id for g in rows][-1] == "parasol/tiny" and rows[-1].weights_present
     assert len(rows) == 2 and not rows[0].weights_present and "stylelens train parasol" in rows[0].description
     with pytest.raises(StylizeError, match="parasol needs a trained checkpoint"):
@@ -258,9 +260,12 @@ def test_models_listing_finds_checkpoints_and_refuses_unknown_ones(tmp_path, mon
         (folder / "checkpoint" / "model.safetensors").write_bytes(b"")
         return str(folder)
 
-    in_ws, elsewhere = fake_run(tmp_path / "ws" / "parasol" / "r1"), fake_run(tmp_path / "runs" / "b")
+    in_ws, elsewhere = fake_run(ws.parasol_run_dir("r1")), fake_run(tmp_path / "runs" / "b")
+    assert in_ws == str(tmp_path / "ws" / "parasol" / "r1")
+    assert create_stylizer("parasol", workspace=ws).spec.model_id == in_ws  # the workspace's run is the default
     monkeypatch.setenv("STYLELENS_PARASOL_CHECKPOINTS", str(tmp_path / "runs"))
-    rows = [g for g in list_generators() if g.method == "parasol"]
+    rows = [g for g in list_generators(ws) if g.method == "parasol"]
     assert [g.model_id for g in rows] == [elsewhere, in_ws, "parasol/tiny"] and all(g.weights_present for g in rows)
+    assert [g.model_id for g in list_generators() if g.method == "parasol"] == [elsewhere, "parasol/tiny"]
     assert "step 7" in rows[0].description
-    assert create_stylizer("parasol").spec.model_id == elsewhere  # the first listed is the default
+    assert create_stylizer("parasol", workspace=ws).spec.model_id == elsewhere  # the first listed is the default

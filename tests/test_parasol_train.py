@@ -107,6 +107,7 @@ def test_resuming_continues_exactly_and_checkpoints_are_safetensors(triplets, tm
         meta = json.loads(fh.metadata()["meta"])
         assert meta["step"] == 4 and "rng.generator" in fh.keys() and any(k.startswith("optimizer.") for k in fh.keys())
     assert not list((tmp_path / "split").glob("*.pt")) and not list((tmp_path / "split").rglob("*.bin"))
+    assert not list((tmp_path / "split").glob(".*"))  # no temporary folder or file left by the atomic saves
     with pytest.raises(StylizeError, match="other settings"):
         train(TrainConfig(**{**cfg, "trainable": "all"}, steps=6), triplets, tmp_path / "split", progress=False)
     with pytest.raises(StylizeError, match="already holds a PARASOL checkpoint"):

@@ -55,7 +55,9 @@ def test_registry_threshold_is_the_built_encoders(encoder_id: str) -> None:
 
 
 def test_registry_thresholds_without_building() -> None:
-    assert near_duplicate_cosine("starter/efficientnet-lite0") == 0.80
+    assert near_duplicate_cosine("starter/efficientnet-lite0") == 0.72
+    assert near_duplicate_cosine("starter/magenta-style") == 0.95
+    assert near_duplicate_cosine("signature/luma-dct") == 0.75 == create_encoder("signature/luma-dct").near_duplicate_cosine
     assert near_duplicate_cosine("open_clip/ViT-L-14:/some/checkpoint.pt") == DEFAULT_NEAR_DUPLICATE
     assert near_duplicate_cosine("aladin/tiny:/some/tiny.pt") == TINY_NEAR_DUPLICATE
     assert near_duplicate_cosine("csd/vit-l14:/some/csd.pth") == DEFAULT_NEAR_DUPLICATE

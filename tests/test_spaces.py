@@ -53,7 +53,7 @@ def test_space_add_backfills_every_indexed_image_with_the_vector_index_would_wri
     np.testing.assert_allclose(vectors[image_id], direct, rtol=1e-5, atol=1e-6)
     assert main(["space", "list", "--workspace", str(ws.home), "--json"]) == 0
     listed = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert set(listed) == {"content", "style", "aladin"} and listed["aladin"]["missing_vectors"] == 0
+    assert set(listed) == {"content", "style", "layout", "aladin"} and listed["aladin"]["missing_vectors"] == 0
 
 
 def test_an_interrupted_backfill_resumes_without_losing_or_repeating_work(indexed, monkeypatch) -> None:
@@ -102,7 +102,7 @@ def test_bad_space_requests_fail_before_anything_is_recorded(indexed, tmp_path) 
         add_space(ws, "Bad Name", "tiny/aladin")
     with pytest.raises(Exception, match="no-such-model"):
         add_space(ws, "other", "no-such-model")
-    assert [sp.name for sp in list_spaces(ws)] == ["content", "style"]
+    assert [sp.name for sp in list_spaces(ws)] == ["content", "style", "layout"]
     empty = Workspace.open(tmp_path / "empty")
     with pytest.raises(WorkspaceError, match="index a folder first"):
         add_space(empty, "aladin", "tiny/aladin")

@@ -379,7 +379,7 @@ def test_index_page_adds_a_corpus_and_shows_failures_and_spaces(studio: AppTest,
     assert any((t.get("path") == str(folder / "broken.png")).any() and (t.get("reason") == reason).any()
                for t in failures if "reason" in t.columns)
     spaces = next(t for t in failures if "space" in t.columns)
-    assert sorted(spaces["space"]) == ["content", "style"] and (spaces["vectors"] == len(corpus.ids) + 1).all()
+    assert sorted(spaces["space"]) == ["content", "layout", "style"] and (spaces["vectors"] == len(corpus.ids) + 1).all()
 
     studio.text_input(key="index_folder").set_value(str(tmp_path / "missing"))
     run(studio.button(key="index_go").click())

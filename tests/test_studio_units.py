@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from corpus_factory import forged_png, pattern_image
 
+from indexer.layout import WorkspaceLayout
 from ui.cli import main
 from ui.studio import APP_FILE, UPLOAD_LIMIT_MB
 from ui.studio.uploads import UploadError, save_upload
@@ -23,17 +24,17 @@ def png(size: tuple[int, int] = (40, 30)) -> bytes:
 
 def test_an_upload_is_stored_in_the_workspace_under_its_hash(tmp_path: Path) -> None:
     data = png()
-    saved = save_upload(tmp_path, "../../etc/evil name.png", data)
+    saved = save_upload(WorkspaceLayout(tmp_path), "../../etc/evil name.png", data)
     assert saved.path == tmp_path.resolve() / "uploads" / f"{hashlib.sha256(data).hexdigest()}.png"
     assert saved.path.read_bytes() == data and saved.name == "evil name.png"
-    assert save_upload(tmp_path, "again.png", data).path == saved.path  # same bytes, same file
+    assert save_upload(WorkspaceLayout(tmp_path), "again.png", data).path == saved.path  # same bytes, same file
     assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == [saved.path.name]  # no temp files left
 
 
 def test_the_suffix_comes_from_the_content_not_the_name(tmp_path: Path) -> None:
     buf = io.BytesIO()
     pattern_image((32, 32)).save(buf, "JPEG")
-    assert save_upload(tmp_path, "photo.png", buf.getvalue()).path.suffix == ".jpg"
+    assert save_upload(WorkspaceLayout(tmp_path), "photo.png", buf.getvalue()).path.suffix == ".jpg"
 
 
 @pytest.mark.parametrize(("data", "limit", "message"), [
@@ -46,7 +47,7 @@ def test_bad_uploads_are_refused_and_nothing_is_written(tmp_path: Path, data: by
                                                         message: str) -> None:
     kwargs = {"max_bytes": limit} if limit else {}
     with pytest.raises(UploadError, match=message):
-        save_upload(tmp_path, "x.png", data, **kwargs)
+        save_upload(WorkspaceLayout(tmp_path), "x.png", data, **kwargs)
     assert not list((tmp_path / "uploads").glob("*")) if (tmp_path / "uploads").exists() else True
 
 
@@ -56,7 +57,7 @@ def test_an_uploads_link_leading_outside_the_workspace_is_refused(tmp_path: Path
     outside.mkdir()
     os.symlink(outside, home / "uploads")
     with pytest.raises(UploadError, match="not a plain folder inside the workspace"):
-        save_upload(home, "x.png", png())
+        save_upload(WorkspaceLayout(home), "x.png", png())
     assert not list(outside.iterdir())
 
 

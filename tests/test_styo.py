@@ -22,6 +22,7 @@ from generation.styo.stylizer import create
 from generation.styo.training import IDL, TrainSettings
 from indexer.compat import import_torchvision
 from indexer.imaging.decode import decode_file
+from indexer.layout import WorkspaceLayout
 from synthetic_images import smooth_noise
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -51,12 +52,18 @@ def files(tmp_path_factory) -> dict[str, Path]:
     return {"root": root, "faces": faces, "source": root / "source.png", "target": root / "target.jpg"}
 
 
+@pytest.fixture
+def layout(tmp_path) -> WorkspaceLayout:
+    """The workspace folders of `tmp_path` (fine-tuned models go to its models/styo)."""
+    return WorkspaceLayout(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def trained(files, tmp_path_factory) -> store.FineTuned:
     """A tiny full fine-tune of 3 iterations (a model to stylize with)."""
     home = tmp_path_factory.mktemp("styo-home")
     return finetune("pair", str(files["source"]), str(files["target"]), str(files["faces"]), base=TINY,
-                    settings={"steps": 3, "lr": 1e-3}, home=home, progress=False)
+                    settings={"steps": 3, "lr": 1e-3}, ws=WorkspaceLayout(home), progress=False)
 
 
 # -------------------------------------------------------------------------------------- prompts and tokens
@@ -263,17 +270,17 @@ def test_a_few_training_steps_reduce_the_triple_loss(files, lora, lr) -> None:
     assert noisy.shape == (3, 4, 16, 16) and noise.shape == (1, 4, 16, 16) and t.shape == (1,)  # one eps, one t
 
 
-def test_checkpoints_round_trip_and_a_resumed_run_equals_an_uninterrupted_one(files, tmp_path) -> None:
+def test_checkpoints_round_trip_and_a_resumed_run_equals_an_uninterrupted_one(files, tmp_path, layout) -> None:
     args = (str(files["source"]), str(files["target"]), str(files["faces"]))
-    straight = finetune("straight", *args, base=TINY, settings={"steps": 4, "lr": 1e-3}, home=tmp_path, progress=False)
+    straight = finetune("straight", *args, base=TINY, settings={"steps": 4, "lr": 1e-3}, ws=layout, progress=False)
     first = finetune("resumed", *args, base=TINY, settings={"steps": 4, "lr": 1e-3, "save_every": 2},
-                     home=tmp_path, progress=False)
+                     ws=layout, progress=False)
     assert first.step == 4
     # interrupt-and-resume: train 2, then resume to 4 from the saved checkpoint
-    part = finetune("parted", *args, base=TINY, settings={"steps": 2, "lr": 1e-3}, home=tmp_path, progress=False)
+    part = finetune("parted", *args, base=TINY, settings={"steps": 2, "lr": 1e-3}, ws=layout, progress=False)
     assert part.step == 2 and part.checkpoint.name == "step-000002"
     steps_seen: list[int] = []
-    resumed = finetune("parted", settings={"steps": 4}, home=tmp_path, progress=False,
+    resumed = finetune("parted", settings={"steps": 4}, ws=layout, progress=False,
                        on_step=lambda done, total, loss: steps_seen.append(done))
     assert steps_seen == [3, 4] and resumed.step == 4 and resumed.record["losses"] == straight.record["losses"]
     weights = [checkpoint.load_finetuned(m, "cpu", torch.float32).unet.state_dict() for m in (straight, first, resumed)]
@@ -293,38 +300,38 @@ def test_checkpoints_round_trip_and_a_resumed_run_equals_an_uninterrupted_one(fi
     assert record["aux"]["count"] == 3 and record["aux"]["skipped"] == []
     assert record["weights_sha256"] == checkpoint.sha256_file(resumed.weights_file)
     # nothing left to do; a different setting or image is refused by name
-    assert finetune("parted", home=tmp_path, progress=False).step == 4
+    assert finetune("parted", ws=layout, progress=False).step == 4
     with pytest.raises(StylizeError, match="fine-tuned with lora=False, not True"):
-        finetune("parted", settings={"lora": True}, home=tmp_path, progress=False)
+        finetune("parted", settings={"lora": True}, ws=layout, progress=False)
     with pytest.raises(StylizeError, match="fine-tuned on another source image"):
-        finetune("parted", source=str(files["target"]), home=tmp_path, progress=False)
+        finetune("parted", source=str(files["target"]), ws=layout, progress=False)
     with pytest.raises(StylizeError, match="already has 4 iterations"):
-        finetune("parted", settings={"steps": 3}, home=tmp_path, progress=False)
+        finetune("parted", settings={"steps": 3}, ws=layout, progress=False)
     with store.training_lock(resumed.folder), pytest.raises(StylizeError, match="being fine-tuned by another run"):
-        finetune("parted", settings={"steps": 5}, home=tmp_path, progress=False)
+        finetune("parted", settings={"steps": 5}, ws=layout, progress=False)
 
 
-def test_a_refused_new_fine_tune_leaves_no_model_behind(files, tmp_path) -> None:
+def test_a_refused_new_fine_tune_leaves_no_model_behind(files, tmp_path, layout) -> None:
     """Inputs the IDL refuses must not leave a half-made model folder that every later run would "resume"
     with the same bad setting (and `styo list` would show)."""
     args = (str(files["source"]), str(files["target"]), str(files["faces"]))
     with pytest.raises(StylizeError, match="resolution 40 is not a multiple of 16"):
-        finetune("odd", *args, base=TINY, settings={"steps": 1, "resolution": 40}, home=tmp_path, progress=False)
-    assert store.list_finetuned(tmp_path) == [] and not (tmp_path / "models" / "styo" / "odd").exists()
-    fixed = finetune("odd", *args, base=TINY, settings={"steps": 1, "resolution": 32}, home=tmp_path, progress=False)
+        finetune("odd", *args, base=TINY, settings={"steps": 1, "resolution": 40}, ws=layout, progress=False)
+    assert store.list_finetuned(layout) == [] and not (tmp_path / "models" / "styo" / "odd").exists()
+    fixed = finetune("odd", *args, base=TINY, settings={"steps": 1, "resolution": 32}, ws=layout, progress=False)
     assert fixed.step == 1 and fixed.record["resolution"] == 32
     for settings, message in (({"lr": "fast"}, "lr must be a number"), ({"lr": True}, "lr must be a number")):
         with pytest.raises(StylizeError, match=message):
-            finetune("bad-lr", *args, base=TINY, settings=settings, home=tmp_path, progress=False)
+            finetune("bad-lr", *args, base=TINY, settings=settings, ws=layout, progress=False)
     for device, message in (("bogus", "device must be auto, cpu, cuda"),
                             *((("cuda", "no CUDA GPU"),) if not torch.cuda.is_available() else ())):
         with pytest.raises(StylizeError, match=message):
-            finetune("bad-device", *args, base=TINY, settings={"steps": 1}, home=tmp_path, progress=False,
+            finetune("bad-device", *args, base=TINY, settings={"steps": 1}, ws=layout, progress=False,
                      device=device)
-    assert [m.name for m in store.list_finetuned(tmp_path)] == ["odd"]
+    assert [m.name for m in store.list_finetuned(layout)] == ["odd"]
 
 
-def test_ctrl_c_finishes_the_iteration_then_checkpoints_it(files, tmp_path) -> None:
+def test_ctrl_c_finishes_the_iteration_then_checkpoints_it(files, tmp_path, layout) -> None:
     import os
     import signal
 
@@ -334,24 +341,24 @@ def test_ctrl_c_finishes_the_iteration_then_checkpoints_it(files, tmp_path) -> N
 
     with pytest.raises(KeyboardInterrupt):
         finetune("stopped", str(files["source"]), str(files["target"]), str(files["faces"]), base=TINY,
-                 settings={"steps": 5, "lr": 1e-3, "save_every": 100}, home=tmp_path, progress=False,
+                 settings={"steps": 5, "lr": 1e-3, "save_every": 100}, ws=layout, progress=False,
                  on_step=interrupt)
     stopped = store.read(tmp_path / "models" / "styo" / "stopped")
     assert stopped.step == 2 and stopped.checkpoint.name == "step-000002" and len(stopped.record["losses"]) == 2
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
 
 
-def test_lora_fine_tune_saves_an_adapter_that_loads_back_and_resumes_exactly(files, tmp_path) -> None:
+def test_lora_fine_tune_saves_an_adapter_that_loads_back_and_resumes_exactly(files, tmp_path, layout) -> None:
     from safetensors.torch import load_file
 
     defaults = TrainSettings()
     assert (defaults.steps, defaults.learning_rate, TrainSettings(lora=True).learning_rate) == (400, 1e-6, 1e-4)
     args = (str(files["source"]), str(files["target"]), str(files["faces"]))
     lora = {"lora": True, "lora_rank": 2, "lr": 1e-2}
-    model = finetune("lora", *args, base=TINY, settings={"steps": 2, **lora}, home=tmp_path, progress=False)
+    model = finetune("lora", *args, base=TINY, settings={"steps": 2, **lora}, ws=layout, progress=False)
     assert model.record["training"]["lr"] == 1e-2 and model.weights_file.name == "lora.safetensors"
-    finetune("lora-parted", *args, base=TINY, settings={"steps": 1, **lora}, home=tmp_path, progress=False)
-    parted = finetune("lora-parted", settings={"steps": 2}, home=tmp_path, progress=False)
+    finetune("lora-parted", *args, base=TINY, settings={"steps": 1, **lora}, ws=layout, progress=False)
+    parted = finetune("lora-parted", settings={"steps": 2}, ws=layout, progress=False)
     saved = load_file(str(model.weights_file))
     resumed = load_file(str(parted.weights_file))
     assert saved.keys() == resumed.keys() and all(torch.equal(saved[k], resumed[k]) for k in saved)
@@ -363,7 +370,7 @@ def test_lora_fine_tune_saves_an_adapter_that_loads_back_and_resumes_exactly(fil
         assert torch.equal(loaded[match], value)
 
 
-def test_a_diffusers_folder_base_loads_through_the_real_path_and_fine_tunes(files, tmp_path) -> None:
+def test_a_diffusers_folder_base_loads_through_the_real_path_and_fine_tunes(files, tmp_path, layout) -> None:
     """The real SD1.5 loading code (from_pretrained, safetensors, local files only) on the tiny model saved in
     the hub's layout: same weights and tokens as the in-memory model; a fine-tune from it stylizes."""
     import_torchvision()
@@ -388,7 +395,7 @@ def test_a_diffusers_folder_base_loads_through_the_real_path_and_fine_tunes(file
         load_base(spec)
     pipe.vae.save_pretrained(tmp_path / "sd" / "vae", safe_serialization=True)
     model = finetune("from-folder", str(files["source"]), str(files["target"]), str(files["faces"]),
-                     base=str(tmp_path / "sd"), settings={"steps": 1}, home=tmp_path, progress=False)
+                     base=str(tmp_path / "sd"), settings={"steps": 1}, ws=layout, progress=False)
     assert model.base_id == str((tmp_path / "sd").resolve())
     src, tgt = _inputs(files["source"])[0], _inputs(files["target"])[0]
     out = create(model=str(model.folder)).stylize(ContentRef(image=src), [StyleRef(image=tgt)],
@@ -405,7 +412,7 @@ def _inputs(path: Path) -> tuple[Image.Image, str]:
 
 
 def test_stylize_matches_inputs_by_sha256_or_pixels_and_records_the_model(trained, files) -> None:
-    stylizer = create(model=trained.model_id, home=trained.folder.parent.parent.parent)
+    stylizer = create(model=trained.model_id, workspace=WorkspaceLayout(trained.folder.parent.parent.parent))
     src, src_sha = _inputs(files["source"])
     tgt, tgt_sha = _inputs(files["target"])
     params = {"num_inference_steps": 3, "n_s": 2}
@@ -453,19 +460,27 @@ def test_bad_parameters_are_refused_by_name(trained, files, params, message) -> 
 
 
 def test_models_are_listed_resolved_and_missing_weights_named(trained, monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv("STYLELENS_HOME", str(trained.folder.parent.parent.parent))
-    rows = {r.model_id: r for r in list_models() if r.method == "styo"}
+    ws = WorkspaceLayout(trained.folder.parent.parent.parent)
+    assert trained.folder == ws.models_dir("styo") / "pair"
+    monkeypatch.setenv("STYLELENS_HOME", str(tmp_path))  # the workspace is passed, never read from here
+    rows = {r.model_id: r for r in list_models(ws) if r.method == "styo"}
     assert list(rows)[:1] == ["styo/pair"] and {"styo/sd15", TINY} <= set(rows)
     assert rows["styo/pair"].weights_present and "step 3 of 3" in rows["styo/pair"].description
-    assert create(model="pair").model.folder == trained.folder  # NAME or styo/NAME, from $STYLELENS_HOME
+    assert "styo/pair" not in {r.model_id for r in list_models()}  # no workspace: only the base models
+    assert create(model="pair", workspace=ws).model.folder == trained.folder  # NAME or styo/NAME, in the workspace
+    assert create(model=str(trained.folder)).model.folder == trained.folder  # a folder needs no workspace
+    with pytest.raises(StylizeError, match="a model name .* is looked up in a workspace, and none was given"):
+        create(model="pair")
     with pytest.raises(StylizeError, match="no fine-tuned StyO model 'nope'.*styo/pair"):
-        create(model="nope")
+        create(model="nope", workspace=ws)
     with pytest.raises(StylizeError, match="styo needs a fine-tuned model"):
-        create()
+        create(workspace=ws)
     with pytest.raises(StylizeError, match="styo/sd15 is a base model: fine-tune it first"):
         create(model="styo/sd15")
     with pytest.raises(StylizeError, match="unknown styo option"):
-        create(model="pair", steps=3)
+        create(model="pair", steps=3, workspace=ws)
+    with pytest.raises(StylizeError, match="keeps its model in a workspace"):
+        finetune("other", progress=False)
     if missing_files(MODELS["styo/sd15"]):  # the real SD1.5 is not in this machine's HF cache
         with pytest.raises(WeightsMissingError, match=r"unet/diffusion_pytorch_model.safetensors(.|\n)*hf download"):
             load_base(MODELS["styo/sd15"])

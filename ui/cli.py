@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from indexer.limits import MAX_BATCH_SIZE, MAX_ID, MAX_K, MAX_QUERY_TERMS, MAX_WORKERS
-from ui.cli_common import CliParser, emit, open_workspace, workspace_env
+from ui.cli_common import CliParser, emit, open_workspace, workspace_layout
 from ui.cli_datasets import add_dataset_commands
 from ui.cli_errors import report
 from ui.cli_generate import add_generate_commands, generator_rows
@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", action="append", default=[], metavar="PATH", help="add an image file as a query term")
     p.add_argument("--like", action="append", default=[], type=int, metavar="ID",
                    help=f"add a catalog image as a query term (ids are 1..{MAX_ID:,})")
-    p.add_argument("--space", choices=["content", "style"], default="content")
+    p.add_argument("--space", choices=["content", "style", "layout"], default="content",
+                   help="what to compare: content (what is shown), style (how), layout (where the masses sit)")
     p.add_argument("--content", metavar="QUERY", help="joint search: what is shown (with --style)")
     p.add_argument("--style", metavar="QUERY", help="joint search: how it is shown (with --content)")
     p.add_argument("--alpha", type=float, default=0.5, help="joint search: weight of content vs style (0..1)")
@@ -65,10 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", "--k", type=int, default=10, metavar="N",
                    help=f"number of results (default 10; offset + k at most {MAX_K:,})")
     p.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N results (the next page)")
-    p.add_argument("--no-collapse", action="store_true", help="keep near-duplicate results")
+    p.add_argument("--no-collapse", action="store_true",
+                   help="keep near-duplicate results (by default each is folded onto the best hit it copies, "
+                   "which lists it: 'duplicates' in --json)")
     p.add_argument("--add-to", metavar="COLLECTION", help="add the results to a collection (provenance: the query)")
     p.add_argument("--collapse-threshold", type=float, metavar="COS",
-                   help="content cosine in [-1, 1] above which results are near-duplicates (default: the encoder's)")
+                   help="content cosine in [-1, 1] a near-duplicate must reach (default: the encoder's); it must "
+                   "also be near-identical in every other space, each at its encoder's threshold")
     p.add_argument("--explain", action="store_true", help="show what text terms resolved to (labels, similarities, "
                    "weights) on stderr; with --json, print {\"results\": [...], \"explain\": [...]} instead of the list")
     p.set_defaults(func=cmd_search)
@@ -98,8 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        with workspace_env(args):
-            return args.func(args) or 0
+        return args.func(args) or 0
     except KeyboardInterrupt:
         print("stylelens: interrupted; finished batches are saved, re-run to complete", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -195,6 +198,9 @@ def cmd_search(args: argparse.Namespace) -> int:
             print("no results")
         for rank, h in enumerate(hits, args.offset + 1):
             extra = "  ".join(f"{k}={v:.3f}" for k, v in h.scores.items()) if h.space == "joint" else ""
+            if h.duplicates:
+                extra += f"  (+{len(h.duplicates)} near-duplicate{'s' if len(h.duplicates) > 1 else ''}: " \
+                         f"id {', '.join(map(str, h.duplicates))})"
             print(f"{rank:>3}  {h.score:7.3f}  id={h.id:<6} [{h.corpus}] {h.path}  {extra}".rstrip())
 
     emit(args, with_explanations(args, [h.to_dict() for h in hits], explained), human)
@@ -232,7 +238,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     from indexer.encoders.registry import list_models
 
     models = list_models()
-    generators = generator_rows()
+    generators = generator_rows(workspace_layout(args))
 
     def human() -> None:
         for m in models:

@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Callable
 
 
@@ -30,6 +27,14 @@ def open_workspace(args: argparse.Namespace, writes: str | None = None):  # noqa
     return ws
 
 
+def workspace_layout(args: argparse.Namespace):  # noqa: ANN201 - a lazily imported WorkspaceLayout
+    """Where the command's workspace is (--workspace, else $STYLELENS_HOME, else ~/.stylelens), without opening
+    it: for commands that only look for models kept in it (`models list`)."""
+    from indexer.layout import WorkspaceLayout
+
+    return WorkspaceLayout.at(args.workspace)
+
+
 def emit(args: argparse.Namespace, data: object, human: Callable[[], None]) -> None:
     """JSON on stdout with --json, else the human-readable form."""
     if args.json:
@@ -37,23 +42,3 @@ def emit(args: argparse.Namespace, data: object, human: Callable[[], None]) -> N
     else:
         human()
 
-
-@contextmanager
-def workspace_env(args: argparse.Namespace) -> Iterator[None]:
-    """For one command, --workspace also sets $STYLELENS_HOME, so library parts that keep files in the
-    workspace (StyO's fine-tuned models, found by `--model styo/NAME`) see the workspace the Studio would."""
-    home = getattr(args, "workspace", None)
-    if not home:
-        yield
-        return
-    from indexer.workspace import HOME_ENV
-
-    before = os.environ.get(HOME_ENV)
-    os.environ[HOME_ENV] = os.path.abspath(os.path.expanduser(home))
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(HOME_ENV, None)
-        else:
-            os.environ[HOME_ENV] = before

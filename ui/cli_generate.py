@@ -89,7 +89,7 @@ def _generate(args: argparse.Namespace, ws, content, styles, steps) -> int:  # n
     from generation.records import record_generation
 
     options = {"model": args.model} if args.model else {}
-    stylizer = build_stylizer(args.method, options)
+    stylizer = build_stylizer(args.method, options, workspace=ws)
     request = GenerationRequest(content, styles, parse_params(args.param), args.seed, steps)
     generated = generate(stylizer, request, args.out, overwrite=args.overwrite)
     record_id = record_generation(ws, request, generated, options)
@@ -159,13 +159,14 @@ def cmd_regenerate(args: argparse.Namespace) -> int:
     return 0
 
 
-def generator_rows() -> list[dict[str, Any]]:
-    """Every generator of every method for `models list` (unavailable methods included, with the reason)."""
+def generator_rows(workspace: Any = None) -> list[dict[str, Any]]:
+    """Every generator of every method for `models list` (unavailable methods included, with the reason), with
+    the models kept in `workspace` (an `indexer.layout.WorkspaceLayout`)."""
     from dataclasses import asdict
 
     from generation import list_generators
 
-    return [asdict(info) for info in list_generators()]
+    return [asdict(info) for info in list_generators(workspace)]
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:

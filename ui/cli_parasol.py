@@ -69,9 +69,7 @@ def _mining_run(ws, name: str) -> tuple[Path, dict[str, Any]]:  # noqa: ANN001 -
 
     from indexer.catalog.schema import MiningRun
 
-    from retrieval.mining.run import run_dir
-
-    folder = run_dir(ws, name)  # a plain name: it also names the training folder WORKSPACE/parasol/<run>
+    folder = ws.mining_run_dir(name)  # a plain name: it also names the training folder WORKSPACE/parasol/<run>
     with ws.session() as s:
         row = s.scalars(select(MiningRun).where(MiningRun.name == name)).first()
         params = json.loads(row.params) if row is not None else None
@@ -88,7 +86,6 @@ def _space_encoder(ws, space: str) -> str:  # noqa: ANN001 - Workspace
 
 def cmd_train(args: argparse.Namespace) -> int:
     from generation.parasol.data import read_manifest
-    from generation.parasol.models import WORKSPACE_DIR
     from generation.parasol.train import TrainConfig, train
 
     needs_ws = args.run is not None or args.out is None or not (args.style_encoder and args.content_encoder)
@@ -101,7 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         manifest_path = Path(args.manifest)
     manifest = read_manifest(manifest_path)
-    out = Path(args.out) if args.out else ws.home / WORKSPACE_DIR / (args.run or manifest_path.resolve().parent.name)
+    out = Path(args.out) if args.out else ws.parasol_run_dir(args.run or manifest_path.resolve().parent.name)
     cfg = TrainConfig(
         style_encoder=args.style_encoder or _space_encoder(ws, spaces["style_space"]),
         content_encoder=args.content_encoder or _space_encoder(ws, spaces["content_space"]),
@@ -137,7 +134,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
     ws = open_workspace(args)
     contents = [resolve_content(ws, c) for c in args.content]
     styles = [resolve_style(ws, s) for s in args.style]
-    stylizer = build_stylizer("parasol", {"model": args.model})
+    stylizer = build_stylizer("parasol", {"model": args.model}, workspace=ws)
     out = prepare_out_dir(args.out)
     names = [f"parasol-grid-{i // args.steps}-{i % args.steps}.png" for i in range(args.steps ** 2)]
     check_names(out, [*names, "parasol-grid.png", "parasol-grid.json"], overwrite=args.overwrite)

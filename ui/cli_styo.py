@@ -98,7 +98,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from generation.styo import list_finetuned
 
     ws = open_workspace(args)
-    rows = [summary(m) for m in list_finetuned(ws.home)]
+    rows = [summary(m) for m in list_finetuned(ws)]
 
     def human() -> None:
         if not rows:

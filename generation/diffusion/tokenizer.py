@@ -11,9 +11,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from indexer.atomic import atomic_write_text
 
 VOCAB_SIZE = 49408
 _N_MERGES = 49152 - 256 - 2  # as in CLIP: merges that fit a 49,152-entry table minus bytes and specials
@@ -65,13 +66,9 @@ def clip_bpe_files(cache_dir: str | os.PathLike | None = None) -> tuple[Path, Pa
         return vocab_file, merges_file
     folder.mkdir(parents=True, exist_ok=True)
     vocab, merges = clip_vocabulary()
-    # write to temporary names first so a concurrent reader never sees a half-written file
-    for target, text in ((vocab_file, json.dumps(vocab, ensure_ascii=False)),
-                         (merges_file, "#version: 0.2\n" + "\n".join(merges) + "\n")):
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=target.name + ".")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
+    # atomically, so a concurrent reader never sees a half-written file
+    atomic_write_text(vocab_file, json.dumps(vocab, ensure_ascii=False))
+    atomic_write_text(merges_file, "#version: 0.2\n" + "\n".join(merges) + "\n")
     return vocab_file, merges_file
 
 

@@ -14,9 +14,9 @@ downloads them. Users put them in a checkpoint folder laid out as the official r
     DIR/shape_predictor_68_face_landmarks.dat  optional: dlib landmarks (face alignment; needs `dlib`)
 
 A `.safetensors` file (see `checkpoints.convert_folder`) is preferred over the `.pt` / `.npy` of the same
-name. DIR is the `checkpoint_dir` option, else $STYLELENS_DUALSTYLEGAN_DIR, else
-$STYLELENS_HOME/models/dualstylegan (~/.stylelens/models/dualstylegan). A model may also be given as the
-path of a style folder (its parent is then DIR unless the folder holds encoder.pt itself).
+name. DIR is the `checkpoint_dir` option, else $STYLELENS_DUALSTYLEGAN_DIR, else the given workspace's
+models/dualstylegan (the CLI's and the Studio's workspace). A model may also be given as the path of a style
+folder (its parent is then DIR unless the folder holds encoder.pt itself).
 """
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from indexer.layout import WorkspaceLayout
 
 from ..base import StylizeError
 from ..weights import WeightsMissingError
@@ -91,14 +93,14 @@ MODELS["dualstylegan/tiny"] = ModelSpec("dualstylegan/tiny", "tiny", "tiny rando
 DEFAULT_MODEL = "dualstylegan/cartoon"
 
 
-def checkpoint_dir(explicit: str | Path | None = None) -> Path:
-    """The checkpoint folder: the option, else $STYLELENS_DUALSTYLEGAN_DIR, else the workspace home's."""
+def checkpoint_dir(explicit: str | Path | None = None, workspace: WorkspaceLayout | None = None) -> Path | None:
+    """The checkpoint folder: the option, else $STYLELENS_DUALSTYLEGAN_DIR, else WORKSPACE/models/dualstylegan;
+    None when none of them is given."""
     if explicit:
         return Path(explicit).expanduser()
     if os.environ.get(ENV_DIR):
         return Path(os.environ[ENV_DIR]).expanduser()
-    home = Path(os.environ.get("STYLELENS_HOME") or "~/.stylelens").expanduser()  # as indexer.workspace
-    return home / "models" / "dualstylegan"
+    return workspace.models_dir("dualstylegan") if workspace is not None else None
 
 
 def resolve_spec(model: str | None) -> ModelSpec:
@@ -150,6 +152,11 @@ def locate(spec: ModelSpec, root: str | Path | None = None, vgg_path: str | None
                                                      else style_dir.parent)
     else:
         base = checkpoint_dir(root)
+        if base is None:
+            raise WeightsMissingError(f"DualStyleGAN model {spec.model_id!r}", hub=False,
+                                      reason=f"no checkpoint folder: none given, ${ENV_DIR} unset and no workspace "
+                                      "(its models/dualstylegan folder)",
+                                      fixes=(("checkpoint_dir", "DIR"), ("workspace", "WORKSPACE")))
         style_dir = base / spec.style
     codes = {kind: p for kind, stem in (("refined", "refined_exstyle_code"), ("raw", "exstyle_code"))
              if (p := _first(style_dir, f"{stem}.safetensors", f"{stem}.npy"))}
@@ -178,13 +185,14 @@ def weights_missing_error(spec: ModelSpec, files: Files) -> WeightsMissingError:
                                where=str(files.root), hub=False, notes=notes, fixes=(("checkpoint_dir", "DIR"),))
 
 
-def list_models() -> list[Any]:
+def list_models(workspace: WorkspaceLayout | None = None) -> list[Any]:
     """One GeneratorInfo row per style set (weights presence checked locally, no network)."""
     from ..registry import GeneratorInfo
 
+    root = checkpoint_dir(None, workspace)
     rows = []
     for s in MODELS.values():
-        present = s.tiny or not locate(s).missing()
+        present = s.tiny or (root is not None and not locate(s, root).missing())
         rows.append(GeneratorInfo("dualstylegan", s.model_id, s.description, present, s.licence))
     return rows
 

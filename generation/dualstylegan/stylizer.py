@@ -20,13 +20,13 @@ import torch
 from PIL import Image
 
 from ..base import ContentRef, StyleRef, StylizeError, normalized_weights
-from ..method import Method, MethodOptions
+from ..method import Method, WorkspaceOptions
 from . import params as params_mod
 from .align import centre_crop, find_detector, prepare_face
 from .exemplar import ExemplarNets, ExemplarResult, ExemplarSettings, extract, resolve_terms
 from .inference import blend_codes, to_image, to_tensor, transfer
 from .losses import LOSS_SIZE
-from .models import Files, Loaded, ModelSpec, load, locate, resolve_spec
+from .models import Files, Loaded, ModelSpec, checkpoint_dir, load, locate, resolve_spec
 from .params import Params
 
 FACE_SIZE = 256  # the pSp encoder's input; content and style images are cropped to it
@@ -35,9 +35,9 @@ _CACHE_SIZE = 8
 
 
 @dataclass(frozen=True)
-class Options(MethodOptions):
+class Options(WorkspaceOptions):
     """model: an id from `list_models()` (default dualstylegan/cartoon) or a style folder; checkpoint_dir:
-    default $STYLELENS_DUALSTYLEGAN_DIR or $STYLELENS_HOME/models/dualstylegan; vgg_path / arcface_path /
+    default $STYLELENS_DUALSTYLEGAN_DIR, else the given `workspace`'s models/dualstylegan; vgg_path / arcface_path /
     landmarks_path: optional loss and alignment weights outside the checkpoint folder. dtype "auto" is float32."""
 
     checkpoint_dir: str | None = None
@@ -57,7 +57,8 @@ class DualStyleGANStylizer(Method):
     def __init__(self, spec: ModelSpec, options: Options | None = None, **overrides: Any) -> None:
         super().__init__(spec, options, **overrides)
         o = self.options
-        self.files: Files | None = None if spec.tiny else locate(spec, o.checkpoint_dir, o.vgg_path, o.arcface_path,
+        root = checkpoint_dir(o.checkpoint_dir, o.workspace)
+        self.files: Files | None = None if spec.tiny else locate(spec, root, o.vgg_path, o.arcface_path,
                                                                   o.landmarks_path)
         self._detector: tuple[Any, str] | None = None
 
@@ -217,5 +218,5 @@ class DualStyleGANStylizer(Method):
 
 def create(**options: Any) -> DualStyleGANStylizer:
     """Build a DualStyleGAN stylizer (weights load on first use). Options: `Options` (model, checkpoint_dir,
-    device, dtype, vgg_path, arcface_path, landmarks_path)."""
+    workspace, device, dtype, vgg_path, arcface_path, landmarks_path)."""
     return DualStyleGANStylizer.create(**options)

@@ -7,19 +7,20 @@ A training run's folder holds `checkpoint/` (the latest) and `loss_curve.png`. A
 - `training_state.safetensors`: the optimizer's tensors, the data order and the training RNG state, with the
   optimizer's param groups, the step, the grad scaler and the data cursor as JSON metadata;
 - `trainer.json`: the training settings and the loss history (for resuming and the loss curve).
-A save writes a fresh folder next to the old one and swaps it in with renames, so an interrupted save leaves
-the previous checkpoint (`checkpoint/` or, mid-swap, `checkpoint.old/`) in place.
+A save writes a fresh folder next to the old one, fsyncs it and swaps it in with renames (`indexer.atomic.
+atomic_dir`), so an interrupted save leaves the previous checkpoint (`checkpoint/` or, mid-swap,
+`checkpoint.old/`) in place.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from indexer.atomic import atomic_dir
 
 from .. import model_config
 from ..base import StylizeError
@@ -118,23 +119,11 @@ def save_checkpoint(run_dir: Path, config_json: dict[str, Any], weights: dict[st
     from safetensors.torch import save_file
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".checkpoint-", dir=run_dir))
-    try:
+    with atomic_dir(run_dir / LATEST, previous=run_dir / PREVIOUS) as tmp:
         model_config.write_config(tmp / CONFIG, "parasol", config_json)
         save_file(weights, str(tmp / WEIGHTS), metadata={"format": "stylelens-parasol"})
         save_file(state_tensors, str(tmp / STATE), metadata={"meta": json.dumps(state_meta)})
         (tmp / TRAINER).write_text(json.dumps(trainer, indent=1), encoding="utf-8")
-        latest, previous = run_dir / LATEST, run_dir / PREVIOUS
-        if previous.exists():
-            shutil.rmtree(previous)
-        if latest.exists():
-            os.replace(latest, previous)
-        os.replace(tmp, latest)
-        if previous.exists():
-            shutil.rmtree(previous)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return run_dir / LATEST
 
 

@@ -1,10 +1,10 @@
 """The loss-curve PNG of a PARASOL training run: each loss term per step, with a moving average."""
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from indexer.atomic import atomic_path
 
 TERMS = (("loss", "total L"), ("dm", "L_DM"), ("style", "L_s (style)"), ("content", "L_y (content)"))
 
@@ -41,13 +41,9 @@ def write_loss_curve(history: Sequence[dict[str, float]], path: Path) -> Path:
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".loss_curve.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=90)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=90, format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

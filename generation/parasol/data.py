@@ -1,9 +1,9 @@
 """PARASOL's training data: (x, y, s) triplets from the manifest `stylelens mine-triplets` writes, and the
 tensors a training step needs.
 
-The manifest (`triplets.parquet` or `triplets.jsonl`, columns `x_path`, `y_path`, `s_path` plus ids and
-similarities) is read directly: `generation` does not import `retrieval`. Rows where mining found no y or no
-s are skipped (and counted). Relative paths are taken relative to the manifest's folder.
+The manifest (`triplets.parquet` or `triplets.jsonl`) is read with its schema, `indexer.triplet_manifest`
+(`generation` does not import `retrieval`, which writes it). Rows where mining found no y or no s are skipped
+(and counted). Relative paths are taken relative to the manifest's folder.
 
 Per triplet a step needs x as a (3, R, R) tensor in [-1, 1] (resized to cover R x R and centre-cropped, as
 sampling does), the style descriptor a_s = A(s) and the semantic descriptor c_y = C(y). Descriptors are
@@ -14,15 +14,14 @@ runs in the training process (no worker processes), which is enough for small se
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from indexer.imaging.decode import ImageRejected, decode_file
+from indexer.triplet_manifest import ManifestError, complete_triplets
 
 from ..base import StylizeError
 from ..diffusion.images import to_tensor
@@ -48,30 +47,11 @@ class Manifest:
 
 def read_manifest(path: str | os.PathLike[str]) -> Manifest:
     """Triplets from a `triplets.parquet` / `triplets.jsonl` file (or a mining run folder holding one)."""
-    p = Path(path).expanduser()
-    if p.is_dir():
-        p = next((p / n for n in ("triplets.parquet", "triplets.jsonl") if (p / n).is_file()), p / "triplets.parquet")
-    if not p.is_file():
-        raise StylizeError(f"no triplet manifest at {p} (run `stylelens mine-triplets` first)")
-    if p.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        rows = pq.read_table(p).to_pylist()
-    else:
-        try:
-            rows = [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except ValueError as exc:
-            raise StylizeError(f"{p} is not a JSON-lines triplet manifest: {exc}") from exc
-    triplets, skipped = [], 0
-    for row in rows:
-        if not isinstance(row, dict) or not {"x_path", "y_path", "s_path"} <= set(row):
-            raise StylizeError(f"{p}: every row needs x_path, y_path and s_path")
-        if not all(row[k] for k in ("x_path", "y_path", "s_path")):
-            skipped += 1
-            continue
-        triplets.append(Triplet(*(str(p.parent / row[k]) if not os.path.isabs(row[k]) else row[k]
-                                  for k in ("x_path", "y_path", "s_path"))))
-    return Manifest(triplets, skipped)
+    try:
+        complete, skipped = complete_triplets(path)
+    except ManifestError as exc:
+        raise StylizeError(str(exc)) from None
+    return Manifest([Triplet(*paths) for paths in complete], skipped)
 
 
 def load_image(path: str):  # noqa: ANN201 - a PIL image

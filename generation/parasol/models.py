@@ -9,10 +9,10 @@
   not used). Real weights load from the local Hugging Face cache or a folder, safetensors only; nothing is
   downloaded unless `allow_download=True`; missing files raise `WeightsMissingError` naming each one.
 
-`list_models()` shows the checkpoints named in STYLELENS_PARASOL_CHECKPOINTS (folders separated by the OS
-path separator; a folder may be a checkpoint, a training run, or hold several runs) and the runs
-`stylelens train parasol` wrote into the workspace (WORKSPACE/parasol/*, the workspace being $STYLELENS_HOME or
-~/.stylelens, as the Studio sets it), or a placeholder row saying how to get one; then `parasol/tiny`.
+`list_models(workspace)` shows the checkpoints named in STYLELENS_PARASOL_CHECKPOINTS (folders separated by
+the OS path separator; a folder may be a checkpoint, a training run, or hold several runs) and the runs
+`stylelens train parasol` wrote into the given workspace (WORKSPACE/parasol/*), or a placeholder row saying how
+to get one; then `parasol/tiny`.
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from indexer.layout import WorkspaceLayout
 
 from ..base import StylizeError
 from ..weights import WeightsMissingError
@@ -34,7 +36,6 @@ TINY_ID = "parasol/tiny"
 TINY_BASE = "tiny"
 BASE_ALIASES = {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5"}
 CHECKPOINTS_ENV = "STYLELENS_PARASOL_CHECKPOINTS"
-WORKSPACE_DIR = "parasol"  # WORKSPACE/parasol/<run>: where `stylelens train parasol` trains by default
 TINY_ENCODERS = ("tiny/aladin", "tiny/open_clip")
 _LICENCE_SD = "base: CreativeML OpenRAIL-M (SD1.5); fine-tuned weights: yours; encoders: their own licences"
 
@@ -165,18 +166,12 @@ def resolve_spec(model: str) -> ModelSpec:
                      f"{config.get('style_encoder')}, content {config.get('content_encoder')})", _LICENCE_SD)
 
 
-def workspace_runs_dir() -> Path:
-    """WORKSPACE/parasol of the workspace in $STYLELENS_HOME (default ~/.stylelens), without opening it."""
-    from indexer.workspace import DEFAULT_HOME, HOME_ENV  # lazily: the catalog's stack is not needed elsewhere
-
-    return Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser() / WORKSPACE_DIR
-
-
-def configured_checkpoints() -> list[str]:
+def configured_checkpoints(workspace: WorkspaceLayout | None = None) -> list[str]:
     """Checkpoint folders named by STYLELENS_PARASOL_CHECKPOINTS (each entry, or its sub-folders that are
-    checkpoints), in the order given, then the workspace's training runs (sorted by name)."""
+    checkpoints), in the order given, then the training runs of `workspace` (sorted by name)."""
     found: list[str] = []
-    entries = [*filter(None, os.environ.get(CHECKPOINTS_ENV, "").split(os.pathsep)), str(workspace_runs_dir())]
+    entries = [*filter(None, os.environ.get(CHECKPOINTS_ENV, "").split(os.pathsep)),
+               *([str(workspace.parasol_dir)] if workspace is not None else [])]
     for entry in entries:
         root = Path(entry).expanduser()
         if ckpt.find_checkpoint(root) is not None:
@@ -186,21 +181,22 @@ def configured_checkpoints() -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def default_model() -> str:
+def default_model(workspace: WorkspaceLayout | None = None) -> str:
     """The first configured checkpoint; a StylizeError saying how to get one when there is none."""
-    found = configured_checkpoints()
+    found = configured_checkpoints(workspace)
     if not found:
         raise StylizeError("parasol needs a trained checkpoint: pass --model FOLDER (written by `stylelens "
                            f"train parasol`), set {CHECKPOINTS_ENV}, or use {TINY_ID} for tests")
     return found[0]
 
 
-def list_models() -> list[Any]:
-    """`GeneratorInfo` rows: configured checkpoints (or a placeholder saying how to get one) and the tiny model."""
+def list_models(workspace: WorkspaceLayout | None = None) -> list[Any]:
+    """`GeneratorInfo` rows: configured checkpoints and those of `workspace` (or a placeholder saying how to get
+    one), then the tiny model."""
     from ..registry import GeneratorInfo
 
     rows = []
-    for folder in configured_checkpoints():
+    for folder in configured_checkpoints(workspace):
         try:
             spec = resolve_spec(folder)
             base = str(ckpt.read_config(spec.folder).get("base", TINY_BASE))

@@ -29,7 +29,7 @@ from PIL import Image
 
 from ..base import ContentRef, StyleRef, StylizeError, normalized_weights
 from ..diffusion.images import to_image, to_tensor
-from ..method import Method, MethodOptions, output_size
+from ..method import Method, WorkspaceOptions, output_size
 from . import params as params_mod
 from .ddpm import Inversion, chain_levels, denoise, invert
 from .descriptors import nlerp
@@ -41,9 +41,10 @@ _CACHE_SIZE = 4
 
 
 @dataclass(frozen=True)
-class Options(MethodOptions):
+class Options(WorkspaceOptions):
     """model: a checkpoint folder written by `stylelens train parasol`, or parasol/tiny (default: the first one
-    in STYLELENS_PARASOL_CHECKPOINTS); allow_download: let diffusers fetch the base model."""
+    in STYLELENS_PARASOL_CHECKPOINTS, else in the given `workspace`'s parasol/ folder); allow_download: let
+    diffusers fetch the base model."""
 
     allow_download: bool = False
 
@@ -62,7 +63,7 @@ class Parasol(Method):
 
     @classmethod
     def resolve_spec(cls, options: Options) -> ModelSpec:
-        return resolve_spec(options.model or default_model())
+        return resolve_spec(options.model or default_model(options.workspace))
 
     @classmethod
     def from_model(cls, model: ParasolModel, model_id: str) -> Parasol:
@@ -203,6 +204,6 @@ def _read_config(spec: ModelSpec) -> dict[str, Any]:
 
 
 def create(**options: Any) -> Parasol:
-    """Build a PARASOL stylizer (weights load on first use). Options: `Options` (model, device, dtype,
-    allow_download)."""
+    """Build a PARASOL stylizer (weights load on first use). Options: `Options` (model, workspace, device,
+    dtype, allow_download)."""
     return Parasol.create(**options)

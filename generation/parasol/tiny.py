@@ -10,11 +10,12 @@ schema: x = (content i, style j), y = the same content in another style, s = ano
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from indexer.triplet_manifest import JSONL_FILE, write_jsonl
 
 from .data import Triplet
 from .network import ParasolModel
@@ -64,7 +65,5 @@ def synthetic_triplets(folder: str | Path, n: int = 4, contents: int = 3, styles
         rows.append({"x_id": 3 * i + 1, "x_path": paths["x"], "y_id": 3 * i + 2, "y_path": paths["y"],
                      "s_id": 3 * i + 3, "s_path": paths["s"], "s_style_sim": None, "s_content_sim": None,
                      "y_content_sim": None, "y_style_sim": None})
-    with open(root / "triplets.jsonl", "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row) + "\n")
+    write_jsonl(rows, root / JSONL_FILE)
     return triplets

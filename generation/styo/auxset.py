@@ -44,12 +44,14 @@ def _candidates(spec: str, ws: Any) -> list[tuple[str, str | None]]:
     """(path, known sha256) of every candidate image, in a stable order."""
     if spec.startswith(CORPUS_PREFIX):
         name = spec[len(CORPUS_PREFIX):]
-        if ws is None:
-            raise StylizeError(f"the auxiliary set {spec!r} is a catalog corpus; it needs a workspace")
         from sqlalchemy import select
 
         from indexer.catalog.schema import ImageRecord
         from indexer.corpora import get_corpus
+        from indexer.workspace import Workspace
+
+        if not isinstance(ws, Workspace):  # None, or only a layout: no catalog to read
+            raise StylizeError(f"the auxiliary set {spec!r} is a catalog corpus; it needs a workspace")
 
         corpus = get_corpus(ws, name)
         with ws.session() as s:

@@ -27,6 +27,7 @@ from PIL import Image
 
 from indexer.encoders.runtime import resolve_device
 from indexer.imaging.decode import ImageRejected, decode_file, sha256_file
+from indexer.layout import WorkspaceLayout
 
 from ..base import StylizeError
 from ..diffusion import resolve_dtype
@@ -120,16 +121,18 @@ def _create(folder: Path, spec: ModelSpec, settings: TrainSettings, resolution: 
 def finetune(name: str, source: str | None = None, target: str | None = None, aux: str | None = None, *,
              base: str | None = None, settings: dict[str, Any] | TrainSettings | None = None,
              identifier_words: dict[str, str] | None = None, aux_limit: int = auxset.DEFAULT_LIMIT,
-             ws: Any = None, home: str | os.PathLike[str] | None = None, device: str = "auto",
+             ws: WorkspaceLayout | None = None, device: str = "auto",
              dtype: str | torch.dtype = "auto", variant: str | None = None, allow_download: bool = False,
              progress: bool | None = None, on_step: StepCallback | None = None) -> FineTuned:
-    """Fine-tune (or resume) the StyO model `name` in the workspace (`ws`, else `home`, else $STYLELENS_HOME).
+    """Fine-tune (or resume) the StyO model `name` in the workspace `ws` (WORKSPACE/models/styo/<name>).
 
-    `source` / `target`: image files; `aux`: a folder of face images or `corpus:NAME` (needs `ws`).
+    `source` / `target`: image files; `aux`: a folder of face images or `corpus:NAME` (needs an opened `ws`).
     `settings`: `TrainSettings` fields (a dict: only the ones given); `identifier_words`: S_src, S_tgt,
     C_src, C_tgt to use instead of the automatic choice. `on_step(done, total, loss)` after each iteration.
     """
-    folder = store.model_folder(name, home or (ws.home if ws is not None else None))
+    if ws is None:
+        raise StylizeError("StyO fine-tuning keeps its model in a workspace; none was given")
+    folder = store.model_folder(name, ws)
     with store.training_lock(folder):
         model = store.read(folder) if (folder / store.RECORD).is_file() else None
         if model is None:

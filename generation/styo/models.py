@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from indexer.compat import import_torchvision
+from indexer.layout import WorkspaceLayout
 
 from ..aligned import align_module
 from ..base import StylizeError
@@ -136,13 +137,13 @@ def _unet_from_folder(folder: str | Path, dtype: torch.dtype) -> Any:
     return align_module(unet)  # a resumed run must compute the bits of the uninterrupted one
 
 
-def list_models() -> list[Any]:
-    """`GeneratorInfo` rows: the workspace's fine-tuned models (the stylizers), then the base models."""
+def list_models(workspace: WorkspaceLayout | None = None) -> list[Any]:
+    """`GeneratorInfo` rows: the fine-tuned models of `workspace` (the stylizers), then the base models."""
     from ..registry import GeneratorInfo
     from .store import list_finetuned
 
     rows = []
-    for model in list_finetuned():
+    for model in list_finetuned(workspace):
         try:
             base = resolve_base(model.base_id)
             present = model.weights_present() and not missing_files(base, with_unet=model.lora)

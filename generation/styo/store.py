@@ -9,8 +9,8 @@
 
 A checkpoint is written into a new step folder first; only then does styo.json point at it (written to a
 temporary file and renamed), and the older step folder is removed. A crash at any moment leaves either the
-old or the new checkpoint in use, never half of one. The workspace is $STYLELENS_HOME (default
-~/.stylelens), as for the CLI and the Studio, unless a `home` is given.
+old or the new checkpoint in use, never half of one. The workspace is given by the caller (the CLI's
+--workspace, the Studio's); without one, a model is found by its folder only.
 """
 from __future__ import annotations
 
@@ -25,23 +25,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from indexer.layout import WorkspaceLayout
+
 from ..base import StylizeError
 from ..model_config import read_config, write_config
 
 RECORD = "styo.json"
 PREFIX = "styo/"
-SUBDIR = ("models", "styo")
+METHOD = "styo"  # its models live in WORKSPACE/models/styo
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 WEIGHTS_FILES = {True: "lora.safetensors", False: "unet/diffusion_pytorch_model.safetensors"}  # by `lora`
 OPTIMIZER_FILE = "optimizer.safetensors"
 
 
-def models_root(home: str | os.PathLike[str] | None = None) -> Path:
-    """WORKSPACE/models/styo for `home`, else $STYLELENS_HOME, else ~/.stylelens (the workspace's own rule)."""
-    from indexer.workspace import DEFAULT_HOME, HOME_ENV  # lazily: the catalog's stack is not needed elsewhere here
-
-    base = Path(home or os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
-    return base.joinpath(*SUBDIR)
+def models_root(workspace: WorkspaceLayout) -> Path:
+    """WORKSPACE/models/styo: the workspace's fine-tuned StyO models."""
+    return workspace.models_dir(METHOD)
 
 
 def check_name(name: str) -> str:
@@ -118,28 +117,33 @@ def read(folder: str | os.PathLike[str]) -> FineTuned:
     return FineTuned(folder, read_config(folder / RECORD, "styo", legacy=False, keep_keys=True))
 
 
-def model_folder(name: str, home: str | os.PathLike[str] | None = None) -> Path:
-    return models_root(home) / check_name(name)
+def model_folder(name: str, workspace: WorkspaceLayout) -> Path:
+    return models_root(workspace) / check_name(name)
 
 
-def open_model(ref: str, home: str | os.PathLike[str] | None = None) -> FineTuned:
-    """A fine-tuned model by `styo/NAME`, `NAME` (in the workspace) or its folder path."""
+def open_model(ref: str, workspace: WorkspaceLayout | None = None) -> FineTuned:
+    """A fine-tuned model by `styo/NAME`, `NAME` (in `workspace`) or its folder path."""
     if not isinstance(ref, str) or not ref.strip():
         raise StylizeError("styo needs a fine-tuned model: run `stylelens train styo --name NAME ...`, then "
                            "stylize with --model styo/NAME")
     name = ref.removeprefix(PREFIX)
-    if _NAME.fullmatch(name) and (models_root(home) / name).is_dir():
-        return read(models_root(home) / name)
+    if workspace is not None and _NAME.fullmatch(name) and (models_root(workspace) / name).is_dir():
+        return read(models_root(workspace) / name)
     if Path(ref).expanduser().is_dir() and (Path(ref).expanduser() / RECORD).is_file():
         return read(Path(ref).expanduser().resolve())
-    known = ", ".join(m.model_id for m in list_finetuned(home)) or "none yet"
-    raise StylizeError(f"no fine-tuned StyO model {ref!r} in {models_root(home)} (fine-tuned models: {known}); "
+    if workspace is None:
+        raise StylizeError(f"no fine-tuned StyO model folder {ref!r}; a model name (styo/NAME) is looked up in a "
+                           "workspace, and none was given")
+    known = ", ".join(m.model_id for m in list_finetuned(workspace)) or "none yet"
+    raise StylizeError(f"no fine-tuned StyO model {ref!r} in {models_root(workspace)} (fine-tuned models: {known}); "
                        "run `stylelens train styo --name NAME ...` first")
 
 
-def list_finetuned(home: str | os.PathLike[str] | None = None) -> list[FineTuned]:
-    """Every readable fine-tuned model of the workspace, by name."""
-    root = models_root(home)
+def list_finetuned(workspace: WorkspaceLayout | None = None) -> list[FineTuned]:
+    """Every readable fine-tuned model of `workspace`, by name (none without a workspace)."""
+    if workspace is None:
+        return []
+    root = models_root(workspace)
     if not root.is_dir():
         return []
     found = []
@@ -157,7 +161,7 @@ def now() -> str:
 
 
 def write_record(folder: Path, record: dict[str, Any]) -> None:
-    """styo.json, atomically, in the one model-config format (`generation.model_config`)."""
+    """styo.json, atomically (`indexer.atomic` via `generation.model_config`), in the one model-config format."""
     write_config(folder / RECORD, "styo", record)
 
 

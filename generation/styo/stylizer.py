@@ -21,7 +21,7 @@ from PIL import Image
 
 from ..base import ContentRef, StyleRef, StylizeError, normalized_weights
 from ..diffusion.images import to_image, to_tensor
-from ..method import Method, MethodOptions, output_size
+from ..method import Method, WorkspaceOptions, output_size
 from . import params as params_mod
 from .checkpoint import load_finetuned
 from .encoding import encode_prompts, max_length
@@ -39,11 +39,10 @@ def pixel_digest(image: Image.Image) -> str:
 
 
 @dataclass(frozen=True)
-class Options(MethodOptions):
-    """model: `styo/NAME` or NAME of a model fine-tuned in the workspace, or its folder (required); home: the
-    workspace (default $STYLELENS_HOME or ~/.stylelens); allow_download: let diffusers fetch the base's weights."""
+class Options(WorkspaceOptions):
+    """model: `styo/NAME` or NAME of a model fine-tuned in the given `workspace` (WORKSPACE/models/styo), or its
+    folder (required); allow_download: let diffusers fetch the base's weights."""
 
-    home: str | None = None
     allow_download: bool = False
 
 
@@ -65,7 +64,7 @@ class StyO(Method):
         if options.model in MODELS:
             raise StylizeError(f"{options.model} is a base model: fine-tune it first (stylelens train styo --base "
                                f"{options.model} --name NAME ...), then stylize with --model styo/NAME")
-        return open_model(options.model or "", options.home)
+        return open_model(options.model or "", options.workspace)
 
     @property
     def model(self) -> FineTuned:
@@ -163,5 +162,5 @@ class StyO(Method):
 
 def create(**options: Any) -> StyO:
     """Build a StyO stylizer for a fine-tuned model (weights load on first use). Options: `Options` (model,
-    home, device, dtype, allow_download)."""
+    workspace, device, dtype, allow_download)."""
     return StyO.create(**options)

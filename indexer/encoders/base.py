@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from .preprocess import Preprocess
+
+if TYPE_CHECKING:
+    import torch
 
 
 class EncoderError(RuntimeError):
@@ -15,6 +18,10 @@ class EncoderError(RuntimeError):
 
 class TextNotSupported(EncoderError):
     """This encoder has no text tower and no text bridge."""
+
+
+class GradientsNotSupported(EncoderError):
+    """This encoder does not run in torch (e.g. an ONNX graph), so it has no differentiable forward."""
 
 
 class Encoder(ABC):
@@ -31,6 +38,7 @@ class Encoder(ABC):
     metric: str = "ip"  # inner product on L2-normalised vectors == cosine similarity
     preprocess: Preprocess
     supports_text: bool = False
+    supports_torch_forward: bool = False  # `torch_forward` works (a torch network)
     tiny: bool = False  # random-weight test config: its vectors mean nothing
     # Cosine above which two images count as near-duplicates (resized / re-encoded copies) in this space.
     # Encoder-specific, measured per model: the registry keeps it (`registry.near_duplicate_cosine`, readable
@@ -44,6 +52,13 @@ class Encoder(ABC):
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """(N,) strings -> (N, dim) float32, rows L2-normalised, in the same space as the images."""
         raise TextNotSupported(f"encoder {self.encoder_id} cannot embed text")
+
+    def torch_forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) float tensor in [0, 1], any size, on the encoder's device -> (B, dim) L2-normalised
+        embeddings, differentiable w.r.t. `images` (for losses on generated images): `preprocess` done in torch
+        (`Preprocess.torch_input`), then the network `embed_images` runs. The encoder's weights are frozen.
+        Only torch encoders have one (`supports_torch_forward`); the others raise GradientsNotSupported."""
+        raise GradientsNotSupported(f"encoder {self.encoder_id} does not run in torch and gives no gradients")
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:

@@ -19,9 +19,11 @@ from .efficientnet_lite_config import LITE0_MEAN, LITE0_STD, EfficientNetLiteCon
 from .imagenet_labels import imagenet_labels
 from .label_bridge import LabelBridge, LabelMatch, LabelResolution, TextEmbedder, hashing_embedder, minilm_embedder
 from .preprocess import Preprocess
-from .runtime import configure_torch_threads, resolve_device, torch_forward
+from .runtime import configure_torch_threads, differentiable_forward, resolve_device, torch_forward
 
 if TYPE_CHECKING:
+    import torch
+
     from .efficientnet_lite import EfficientNetLite
 
 STARTER_ID = "starter/efficientnet-lite0"
@@ -43,6 +45,7 @@ class EfficientNetLiteEncoder(Encoder):
     """
 
     supports_text = True
+    supports_torch_forward = True
     def __init__(
         self,
         encoder_id: str,
@@ -121,11 +124,12 @@ class EfficientNetLiteEncoder(Encoder):
 
     def embed_images(self, batch: np.ndarray) -> np.ndarray:
         """(N, 3, S, S) preprocessed batch -> (N, dim) L2-normalised pooled features."""
-        model = self.model
-        import torch
+        model = self.model  # built here, outside inference_mode: torch_forward must be able to differentiate it
+        return torch_forward(lambda x: _features(model, x), batch, self.device)
 
-        return torch_forward(lambda x: model.features(x.contiguous(memory_format=torch.channels_last)),
-                             batch, self.device)
+    def torch_forward(self, images: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        return differentiable_forward(lambda x: _features(model, x), model, self.preprocess, images)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """(N,) texts -> (N, dim) query vectors through the label bridge."""
@@ -149,6 +153,13 @@ class EfficientNetLiteEncoder(Encoder):
         labels = self.labels
         top = np.argsort(-probs, axis=1)[:, :top_k]
         return [[(labels[i], float(p[i])) for i in idx] for p, idx in zip(probs, top)]
+
+
+def _features(model: EfficientNetLite, x: torch.Tensor) -> torch.Tensor:
+    """The pooled features of a model input batch (channels_last, as the model is laid out)."""
+    import torch
+
+    return model.features(x.contiguous(memory_format=torch.channels_last))
 
 
 def _build_lite0() -> "EfficientNetLite":

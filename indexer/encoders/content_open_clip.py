@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from .base import Encoder, EncoderError
 from .hub import cached_hf_file, download_hf_file, hf_cache_dir, hf_endpoint, hf_offline, probe_url
 from .preprocess import Preprocess
-from .runtime import configure_torch_threads, resolve_device, seeded, torch_forward
+from .runtime import configure_torch_threads, differentiable_forward, resolve_device, seeded, torch_forward
+
+if TYPE_CHECKING:
+    import torch
 
 PREFIX = "open_clip/"
 DEFAULT_ARCH, DEFAULT_TAG = "ViT-B-32", "laion2b_s34b_b79k"
@@ -176,6 +179,7 @@ class OpenClipEncoder(Encoder):
     """open_clip image and text towers; both return L2-normalised embeddings in the shared space."""
 
     supports_text = True
+    supports_torch_forward = True
 
     def __init__(self, encoder_id: str, model, tokenizer, preprocess: Preprocess, device: str, tiny: bool = False):
         self.encoder_id = encoder_id
@@ -191,6 +195,9 @@ class OpenClipEncoder(Encoder):
     def embed_images(self, batch: np.ndarray) -> np.ndarray:
         """(N, 3, S, S) preprocessed batch -> (N, dim) L2-normalised image embeddings."""
         return torch_forward(self.model.encode_image, batch, self.device)
+
+    def torch_forward(self, images: torch.Tensor) -> torch.Tensor:
+        return differentiable_forward(self.model.encode_image, self.model, self.preprocess, images)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """(N,) texts -> (N, dim) L2-normalised text embeddings."""

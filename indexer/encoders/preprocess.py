@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_INTERMEDIATE_SIDE = 4096  # beyond this (e.g. a 1 x 3000 strip) the crop is resampled directly
 _RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS}
@@ -71,3 +74,32 @@ class Preprocess:
         arr *= scale
         arr -= shift
         return arr
+
+    def torch_input(self, images: torch.Tensor) -> torch.Tensor:
+        """This recipe on a (B, 3, H, W) float tensor in [0, 1], differentiable: the (B, 3, size, size) model
+        input, equal to the PIL path up to its uint8 rounding (see `torch_preprocess`)."""
+        from .torch_preprocess import normalise
+
+        return normalise(self, self.torch_geometry(images.float()))
+
+    def torch_geometry(self, images: torch.Tensor) -> torch.Tensor:
+        """The geometric half of `torch_input` (`pixels` in torch)."""
+        from .torch_preprocess import resize_and_crop
+
+        return resize_and_crop(self, images)
+
+
+@dataclass(frozen=True)
+class StretchPreprocess(Preprocess):
+    """Resize the whole image to size x size, ignoring the aspect ratio (torchvision `Resize((s, s))`):
+    nothing is cropped away, for encoders that must see every part of the picture."""
+
+    def pixels(self, image: Image.Image) -> np.ndarray:
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        return np.asarray(image.resize((self.size, self.size), _RESAMPLE[self.interpolation]), dtype=np.uint8)
+
+    def torch_geometry(self, images: torch.Tensor) -> torch.Tensor:
+        from .torch_preprocess import resize
+
+        return resize(images, (self.size, self.size), self.interpolation)

@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
 from .base import l2_normalize
+
+if TYPE_CHECKING:
+    import torch
+
+    from .preprocess import Preprocess
 
 _THREADS_ENV = "STYLELENS_THREADS"  # our own override; OMP_NUM_THREADS is honoured by torch itself
 
@@ -56,6 +61,16 @@ def torch_forward(fn: Callable, batch: np.ndarray, device: str, normalize: bool 
     with torch.inference_mode():
         out = fn(x).float().cpu().numpy()
     return l2_normalize(out) if normalize else out.astype(np.float32, copy=False)
+
+
+def differentiable_forward(fn: Callable[[torch.Tensor], torch.Tensor], module: torch.nn.Module,
+                           preprocess: Preprocess, images: torch.Tensor) -> torch.Tensor:
+    """`Encoder.torch_forward`'s body: `fn(preprocess.torch_input(images))`, L2-normalised, with gradients to
+    `images` only (`module`, the network, is frozen)."""
+    import torch.nn.functional as F
+
+    module.requires_grad_(False)
+    return F.normalize(fn(preprocess.torch_input(images)).float(), dim=-1)
 
 
 @contextlib.contextmanager

@@ -20,13 +20,16 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
 from .base import Encoder, EncoderError
-from .preprocess import _RESAMPLE, Preprocess
-from .runtime import configure_torch_threads, resolve_device, seeded, torch_forward
+from .preprocess import Preprocess, StretchPreprocess
+from .runtime import configure_torch_threads, differentiable_forward, resolve_device, seeded, torch_forward
+
+if TYPE_CHECKING:
+    import torch
 
 PREFIX = "aladin/"
 TINY_ID = "tiny/aladin"
@@ -124,16 +127,6 @@ def load_strict(net, state: dict, model: str, path: str | Path, hint: str) -> No
 
 
 # ------------------------------------------------------------------ preprocessing
-
-
-@dataclass(frozen=True)
-class StretchPreprocess(Preprocess):
-    """Resize the whole image to size x size, ignoring the aspect ratio (torchvision `Resize((s, s))`)."""
-
-    def pixels(self, image: Image.Image) -> np.ndarray:
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-        return np.asarray(image.resize((self.size, self.size), _RESAMPLE[self.interpolation]), dtype=np.uint8)
 
 
 def aladin_preprocess(size: int) -> StretchPreprocess:
@@ -255,6 +248,7 @@ class TorchStyleEncoder(Encoder):
     """A torch module image -> style code; the L2-normalised code is the style vector."""
 
     supports_text = False
+    supports_torch_forward = True
 
     def __init__(self, encoder_id: str, net, preprocess: Preprocess, dim: int, device: str, tiny: bool = False):
         self.encoder_id = encoder_id
@@ -268,6 +262,9 @@ class TorchStyleEncoder(Encoder):
     def embed_images(self, batch: np.ndarray) -> np.ndarray:
         """(N, 3, S, S) preprocessed batch -> (N, dim) L2-normalised style vectors."""
         return torch_forward(self.net, batch, self.device)
+
+    def torch_forward(self, images: torch.Tensor) -> torch.Tensor:
+        return differentiable_forward(self.net, self.net, self.preprocess, images)
 
 
 def _hint(arch: str) -> str:

@@ -64,7 +64,7 @@ def backfill_space(ws: Workspace, name: str, *, workers: int | None = None, batc
     started = time.perf_counter()
     ws.require_writable("backfilling a space")
     check_job(workers, batch_size)
-    with index_lock(ws.home):
+    with index_lock(ws):
         space = get_space(ws, name)
         encoder = space_encoder(space)
         todo = missing_images(ws, space.id)

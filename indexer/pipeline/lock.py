@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Iterator
 
 from ..filelock import LockBusy, file_lock
+from ..layout import WorkspaceLayout
 from ..workspace import WorkspaceError
 
 
 @contextmanager
-def index_lock(home: Path) -> Iterator[None]:
+def index_lock(workspace: WorkspaceLayout) -> Iterator[None]:
     """Hold the workspace's index lock (its snapshots and their temporaries are written only under it)."""
-    path = home / ".index.lock"
+    path, home = workspace.index_lock_file, workspace.home
     with ExitStack() as stack:
         try:
             fd = stack.enter_context(file_lock(path))

@@ -73,7 +73,7 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
     ws.require_writable("indexing")  # before the lock file, the profile or the corpus is written
     check_name(corpus, Corpus.name, "the corpus name")
     check_job(workers, batch_size)
-    with index_lock(ws.home):
+    with index_lock(ws):
         return _index_locked(ws, paths, corpus, role, profile, encoders, workers, batch_size, max_side,
                              progress, started, on_progress, index_settings or IndexSettings())
 

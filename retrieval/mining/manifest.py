@@ -1,22 +1,19 @@
 """The outputs of a mining run: the triplet manifest (Parquet + JSONL) and similarity histograms (PNG)."""
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from indexer.atomic import atomic_path
 from indexer.catalog.schema import ImageRecord, Triplet
+from indexer.triplet_manifest import COLUMNS, write_manifest_files
 from indexer.workspace import Workspace
 
 if TYPE_CHECKING:
     from .run import MiningParams
-
-COLUMNS = ("x_id", "x_path", "y_id", "y_path", "s_id", "s_path",
-           "s_style_sim", "s_content_sim", "y_content_sim", "y_style_sim")
 
 
 def manifest_rows(ws: Workspace, run_id: int) -> list[dict]:
@@ -33,23 +30,10 @@ def manifest_rows(ws: Workspace, run_id: int) -> list[dict]:
 
 
 def write_manifest(ws: Workspace, run_id: int, out_dir: Path) -> list[dict]:
-    """Write triplets.parquet and triplets.jsonl atomically into out_dir; return the rows."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    """Write triplets.parquet and triplets.jsonl atomically into out_dir (`indexer.triplet_manifest`); return
+    the rows."""
     rows = manifest_rows(ws, run_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    schema = pa.schema([(c, pa.int64() if c.endswith("_id") else pa.float32() if c.endswith("_sim") else pa.string())
-                        for c in COLUMNS])
-    table = pa.Table.from_pylist(rows, schema=schema)
-    tmp = out_dir / ".triplets.parquet.tmp"
-    pq.write_table(table, tmp)
-    os.replace(tmp, out_dir / "triplets.parquet")
-    tmp = out_dir / ".triplets.jsonl.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
-    os.replace(tmp, out_dir / "triplets.jsonl")
+    write_manifest_files(rows, out_dir)
     return rows
 
 
@@ -76,6 +60,9 @@ def write_histograms(rows: list[dict], params: "MiningParams", path: Path) -> Pa
     fig.suptitle(f"PARASOL triplets: {complete} of {len(rows)} training images complete")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)
     return path

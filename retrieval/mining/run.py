@@ -16,6 +16,7 @@ from indexer.catalog.schema import MiningRun, Triplet
 from indexer.limits import check_k
 from indexer.names import check_plain_name
 from indexer.spaces import get_space
+from indexer.triplet_manifest import JSONL_FILE, PARQUET_FILE
 from indexer.vectors.faiss_index import VectorIndex
 from indexer.workspace import Workspace
 
@@ -24,9 +25,6 @@ from ..index_cache import get_index
 from ..query import QueryError
 from .manifest import write_histograms, write_manifest
 from .select import VectorTable, cross_similarity, pick_nearest_under_ceiling
-
-MINING_DIR = "mining"  # WORKSPACE/mining/<run>: a run's manifest, unless --out says otherwise
-
 
 @dataclass(frozen=True)
 class MiningParams:
@@ -65,11 +63,6 @@ class MiningSummary:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def run_dir(ws: Workspace, name: str) -> Path:
-    """WORKSPACE/mining/<name>: a run's default manifest folder (the name checked to be a plain name)."""
-    return ws.home / MINING_DIR / check_plain_name(name, "a mining run name")
 
 
 @dataclass
@@ -112,7 +105,7 @@ def mine_triplets(ws: Workspace, params: MiningParams, *, run: str | None = None
     if run is None:
         run = f"mining-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
     name = check_plain_name(run, "a mining run name")  # also a folder: WORKSPACE/mining/<run>, WORKSPACE/parasol/<run>
-    out_dir = Path(out) if out else run_dir(ws, name)
+    out_dir = Path(out) if out else ws.mining_run_dir(name)
     run_id = _existing_run(ws, name, params)
     data = _load_inputs(ws, params)
     done: set[int] = set()
@@ -155,7 +148,7 @@ def mine_triplets(ws: Workspace, params: MiningParams, *, run: str | None = None
         run=name, train_images=len(train_ids), mined_now=len(todo), complete=complete,
         with_style=sum(1 for r in table if r["s_id"] is not None),
         with_content=sum(1 for r in table if r["y_id"] is not None),
-        manifest_parquet=str(out_dir / "triplets.parquet"), manifest_jsonl=str(out_dir / "triplets.jsonl"),
+        manifest_parquet=str(out_dir / PARQUET_FILE), manifest_jsonl=str(out_dir / JSONL_FILE),
         histograms=str(histograms), seconds=round(time.perf_counter() - started, 3), params=asdict(params))
 
 

@@ -17,7 +17,6 @@ from ui.studio.context import workspace
 from ui.studio.errors import reported, shown_errors
 from ui.studio.grid import Card, image_grid
 
-EXPORTS_DIR = "exports"
 _SHOWN = "collection_shown"
 
 
@@ -76,7 +75,7 @@ def _export(ws: Workspace, name: str) -> None:
     st.subheader("Export")
     fmt_col, out_col = st.columns([1, 3])
     fmt = fmt_col.selectbox("Format", FORMATS, key="export_format")
-    default = ws.home / EXPORTS_DIR / f"{collection_stem(name)}-{fmt}"
+    default = ws.exports_dir / f"{collection_stem(name)}-{fmt}"
     out = out_col.text_input("Output folder", value=str(default), key=f"export_out-{name}-{fmt}")
     vectors = st.checkbox("Include every space's vectors", key="export_vectors")
     overwrite = st.checkbox("Replace an earlier export in the output folder", key="export_overwrite",

@@ -17,13 +17,13 @@ from generation.inputs import resolve_content, resolve_style
 from generation.interpolate import interpolation_weights
 from generation.jobs import GenerationRequest, build_stylizer, generate
 from generation.records import record_generation
+from indexer.layout import WorkspaceLayout
 from indexer.workspace import Workspace
 
 from . import state, thumbs, uploads
 from .errors import shown_errors
 from .params_form import params_form
 
-GENERATED_DIR = "generated"
 DEFAULT_METHOD = "fast"
 _LAST = "last_generation"
 
@@ -40,13 +40,13 @@ class GenerationView:
 
 
 @st.cache_resource(show_spinner="Loading the method's models...")
-def _stylizer(method: str, model: str | None) -> Stylizer:
-    return build_stylizer(method, {"model": model} if model else None)
+def _stylizer(method: str, model: str | None, home: str) -> Stylizer:
+    return build_stylizer(method, {"model": model} if model else None, workspace=WorkspaceLayout(home))
 
 
-def _model_picker(method: str) -> str | None:
+def _model_picker(ws: Workspace, method: str) -> str | None:
     """The method's models, its default first; ones whose weights are not here say so."""
-    rows = [g for g in list_generators() if g.method == method and g.model_id]
+    rows = [g for g in list_generators(ws) if g.method == method and g.model_id]
     if len(rows) <= 1:
         return None  # one model (or none listed): the method's own default
     present = {g.model_id: g.weights_present for g in rows}
@@ -56,7 +56,7 @@ def _model_picker(method: str) -> str | None:
 
 def out_dir(ws: Workspace) -> Path:
     """A fresh folder per run, so a repeated request never collides with an earlier one's files."""
-    return ws.home / GENERATED_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return ws.generated_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def run_generation(ws: Workspace, stylizer: Stylizer, content: state.Pick | None, styles: list[state.Pick],
@@ -116,10 +116,10 @@ def render(ws: Workspace, styles: list[state.Pick], steps: int) -> None:
     methods = list_methods()
     method = st.selectbox("Method", methods, key="gen_method",
                           index=methods.index(DEFAULT_METHOD) if DEFAULT_METHOD in methods else 0)
-    model = _model_picker(method)
+    model = _model_picker(ws, method)
     stylizer = None
     with shown_errors(f"Method {method} cannot run here"):
-        stylizer = _stylizer(method, model)
+        stylizer = _stylizer(method, model, str(ws.home))
     if stylizer is None:
         return
     params = params_form(stylizer.Params, key=f"gen-{method}")

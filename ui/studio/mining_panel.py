@@ -2,13 +2,13 @@
 through `retrieval.mining.run.mine_triplets`, and its triplets shown as (x, y, s) rows from the manifest."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import streamlit as st
 
 from indexer.corpora import list_corpora
 from indexer.spaces import list_spaces
+from indexer.triplet_manifest import read_rows
 from indexer.workspace import Workspace
 from retrieval.mining.run import MiningParams, MiningSummary, mine_triplets
 
@@ -22,8 +22,7 @@ ROWS_PER_PAGE = 8
 
 def manifest_rows(path: str | Path) -> list[dict]:
     """The rows of a run's triplets.jsonl (x, y, s ids and paths plus the four similarities)."""
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    return read_rows(path)[1]
 
 
 def _form(ws: Workspace) -> tuple[MiningParams, str | None] | None:

@@ -71,7 +71,7 @@ def _form(ws: Workspace) -> FinetuneJob | None:
             return None
     name = name.strip()
     with shown_errors("Cannot fine-tune"):
-        if (model_folder(name, ws.home) / RECORD).is_file():
+        if (model_folder(name, ws) / RECORD).is_file():
             st.info(f"{name} exists: resuming it with its own images and settings (to {int(steps)} iterations)")
             return _start(ws, name, settings={"steps": int(steps)})
         settings = {"steps": int(steps), **({"lora": True} if lora else {}), **({"lr": float(lr)} if lr > 0 else {})}
@@ -119,8 +119,9 @@ def _model_card(ws: Workspace, model: FineTuned, params: dict, seed: int) -> Non
                 options = {"model": model.model_id}
                 source, target = (state.Pick(str(model.image_path(w)), str(model.image_path(w)), w)
                                   for w in ("source", "target"))
+                stylizer = build_stylizer("styo", options, workspace=ws)
                 st.session_state[_LAST] = generate_panel.run_generation(
-                    ws, build_stylizer("styo", options), source, [target], params, seed, steps=2, options=options)
+                    ws, stylizer, source, [target], params, seed, steps=2, options=options)
         if model.step < model.steps and resume.button("Resume fine-tuning", key=f"styo-resume-{model.name}"):
             st.session_state[_JOB] = _start(ws, model.name, settings={"steps": model.steps})
             st.rerun()
@@ -141,7 +142,7 @@ def render() -> None:
         _watch(job)
     st.divider()
     st.subheader("Fine-tuned models")
-    models = list_finetuned(ws.home)
+    models = list_finetuned(ws)
     if not models:
         st.info("No fine-tuned StyO models in this workspace yet.")
         return

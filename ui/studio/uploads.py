@@ -7,21 +7,21 @@ content) is one file, and searches and generation records can name it by path.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
+from indexer.atomic import atomic_write_bytes
 from indexer.imaging.decode import ImageRejected, decode_bytes
 from indexer.imaging.scan import IMAGE_EXTENSIONS
+from indexer.layout import WorkspaceLayout
 
 from . import UPLOAD_LIMIT_MB as MAX_UPLOAD_MB
 from .context import workspace
 
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 MAX_UPLOAD_PIXELS = 64_000_000  # well below the decoder's own ceiling: a query or style image needs no more
-UPLOAD_DIR = "uploads"
 ACCEPTED_TYPES = sorted(ext.lstrip(".") for ext in IMAGE_EXTENSIONS)
 _SUFFIX = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "TIFF": ".tif",
            "BMP": ".bmp", "DIB": ".bmp"}
@@ -41,10 +41,9 @@ class SavedUpload:
     name: str
 
 
-def upload_dir(home: str | os.PathLike[str]) -> Path:
-    """WORKSPACE/uploads, created if needed; refused when it is a link or otherwise leads outside `home`."""
-    root = Path(home).resolve()
-    folder = root / UPLOAD_DIR
+def upload_dir(workspace: WorkspaceLayout) -> Path:
+    """WORKSPACE/uploads, created if needed; refused when it is a link or otherwise leads outside the workspace."""
+    root, folder = workspace.home, workspace.uploads_dir
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
         raise UploadError(f"{folder} is not a plain folder inside the workspace; refusing to store uploads there")
     folder.mkdir(exist_ok=True)
@@ -53,7 +52,7 @@ def upload_dir(home: str | os.PathLike[str]) -> Path:
     return folder
 
 
-def save_upload(home: str | os.PathLike[str], name: str, data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES,
+def save_upload(workspace: WorkspaceLayout, name: str, data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES,
                 max_pixels: int = MAX_UPLOAD_PIXELS) -> SavedUpload:
     """Validate `data` as an image and store it under WORKSPACE/uploads/<sha256>.<ext>; UploadError if not."""
     shown = os.path.basename(name)[:120] or "the upload"
@@ -63,23 +62,10 @@ def save_upload(home: str | os.PathLike[str], name: str, data: bytes, *, max_byt
         decoded = decode_bytes(data, max_pixels=max_pixels, max_side=64)  # small: validation, not display
     except ImageRejected as exc:
         raise UploadError(f"{shown} is not a usable image: {exc.reason}") from None
-    target = upload_dir(home) / f"{decoded.sha256}{_SUFFIX.get(decoded.format, '.img')}"
+    target = upload_dir(workspace) / f"{decoded.sha256}{_SUFFIX.get(decoded.format, '.img')}"
     if not target.is_file():
-        _write_atomically(target, data)
+        atomic_write_bytes(target, data)
     return SavedUpload(target, decoded.sha256, shown)
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
 
 
 def image_upload(label: str, key: str, help: str | None = None) -> SavedUpload | None:  # noqa: A002 - Streamlit's name
@@ -90,7 +76,7 @@ def image_upload(label: str, key: str, help: str | None = None) -> SavedUpload |
     saved: dict[str, SavedUpload] = st.session_state.setdefault(_CACHE_KEY, {})
     if file.file_id not in saved:
         try:
-            saved[file.file_id] = save_upload(workspace().home, file.name, file.getvalue())
+            saved[file.file_id] = save_upload(workspace(), file.name, file.getvalue())
         except (UploadError, OSError) as exc:
             st.error(f"Upload refused: {exc}")
             return None
