@@ -50,4 +50,5 @@ def list_models() -> list[GeneratorInfo]:
     return [GeneratorInfo("fast", TRANSFORM_ID, DESCRIPTION, weights_error() is None, _licence())]
 
 
-__all__ = ["TRANSFORM_ID", "FastParams", "FastStylizer", "create", "fit_content", "list_models", "style_vector"]
+__all__ = ["TRANSFORM_ID", "FastOptions", "FastParams", "FastStylizer", "create", "fit_content", "list_models",
+           "style_vector"]
