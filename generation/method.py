@@ -13,7 +13,7 @@ explicitly (the registry passes `workspace=` to methods registered with `uses_wo
 reads $STYLELENS_HOME. The base resolves device and dtype, caches per-input work (`cache`), reports per-step progress with an ETA
 to a terminal bar and to the caller's `on_progress` (`progress`), and builds the registry entry (`create`).
 Missing weights are `generation.weights.WeightsMissingError`; saved model configs go through
-`generation.method_config`.
+`generation.model_config`.
 """
 from __future__ import annotations
 
