@@ -19,7 +19,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from indexer.vectors.path import path_weights
+from indexer.vectors.interpolation import path_weights
 
 from .base import ContentRef, StyleRef, StylizeError, Stylizer, StylizeResult
 

@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from .catalog.schema import Embedding, ImageRecord
-from .index_store import load_index
+from .index_sync import load_index
 from .spaces import list_spaces
 from .workspace import Workspace
 

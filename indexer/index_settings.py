@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import select
 
 from .catalog.schema import Setting, Space
-from .index_store import MEMORY_BUDGET_KEY
+from .index_sync import MEMORY_BUDGET_KEY
 from .spaces import SpaceInfo
 from .vectors.selection import parse_override
 from .workspace import Workspace, WorkspaceError

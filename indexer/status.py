@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from .catalog.schema import Corpus, ImageRecord
 from .corpora import list_corpora
-from .index_store import current_snapshot, pending_changes
+from .index_sync import current_snapshot, pending_changes
 from .pipeline.backfill import missing_count
 from .spaces import list_spaces
 from .workspace import Workspace, safe_url

@@ -7,7 +7,7 @@ import numpy as np
 from sqlalchemy import select
 
 from indexer.catalog.schema import Corpus, ImageRecord
-from indexer.index_store import stack_vectors, vectors_for
+from indexer.index_sync import stack_vectors, vectors_for
 from indexer.spaces import SpaceInfo
 from indexer.workspace import Workspace
 

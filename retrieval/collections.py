@@ -14,7 +14,7 @@ from indexer.spaces import get_space
 from indexer.workspace import Workspace
 
 from .catalog_lookup import allowed_ids, stored_vectors
-from .indexes import get_index
+from .index_cache import get_index
 from .query import QueryError
 
 

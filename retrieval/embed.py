@@ -10,7 +10,7 @@ from indexer.spaces import SpaceInfo, get_space, list_spaces, space_encoder
 from indexer.workspace import Workspace
 
 from .catalog_lookup import allowed_ids, stored_vectors
-from .indexes import get_index
+from .index_cache import get_index
 from .query import QueryError, QueryTerm
 
 STYLE_ROLES = ("style", "both")

@@ -27,7 +27,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from indexer.catalog.schema import Embedding, IndexLogEntry
-from indexer.index_store import vectors_for
+from indexer.index_sync import vectors_for
 from indexer.spaces import SpaceInfo
 from indexer.workspace import Workspace
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from indexer.encoders.base import l2_normalize
 from indexer.spaces import get_space
-from indexer.vectors.path import path_positions, path_weights
+from indexer.vectors.interpolation import path_positions, path_weights
 from indexer.workspace import Workspace
 
 from .embed import query_vector

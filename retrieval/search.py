@@ -13,7 +13,7 @@ from .catalog_lookup import allowed_ids, available_vectors, image_refs, stored_v
 from .duplicates import Folded, collapse as fold_duplicates
 from .embed import query_vector
 from .fusion import fuse, fused_order, reference_vectors
-from .indexes import get_index
+from .index_cache import get_index
 from .query import QueryError, QueryTerm, parse_query
 
 LAYOUT_SPACE = "layout"  # the layout signature space every profile has (indexer.encoders.layout_signature)

@@ -134,7 +134,7 @@ def main() -> None:
                       for _ in range(2))
     calls = []
     for _ in range(max(1, args.rounds)):
-        stylizer._inversions.clear()  # every call inverts both images, as a new request would
+        stylizer.cache("inversions").clear()  # every call inverts both images, as a new request would
         start = time.perf_counter()
         result = stylizer.stylize(ContentRef(image=content), [StyleRef(image=style)], params, seed=0)
         _sync(args.device)

@@ -26,7 +26,7 @@ def mixture(n: int, dim: int, rng: np.random.Generator, clusters: int = 256) -> 
 def fill_workspace(root: Path, n_train: int, n_db: int, content_dim: int, style_dim: int, seed: int = 0):
     """A workspace with corpora train/style_db/content_db holding synthetic vectors in a tiny-profile layout."""
     from indexer.catalog.schema import Corpus, Embedding, ImageRecord, IndexLogEntry, Space
-    from indexer.index_store import checkpoint
+    from indexer.index_sync import checkpoint
     from indexer.spaces import list_spaces
     from indexer.workspace import Workspace
 
@@ -65,7 +65,7 @@ def main() -> int:
     parser.add_argument("--style-dim", type=int, default=256)
     parser.add_argument("-k", type=int, default=50)
     args = parser.parse_args()
-    from retrieval.indexes import get_index
+    from retrieval.index_cache import get_index
     from retrieval.mining.run import MiningParams, mine_triplets
 
     with tempfile.TemporaryDirectory(prefix="stylelens-mining-") as tmp:

@@ -191,7 +191,7 @@ def main() -> None:
         params = {"steps": args.sample_steps, "lam": args.lam}
         run = (lambda p: stylizer.stylize(ContentRef(image=y), [StyleRef(image=s)], p, seed=0).images[0])  # noqa: E731
         run({"steps": 2, "lam": 1})  # warm-up (kernel selection for the batch-3 shapes)
-        stylizer._inversions.clear()
+        stylizer.cache("inversions").clear()
         _sync(device)
         t0 = time.perf_counter()
         image = run(params)

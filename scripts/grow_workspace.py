@@ -28,7 +28,7 @@ def grow(src: Path, dst: Path, images: int, noise: float, seed: int) -> dict:
 
     from indexer.catalog.schema import Corpus, ImageRecord
     from indexer.corpora import ensure_corpus
-    from indexer.index_store import checkpoint
+    from indexer.index_sync import checkpoint
     from indexer.pipeline.lock import index_lock
     from indexer.pipeline.writer import add_vector
     from indexer.spaces import list_spaces

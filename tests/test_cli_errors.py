@@ -49,6 +49,16 @@ def test_each_kind_of_failure_is_one_line_with_a_hint(exc: Exception, expected: 
     assert "secret-parameter" not in line and "INSERT" not in line and "sqlalche.me" not in line
 
 
+def test_missing_weights_are_worded_with_cli_flags() -> None:
+    from generation.weights import WeightsMissingError
+
+    exc = WeightsMissingError("Demo model 'd'", [("/m", "unet.safetensors")], where="/m", hub=False,
+                              fixes=[("checkpoint_dir", "DIR")])
+    line = describe(exc)
+    assert "/m: unet.safetensors" in line and line.endswith("or pass --checkpoint-dir DIR.") and "\n" not in line
+    assert "checkpoint_dir=DIR" in str(exc)  # the library's own wording is unchanged
+
+
 def test_verbose_prints_the_traceback_then_the_line() -> None:
     try:
         raise RuntimeError("boom")

@@ -200,7 +200,7 @@ def test_colour_preservation_both_ways_truncation_and_blending(parts) -> None:
     torch.testing.assert_close(blend_codes([ex, other], [1.0, 3.0]), 0.25 * ex + 0.75 * other)
 
 
-def test_stylize_with_a_style_id_records_resolved_params_and_repeats_exactly(stylizer) -> None:
+def test_stylize_with_a_style_id_records_resolved_params(stylizer) -> None:
     content, style = ContentRef(image=_image(1)), [StyleRef(image=_image(2))]
     with pytest.warns(UserWarning, match="no landmark model given.*centre-cropped"):
         first = stylizer.stylize(content, style, {"style_id": 1, "output_size": 64}, seed=5)
@@ -208,8 +208,6 @@ def test_stylize_with_a_style_id_records_resolved_params_and_repeats_exactly(sty
     assert p["align"] == "centre" and p["code_set"] == "refined" and p["output_size"] == 64
     assert p["weights"] == [0.75] * 7 + [1.0] * 11  # the default w_s of the set (tiny: cartoon's 0.75)
     assert p["exemplar_losses"] == ["perceptual", "contextual", "identity", "latent_spread", "noise"]
-    again = stylizer.stylize(content, style, p, seed=5)
-    assert again.images[0].tobytes() == first.images[0].tobytes() and again.params == p
     by_name = stylizer.stylize(content, style, dict(p, style_id="tiny-01.png"), seed=5)
     assert by_name.images[0].tobytes() == first.images[0].tobytes()
     other_id = stylizer.stylize(content, style, dict(p, style_id=2), seed=5)

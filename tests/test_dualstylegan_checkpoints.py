@@ -275,7 +275,7 @@ def test_the_checkpoint_folder_is_the_option_else_the_variable_else_the_given_wo
     assert checkpoint_dir(None, ws) == tmp_path / "ws" / "models" / "dualstylegan"
     assert checkpoint_dir(None, None) is None and checkpoint_dir(tmp_path / "given", ws) == tmp_path / "given"
     assert create(model="dualstylegan/anime", workspace=ws).files.root == ws.models_dir("dualstylegan")
-    with pytest.raises(WeightsMissingError, match="no checkpoint folder.*checkpoint_dir=DIR"):
+    with pytest.raises(WeightsMissingError, match="(?s)no checkpoint folder.*checkpoint_dir=DIR"):
         create(model="dualstylegan/anime")
     monkeypatch.setenv(ENV_DIR, str(tmp_path / "from-env"))
     assert create(model="dualstylegan/anime", workspace=ws).files.root == tmp_path / "from-env"

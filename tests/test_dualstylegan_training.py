@@ -1,6 +1,6 @@
 """DualStyleGAN's progressive fine-tuning (stages I-III) on a tiny 64 px model, CPU: a few steps of each
-stage run with finite losses, move only the extrinsic path, and the training script writes checkpoints that
-load strictly back; the codes command writes code files the safe reader accepts."""
+stage run with finite losses, move only the extrinsic path, and `stylelens train dualstylegan` writes checkpoints
+that load strictly back; its codes action writes code files the safe reader accepts. The old script still runs."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from generation.dualstylegan import tiny
+from generation.dualstylegan import stages, tiny
 from generation.dualstylegan.checkpoints import load_strict, load_style_codes, load_torch
 from generation.dualstylegan.network import ModRes, stage1_init
 from generation.dualstylegan.stylegan2 import Discriminator
@@ -75,17 +75,26 @@ def script():
     return module
 
 
-def test_training_script_runs_every_stage_and_its_files_load_back(script, tmp_path) -> None:
-    pre = script.main(["stage2", "--tiny", "--iters", "1", "1", "--mix-layers", "7", "6", "--batch", "2",
-                       "--out", str(tmp_path / "generator-pretrain.pt")])
+def _train(capsys, *args: str) -> None:
+    from ui.cli import main
+
+    code = main(["train", "dualstylegan", *args])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_train_dualstylegan_runs_every_stage_and_its_files_load_back(script, tmp_path, capsys) -> None:
+    pre = tmp_path / "generator-pretrain.pt"
+    _train(capsys, "stage2", "--tiny", "--iters", "1", "1", "--mix-layers", "7", "6", "--batch", "2", "--out", str(pre))
     ckpt = load_torch(pre)
     assert set(ckpt) == {"g", "d", "g_ema"}
     fresh = tiny.generator(9, SIZE)
     load_strict(fresh, ckpt["g_ema"], "generator-pretrain.pt (g_ema)")
+    # the deprecated script: the same arguments, a one-line notice
     final = script.main(["stage3", "cartoon", "--tiny", "--iters", "2", "--batch", "2", "--save-every", "1",
                          "--save-begin", "1", "--out", str(tmp_path / "cartoon")])
     assert final.name == "generator-000002.pt" and (tmp_path / "cartoon" / "generator-000001.pt").is_file()
     load_strict(fresh, load_torch(final)["g_ema"], "generator.pt (g_ema)")
+    assert "`scripts/train_dualstylegan.py` is deprecated; use `stylelens train dualstylegan`" in capsys.readouterr().err
 
     images = tmp_path / "style-images"
     images.mkdir()
@@ -93,22 +102,22 @@ def test_training_script_runs_every_stage_and_its_files_load_back(script, tmp_pa
 
     for i in range(2):
         Image.fromarray(np.full((40, 40, 3), 60 * i, np.uint8)).save(images / f"s{i}.png")
-    folder = script.main(["codes", "cartoon", "--tiny", "--images", str(images), "--steps", "1",
-                          "--out", str(tmp_path / "codes")])
+    folder = tmp_path / "codes"
+    _train(capsys, "codes", "cartoon", "--tiny", "--images", str(images), "--steps", "1", "--out", str(folder))
     ins, exs = load_style_codes(folder / "instyle_code.npy"), load_style_codes(folder / "exstyle_code.npy")
     assert list(ins) == list(exs) == ["s0.png", "s1.png"] and ins["s0.png"].shape == (1, 18, 32)
 
 
-def test_the_scripts_loss_networks_are_frozen_in_eval_mode_on_the_device(script, tmp_path, monkeypatch) -> None:
+def test_the_loss_networks_are_frozen_in_eval_mode_on_the_device(tmp_path, monkeypatch) -> None:
     """`codes` destylises one image at a time: ArcFace (loaded in training mode) must be in eval mode there,
     else its batch norm refuses a batch of 1 and its dropout makes the identity loss random."""
-    monkeypatch.setattr(script, "load_encoder", lambda path: tiny.encoder().train())
-    monkeypatch.setattr(script, "load_vgg", lambda path: tiny.vgg().train())
-    monkeypatch.setattr(script, "load_arcface", lambda path: tiny.arcface().train())
+    monkeypatch.setattr(stages, "load_encoder", lambda path: tiny.encoder().train())
+    monkeypatch.setattr(stages, "load_vgg", lambda path: tiny.vgg().train())
+    monkeypatch.setattr(stages, "load_arcface", lambda path: tiny.arcface().train())
     (tmp_path / "model_ir_se50.pth").write_bytes(b"")
     import argparse
 
-    nets = script._real_nets(argparse.Namespace(checkpoint_dir=str(tmp_path), vgg=None, device="cpu"))
+    nets = stages._real_nets(argparse.Namespace(checkpoint_dir=str(tmp_path), vgg=None, device="cpu"))
     for net in nets:
         assert not net.training and not any(p.requires_grad for p in net.parameters())
     from generation.dualstylegan import losses

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from synthetic_images import noise_with_square
 
 from indexer.catalog.schema import MiningRun
-from indexer.index_store import MEMORY_BUDGET_KEY
+from indexer.index_sync import MEMORY_BUDGET_KEY
 from indexer.spaces import get_space, list_spaces
 from indexer.workspace import Workspace
 
@@ -80,7 +80,7 @@ def test_run_names_cannot_leave_the_workspace(capsys, corpus: Path, tmp_path: Pa
     before = outside()
     err = cli_error(capsys, "mine-triplets", "--train", "c", "--style-db", "c", "--content-db", "c", f"--run={name}", *w)
     assert "mining run name must be" in err
-    err = cli_error(capsys, "train-parasol", f"--run={name}", "--base", "tiny", *w)
+    err = cli_error(capsys, "train", "parasol", f"--run={name}", "--base", "tiny", *w)
     assert "mining run name must be" in err
     assert outside() == before and not (ws_dir / "mining").exists() and not (ws_dir / "parasol").exists()
     assert _catalog(ws_dir)[3] == 0

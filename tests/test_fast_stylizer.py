@@ -7,7 +7,7 @@ from PIL import Image
 
 import generation
 from generation import ContentRef, StyleRef, StylizeError
-from generation.colour import ColourStats, to_ycbcr
+from generation.colour import to_ycbcr
 from generation.fast import FastParams, FastStylizer, create, fit_content, list_models
 from generation.fast.onnx_dims import _parse, _serialize
 
@@ -63,12 +63,6 @@ def test_listing_and_record(fast: FastStylizer, content: ContentRef) -> None:
                              "colour_match": "none"}
 
 
-def test_deterministic(fast: FastStylizer, content: ContentRef) -> None:
-    first = _run(fast, content, [STYLE_A]).tobytes()
-    assert _run(fast, content, [STYLE_A]).tobytes() == first
-    assert _run(create(device="cpu"), content, [STYLE_A]).tobytes() == first  # a fresh instance too
-
-
 def test_output_size_keeps_aspect_ratio(fast: FastStylizer) -> None:
     wide = ContentRef(image=_photo("coffee", side=600))  # 600x400: 128x85, sides not multiples of 4
     out = _run(fast, wide, [STYLE_B])
@@ -117,13 +111,6 @@ def test_preserve_colour_keeps_content_chroma(fast: FastStylizer, content: Conte
     assert np.abs(plain - _px(kept)).mean() > 0.02  # and the colours did change
 
 
-def test_colour_match_style(fast: FastStylizer, content: ContentRef) -> None:
-    target = ColourStats.of(STYLE_A.image).mean
-    plain = np.abs(ColourStats.of(_run(fast, content, [STYLE_A])).mean - target).max()
-    matched = np.abs(ColourStats.of(_run(fast, content, [STYLE_A], colour_match="style")).mean - target).max()
-    assert matched < 0.01 and matched < plain
-
-
 def test_stylized_image_is_closer_to_the_style_in_magenta_style_space(fast: FastStylizer,
                                                                       content: ContentRef) -> None:
     from indexer.encoders.style_magenta import create_starter
@@ -142,8 +129,7 @@ def test_stylized_image_is_closer_to_the_style_in_magenta_style_space(fast: Fast
 
 @pytest.mark.parametrize("params", [
     {"strength": 1.5}, {"strength": -0.1}, {"strength": "1"}, {"content_size": 32}, {"content_size": 4096},
-    {"content_size": 200.5}, {"style_size": 8}, {"preserve_colour": "yes"}, {"colour_match": "bogus"},
-    {"steps": 10},
+    {"content_size": 200.5}, {"style_size": 8}, {"preserve_colour": "yes"},
 ])
 def test_bad_parameters_are_refused(fast: FastStylizer, content: ContentRef, params: dict) -> None:
     with pytest.raises(StylizeError):

@@ -12,7 +12,7 @@ from corpus_factory import pattern_image, write_mixed_corpus
 from sqlalchemy import select
 
 from indexer.catalog.schema import ImageRecord, IndexSnapshot
-from indexer.index_store import checkpoint, load_index
+from indexer.index_sync import checkpoint, load_index
 from indexer.pipeline.run import index_paths
 from indexer.spaces import get_space, set_index_factory
 from indexer.vectors.selection import InvalidFactoryError

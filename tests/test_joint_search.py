@@ -4,7 +4,6 @@ of each space's cosine) ranks the image close in *both* spaces first, alpha = 1 
 style orders, scores are 0-1 and do not move with the candidate pool, and paging follows the ranking."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest

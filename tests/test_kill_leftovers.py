@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 from synthetic_images import noise_with_square
 from test_postgres import pg_url  # noqa: F401 - its module-scoped throwaway PostgreSQL server
 
@@ -131,6 +130,6 @@ def test_processes_creating_a_new_sqlite_workspace_at_once_all_succeed(tmp_path:
         _open_at_once([tmp_path / f"ws{attempt}"] * 6, tmp_path / f"sync{attempt}")
 
 
-def test_processes_creating_a_new_postgres_catalog_at_once_all_succeed(tmp_path: Path, pg_url: str) -> None:
+def test_processes_creating_a_new_postgres_catalog_at_once_all_succeed(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
     # a workspace folder each: the database is all they share, as on different machines
     _open_at_once([tmp_path / f"ws{i}" for i in range(6)], tmp_path / "sync", pg_url)

@@ -21,7 +21,7 @@ from indexer.limits import (
     check_seed,
     name_limit,
 )
-from indexer.vectors.path import path_positions
+from indexer.vectors.interpolation import path_positions
 from indexer.workspace import Workspace
 from retrieval.collections import create_collection
 from retrieval.query import QueryTerm, parse_query

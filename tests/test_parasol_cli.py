@@ -1,4 +1,4 @@
-"""PARASOL end to end through the CLI on a tiny workspace: index -> mine-triplets -> train-parasol (encoders from
+"""PARASOL end to end through the CLI on a tiny workspace: index -> mine-triplets -> train parasol (encoders from
 the mining run's spaces) -> stylize --method parasol with the checkpoint -> exact regenerate -> parasol-grid."""
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_train_on_a_mining_run_then_stylize_regenerate_and_grid(capsys, tmp_path
     cli_json(capsys, "mine-triplets", "--train", "c", "--style-db", "c", "--content-db", "c", "-k", "3",
          "--content-ceiling", "1", "--style-ceiling", "1", "--run", "r1", *ws)
 
-    train = ["train-parasol", "--run", "r1", "--base", "tiny", "--steps", "2", "--batch-size", "2", *ws]
+    train = ["train", "parasol", "--run", "r1", "--base", "tiny", "--steps", "2", "--batch-size", "2", *ws]
     # the tiny profile's style space is the Magenta predictor (ONNX): no gradients for MSE(a_s, A(x'))
     err = cli_error(capsys, *train)
     assert "w_s = 1 needs gradients through tiny/magenta-style" in err and "set w_s=0" in err
@@ -55,5 +55,5 @@ def test_train_on_a_mining_run_then_stylize_regenerate_and_grid(capsys, tmp_path
     err = cli_error(capsys, "parasol-grid", "--model", str(out_dir), "--content", str(images / "000_y.png"),
                 "--style", str(images / "000_s.png"), "--out", str(tmp_path / "g2"), *ws)
     assert "--content twice and --style twice" in err
-    err = cli_error(capsys, "train-parasol", "--run", "nope", "--base", "tiny", *ws)
+    err = cli_error(capsys, "train", "parasol", "--run", "nope", "--base", "tiny", *ws)
     assert "no mining run named 'nope'" in err

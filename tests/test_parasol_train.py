@@ -225,7 +225,7 @@ def test_manifests_skip_incomplete_rows_and_resolve_relative_paths(triplets, tmp
 
 
 def test_base_models_load_from_a_local_folder_and_missing_weights_name_the_files(tmp_path: Path) -> None:
-    from generation.instantstyle.tiny import components
+    from generation.diffusion.tiny import components
 
     parts = components("sd15", 0)
     folder = tmp_path / "sd"

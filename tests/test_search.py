@@ -107,7 +107,7 @@ def test_joint_search_alpha_moves_between_content_and_style(demo) -> None:
 
 def test_compressed_index_results_are_rescored_exactly(demo) -> None:
     """With IVF-PQ codes the index's scores are approximate; results must carry exact cosines, in order."""
-    from indexer.index_store import checkpoint
+    from indexer.index_sync import checkpoint
     from indexer.spaces import get_space, set_index_factory
 
     ws, ids, *_ = demo

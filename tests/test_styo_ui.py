@@ -1,4 +1,4 @@
-"""StyO through both interfaces on the tiny model: `stylelens styo finetune` (new, resumed, listed) then
+"""StyO through both interfaces on the tiny model: `stylelens train styo` (new, resumed, listed) then
 `stylelens stylize --method styo --model styo/NAME` (recorded, regenerated exactly), and the Studio's StyO
 page (fine-tune form with uploads, progress, the model card's stylize) plus the generate panel's picker."""
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _run(capsys, *args: str) -> tuple[int, object, str]:
 
 def test_cli_finetunes_resumes_lists_and_stylizes_with_the_model(capsys, files, tmp_path) -> None:
     ws = ["--workspace", str(tmp_path / "ws")]
-    code, data, err = _run(capsys, "styo", "finetune", "--name", "me", "--source", str(files["source"]), "--target",
+    code, data, err = _run(capsys, "train", "styo", "--name", "me", "--source", str(files["source"]), "--target",
                            str(files["target"]), "--aux", str(files["faces"]), "--base", TINY, "--steps", "2",
                            "--lr", "1e-3", "--json", *ws)
     assert code == 0, err
@@ -50,8 +50,9 @@ def test_cli_finetunes_resumes_lists_and_stylizes_with_the_model(capsys, files, 
     assert data["identifiers"] == {"S_src": "olis", "S_tgt": "lun", "C_src": "hta", "C_tgt": "dits"}
     assert Path(data["folder"]) == (tmp_path / "ws" / "models" / "styo" / "me").resolve()
     code, data, err = _run(capsys, "styo", "finetune", "--name", "me", "--steps", "3", "--json", *ws)  # resume
-    assert code == 0 and data["step"] == 3, err
-    code, _, err = _run(capsys, "styo", "finetune", "--name", "me", "--lora", *ws)
+    assert code == 0 and data["step"] == 3, err  # the old spelling still works, with a one-line notice
+    assert err.splitlines()[0] == "stylelens: `styo finetune` is deprecated; use `stylelens train styo`"
+    code, _, err = _run(capsys, "train", "styo", "--name", "me", "--lora", *ws)
     assert code == 1 and "fine-tuned with lora=False, not True" in err and "Traceback" not in err
     code, listing, err = _run(capsys, "models", "list", "--json", *ws)
     rows = {g["model_id"]: g for g in listing["generators"] if g["method"] == "styo"}

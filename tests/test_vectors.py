@@ -301,7 +301,7 @@ def test_save_writes_into_target_directory_only(data, tmp_path, monkeypatch):
 def test_a_large_restrictive_allow_list_still_returns_the_exact_top_k(factory, monkeypatch):
     """Above EXACT_SUBSET_MAX the search goes through a faiss selector; an ANN walk that the filter starves
     comes back short, and those rows must be completed exactly (mining restricts to one corpus this way)."""
-    from indexer.vectors import index as index_mod
+    from indexer.vectors import faiss_index as index_mod
 
     monkeypatch.setattr(index_mod, "EXACT_SUBSET_MAX", 64)  # the selector path, at test size
     rng = np.random.default_rng(3)

@@ -14,6 +14,7 @@ from ui.cli_generate import add_generate_commands, generator_rows
 from ui.cli_parasol import add_parasol_commands
 from ui.cli_spaces import add_space_commands
 from ui.cli_styo import add_styo_commands
+from ui.cli_train import add_train_commands
 from ui.cli_ui import add_ui_command
 
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130  # a usage mistake is an error too (CliParser)
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_commands(sub, common)
     add_styo_commands(sub, common)
     add_parasol_commands(sub, common)
+    add_train_commands(sub, common)
 
     p = sub.add_parser("models", help="model registry")
     msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")

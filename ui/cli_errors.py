@@ -70,7 +70,8 @@ def describe(exc: BaseException, *, verbose: bool = False) -> str:
     if isinstance(exc, DBAPIError):
         return _database(exc, more)
     if isinstance(exc, _known()):
-        return _one_line(str(exc)) or type(exc).__name__
+        worded = getattr(exc, "message", None)  # errors that word their fix per interface (WeightsMissingError)
+        return _one_line(worded("cli") if callable(worded) else str(exc)) or type(exc).__name__
     if isinstance(exc, OSError):
         return _os_error(exc)
     if isinstance(exc, MemoryError):

@@ -1,6 +1,6 @@
-"""CLI commands for PARASOL: `train-parasol` (wires a workspace's mining run and its encoders to the trainer)
-and `parasol-grid` (two contents x two styles). Parsing and printing only; the work is in `generation.parasol`.
-Sampling a trained checkpoint is the generic `stylelens stylize --method parasol --model RUN_FOLDER`."""
+"""CLI commands for PARASOL: `train parasol` (wires a workspace's mining run and its encoders to the trainer;
+`train-parasol` is its deprecated spelling) and `parasol-grid` (two contents x two styles). Parsing and
+printing only; the work is in `generation.parasol`. Sampling a trained checkpoint is the generic `stylelens stylize --method parasol --model RUN_FOLDER`."""
 from __future__ import annotations
 
 import argparse
@@ -12,8 +12,28 @@ from ui.cli_common import emit, open_workspace
 
 
 def add_parasol_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa: ANN001 - argparse's private type
-    """Register `train-parasol` and `parasol-grid` on the main parser's subcommands."""
-    p = sub.add_parser("train-parasol", parents=[common], help="train PARASOL on mined (x, y, s) triplets")
+    """Register `parasol-grid` and the deprecated `train-parasol` on the main parser's subcommands."""
+    from ui.cli_train import deprecated
+
+    p = sub.add_parser("train-parasol", parents=[common], help="deprecated: use `stylelens train parasol`")
+    add_train_arguments(p)
+    p.set_defaults(func=deprecated("train-parasol", "stylelens train parasol", cmd_train))
+
+    p = sub.add_parser("parasol-grid", parents=[common],
+                       help="PARASOL: a grid interpolating two contents (rows) and two styles (columns)")
+    p.add_argument("--model", required=True, metavar="DIR", help="a `train parasol` run folder (or parasol/tiny)")
+    p.add_argument("--content", action="append", default=[], metavar="PATH|ID", help="a content image (twice)")
+    p.add_argument("--style", action="append", default=[], metavar="PATH|ID", help="a style image (twice)")
+    p.add_argument("--steps", type=int, default=3, metavar="N", help="grid points per side, corners included")
+    p.add_argument("--seed", type=int, default=0, metavar="N")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a parasol parameter")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_grid)
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of `train parasol` (and of its deprecated spelling `train-parasol`)."""
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", metavar="NAME", help="a `mine-triplets` run of this workspace")
     src.add_argument("--manifest", metavar="FILE", help="a triplets.parquet / triplets.jsonl file")
@@ -41,19 +61,6 @@ def add_parasol_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-resume", action="store_true", help="refuse to continue a checkpoint in --out")
     p.add_argument("--allow-download", action="store_true", help="let diffusers fetch the base model")
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("parasol-grid", parents=[common],
-                       help="PARASOL: a grid interpolating two contents (rows) and two styles (columns)")
-    p.add_argument("--model", required=True, metavar="DIR", help="a train-parasol run folder (or parasol/tiny)")
-    p.add_argument("--content", action="append", default=[], metavar="PATH|ID", help="a content image (twice)")
-    p.add_argument("--style", action="append", default=[], metavar="PATH|ID", help="a style image (twice)")
-    p.add_argument("--steps", type=int, default=3, metavar="N", help="grid points per side, corners included")
-    p.add_argument("--seed", type=int, default=0, metavar="N")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a parasol parameter")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(func=cmd_grid)
 
 
 def _mining_run(ws, name: str) -> tuple[Path, dict[str, Any]]:  # noqa: ANN001 - Workspace
@@ -82,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from generation.parasol.train import TrainConfig, train
 
     needs_ws = args.run is not None or args.out is None or not (args.style_encoder and args.content_encoder)
-    writes = None if args.out else "train-parasol (its default run folder)"
+    writes = None if args.out else "train parasol (its default run folder)"
     ws = open_workspace(args, writes=writes) if needs_ws else None
     spaces = {"style_space": "style", "content_space": "content"}
     if args.run is not None:

@@ -1,4 +1,5 @@
-"""`stylelens styo finetune | list`: StyO's fine-tuning step (IDL) and the workspace's fine-tuned models.
+"""`stylelens train styo` (StyO's fine-tuning step, IDL; `styo finetune` is its deprecated spelling) and
+`stylelens styo list` (the workspace's fine-tuned models).
 
 Stylizing is the generic `stylelens stylize --method styo --model styo/NAME --content SOURCE --style TARGET`
 with the images the model was fine-tuned on. Parsing and printing only; the work is in `generation.styo`.
@@ -14,11 +15,21 @@ _SETTINGS = ("steps", "lr", "lora", "lora_rank", "seed", "resolution", "save_eve
 
 
 def add_styo_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa: ANN001 - argparse's private type
-    """Register `styo finetune` and `styo list` on the main parser's subcommands."""
-    p = sub.add_parser("styo", help="StyO one-shot face stylization: fine-tune a model on a source face and a "
-                       "target portrait, then `stylize --method styo --model styo/NAME`")
+    """Register `styo list` and the deprecated `styo finetune` on the main parser's subcommands."""
+    from ui.cli_train import deprecated
+
+    p = sub.add_parser("styo", help="StyO one-shot face stylization: `train styo` fine-tunes a model on a source "
+                       "face and a target portrait, then `stylize --method styo --model styo/NAME`")
     ssub = p.add_subparsers(dest="styo_command", required=True, metavar="ACTION")
-    f = ssub.add_parser("finetune", parents=[common], help="fine-tune (IDL) a new model, or resume one by its name")
+    f = ssub.add_parser("finetune", parents=[common], help="deprecated: use `stylelens train styo`")
+    add_finetune_arguments(f)
+    f.set_defaults(func=deprecated("styo finetune", "stylelens train styo", cmd_finetune))
+    ls = ssub.add_parser("list", parents=[common], help="the workspace's fine-tuned StyO models")
+    ls.set_defaults(func=cmd_list)
+
+
+def add_finetune_arguments(f: argparse.ArgumentParser) -> None:
+    """The arguments of `train styo` (and of its deprecated spelling `styo finetune`)."""
     f.add_argument("--name", required=True, metavar="NAME", help="the model's name (re-run with it to resume)")
     f.add_argument("--source", metavar="IMG", help="the face to stylize (a new model only)")
     f.add_argument("--target", metavar="IMG", help="the artistic portrait whose style to learn (a new model only)")
@@ -38,9 +49,6 @@ def add_styo_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa: AN
     f.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:N")
     f.add_argument("--dtype", default="auto", help="of the frozen VAE and text encoder (auto: float16 on CUDA)")
     f.add_argument("--variant", metavar="NAME", help="base weight files variant, e.g. fp16")
-    f.set_defaults(func=cmd_finetune)
-    ls = ssub.add_parser("list", parents=[common], help="the workspace's fine-tuned StyO models")
-    ls.set_defaults(func=cmd_list)
 
 
 def _identifiers(text: str | None) -> dict[str, str] | None:
@@ -68,7 +76,7 @@ def summary(model: Any) -> dict[str, Any]:
 def cmd_finetune(args: argparse.Namespace) -> int:
     from generation.styo import finetune
 
-    ws = open_workspace(args, writes="styo finetune")
+    ws = open_workspace(args, writes="train styo")
     settings = {k: getattr(args, k) for k in _SETTINGS if getattr(args, k) is not None}
     model = finetune(args.name, args.source, args.target, args.aux, base=args.base, settings=settings,
                      identifier_words=_identifiers(args.identifiers), aux_limit=args.aux_limit, ws=ws,
@@ -94,7 +102,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     def human() -> None:
         if not rows:
-            print("no fine-tuned StyO models yet (stylelens styo finetune --name NAME ...)")
+            print("no fine-tuned StyO models yet (stylelens train styo --name NAME ...)")
         for r in rows:
             print(f"{r['model_id']:<32} {r['kind']:<4} {r['step']}/{r['steps']} iterations  base {r['base']}")
 

@@ -25,15 +25,15 @@ from indexer.compat import import_torchvision
 
 from ..aligned import align_module
 from ..base import StylizeError
-from ..diffusion.hub import file_present, missing_lines
+from ..diffusion.hub import file_present
 from ..diffusion.sd import load_sd_parts, missing_sd_files
+from ..diffusion.tiny import sd15_parts
 from . import tiny
 from .denoisers import Denoiser, LatentDenoiser, PixelDenoiser
+from ..weights import WeightsMissingError
 from .schedule import Schedule
 
-
-class WeightsMissingError(StylizeError):
-    """Weights a DiffStyle model needs are neither in the local Hugging Face cache nor in a given folder."""
+_FIXES = (("model", "<local diffusers folder>"), ("allow_download", ""))
 
 
 @dataclass(frozen=True)
@@ -118,14 +118,9 @@ def missing_files(spec: ModelSpec, variant: str | None = None) -> list[tuple[str
 
 def weights_missing_error(spec: ModelSpec, missing: list[tuple[str, str]]) -> WeightsMissingError:
     """A WeightsMissingError naming every missing file and how to get it."""
-    lines = missing_lines(missing)
-    if spec.family == "pixel":
-        lines.append("(a pixel model may also have its files at the repo root, and .bin weights instead of "
-                     ".safetensors)")
-    lines.append("or pass a local diffusers folder as model=<folder>; or allow_download=True where the hub is "
-                 "reachable.")
-    return WeightsMissingError(f"DiffStyle model {spec.model_id!r} cannot load: these files are not in the local "
-                               "Hugging Face cache or the given folder (downloads are off):\n" + "\n".join(lines))
+    notes = ["(a pixel model may also have its files at the repo root, and .bin weights instead of .safetensors)"] \
+        if spec.family == "pixel" else []
+    return WeightsMissingError(f"DiffStyle model {spec.model_id!r}", missing, fixes=_FIXES, notes=notes)
 
 
 def list_models() -> list[Any]:
@@ -167,7 +162,7 @@ class Loaded:
 def _tiny(spec: ModelSpec) -> Loaded:
     if spec.family == "pixel":
         return Loaded(spec, tiny.pixel_unet(), Schedule.from_scheduler_config(tiny.DDPM_SCHEDULE))
-    parts = tiny.sd_components()
+    parts = sd15_parts()
     return Loaded(spec, parts["unet"], Schedule.from_scheduler_config(parts["scheduler"].config), parts["vae"],
                   parts["tokenizer"], parts["text_encoder"])
 
@@ -186,7 +181,7 @@ def load(spec: ModelSpec, device: str = "cpu", dtype: torch.dtype = torch.float3
             loaded = _load_pixel(spec, dtype, allow_download) if spec.family == "pixel" else \
                 _load_sd(spec, dtype, variant, allow_download)
         except OSError as exc:
-            raise WeightsMissingError(f"DiffStyle model {spec.model_id!r} could not load ({exc})") from exc
+            raise WeightsMissingError(f"DiffStyle model {spec.model_id!r}", reason=str(exc), fixes=_FIXES) from exc
     for part in (loaded.unet, loaded.vae, loaded.text_encoder):
         if part is None:
             continue

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from PIL import Image
 
-from indexer.encoders.runtime import resolve_device
-
-from ..base import ContentRef, StyleRef, StylizeError, Stylizer, normalized_weights
-from ..diffusion import resolve_dtype
+from ..base import ContentRef, StyleRef, StylizeError, normalized_weights
 from ..diffusion.images import to_image, to_tensor
+from ..method import Method, MethodOptions, output_size
 from . import params as params_mod
 from .algorithm import Inversion, TransferSettings, blend_latents, invert, transfer
 from .denoisers import Denoiser
@@ -30,53 +28,45 @@ from .params import Params
 _CACHE_SIZE = 8
 
 
-def _progress(total: int, desc: str) -> Any:
-    from tqdm.auto import tqdm
+@dataclass(frozen=True)
+class Options(MethodOptions):
+    """model: an id from `list_models()` or a local diffusers folder (default diffstyle/celebahq); variant: e.g.
+    "fp16" weight files of Stable Diffusion; allow_download: let diffusers fetch missing weights."""
 
-    return tqdm(total=total, desc=desc, leave=False, disable=None)  # None: shown on a terminal only
+    variant: str | None = None
+    allow_download: bool = False
 
 
-class DiffStyle(Stylizer):
+class DiffStyle(Method):
     """DiffStyle (METHODS.md section 3) on a pixel DDPM or Stable Diffusion UNet from diffusers."""
 
     name: ClassVar[str] = "diffstyle"
     Params: ClassVar[type] = Params
+    Options: ClassVar[type] = Options
     supports_prompt: ClassVar[bool] = False  # a content image is required; SD models also take its prompt
 
-    def __init__(self, spec: ModelSpec, device: str = "auto", dtype: str | torch.dtype = "auto",
-                 variant: str | None = None, allow_download: bool = False) -> None:
-        self.spec = spec
-        self.device = resolve_device(device)
-        self.dtype = torch.float32 if spec.tiny and dtype == "auto" else resolve_dtype(dtype, self.device)
-        self.variant = variant
-        self.allow_download = allow_download
-        self._loaded: Loaded | None = None
-        self._inversions: OrderedDict[tuple, Inversion] = OrderedDict()
+    @classmethod
+    def resolve_spec(cls, options: Options) -> ModelSpec:
+        return resolve_spec(options.model or DEFAULT_MODEL)
+
+    def load(self) -> Loaded:
+        o = self.options
+        return load(self.spec, self.device, self.dtype, o.variant, bool(o.allow_download))
 
     @property
     def model_ids(self) -> dict[str, str]:
         ids = {"model": self.spec.model_id, "source": self.spec.source}
-        if self.variant:
-            ids["variant"] = self.variant
+        if self.options.variant:
+            ids["variant"] = self.options.variant
         return ids
-
-    @property
-    def loaded(self) -> Loaded:
-        """The loaded model (loaded on first use, so creating a stylizer stays cheap)."""
-        if self._loaded is None:
-            self._loaded = load(self.spec, self.device, self.dtype, self.variant, self.allow_download)
-        return self._loaded
 
     def resolve_params(self, params: Params, content: ContentRef) -> Params:
         """Validated, with height/width filled in from the model (its native size); a prompt given to an
         unconditional model is refused here, before any work."""
         params_mod.validate(params, self.loaded.schedule.num_train_timesteps)
         den = self.loaded.denoiser(content.prompt)
-        height, width = params.height or den.default_size, params.width or den.default_size
-        for name, v in (("height", height), ("width", width)):
-            if v % den.size_multiple:
-                raise StylizeError(f"{name} {v} is not a multiple of {den.size_multiple}, which this model needs")
-        return dataclasses.replace(params, height=int(height), width=int(width),
+        height, width = output_size(params, den.default_size, den.size_multiple)
+        return dataclasses.replace(params, height=height, width=width,
                                    mask_box=list(params.mask_box) if params.mask_box is not None else None)
 
     # -- the steps ------------------------------------------------------------------------------------
@@ -88,30 +78,25 @@ class DiffStyle(Stylizer):
         digest = hashlib.sha256(rgb.tobytes()).hexdigest()
         key = (digest, rgb.size, params.height, params.width, params.inversion_steps,
                getattr(den, "prompt", None), record_h)
-        if key in self._inversions:
-            self._inversions.move_to_end(key)
+        cached = self.cache("inversions", _CACHE_SIZE).get(key)
+        if cached is not None:
             if bar is not None:
                 bar.update(params.inversion_steps - 1)
-            return self._inversions[key]
+            return cached
         with torch.no_grad():
             x0 = den.encode(to_tensor(rgb, params.height, params.width, den.device))
         result = invert(den, x0, params.inversion_steps, record_h=record_h,
                         on_step=(lambda *_: bar.update(1)) if bar is not None else None)
-        self._inversions[key] = result
-        while len(self._inversions) > _CACHE_SIZE:
-            self._inversions.popitem(last=False)
-        return result
+        return self.cache("inversions", _CACHE_SIZE).put(key, result)
 
     def _run(self, content: ContentRef, styles: list[StyleRef], params: Params, seed: int) -> list[Image.Image]:
-        if params.height is None or params.width is None:  # called without stylize(): resolve here
-            params = self.resolve_params(params, content)
         if any(s.image is None for s in styles):
             raise StylizeError("diffstyle needs style images (it inverts them to noise); style vectors cannot be used")
         den = self.loaded.denoiser(content.prompt)
         weights = normalized_weights(styles)
         used = [(s, float(w)) for s, w in zip(styles, weights, strict=True) if w > 0]
         total = (params.inversion_steps - 1) * (1 + len(used)) + params.generation_steps
-        with _progress(total, "diffstyle") as bar:
+        with self.progress(total) as bar:
             content_inv = self.inversion(den, content.image, params, record_h=True, bar=bar)
             x_t = blend_latents([self.inversion(den, s.image, params, record_h=False, bar=bar).x_t for s, _ in used],
                                 [w for _, w in used])
@@ -127,19 +112,7 @@ class DiffStyle(Stylizer):
             return [to_image(den.decode(x0))]
 
 
-_OPTIONS = ("model", "device", "dtype", "variant", "allow_download")
-
-
 def create(**options: Any) -> DiffStyle:
-    """Build a DiffStyle stylizer (weights load on first use).
-
-    Options: model (an id from `list_models()` or a local diffusers folder; default diffstyle/celebahq),
-    device ("auto"), dtype ("auto": float16 on CUDA, float32 on CPU), variant (e.g. "fp16" weight files of
-    Stable Diffusion), allow_download (False).
-    """
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise StylizeError(f"unknown diffstyle option(s) {unknown}; known: {list(_OPTIONS)}")
-    spec = resolve_spec(options.get("model") or DEFAULT_MODEL)
-    return DiffStyle(spec, device=options.get("device") or "auto", dtype=options.get("dtype") or "auto",
-                     variant=options.get("variant"), allow_download=bool(options.get("allow_download", False)))
+    """Build a DiffStyle stylizer (weights load on first use). Options: `Options` (model, device, dtype, variant,
+    allow_download)."""
+    return DiffStyle.create(**options)

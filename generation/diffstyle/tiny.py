@@ -1,21 +1,21 @@
 """Seeded tiny models of both DiffStyle families, and the real-size pixel UNet shape, for tests and benchmarks.
 
 - `pixel_unet`: a 16 px `UNet2DModel` (2 levels, attention in the lower one; h-space is 8x8x32).
-- `sd_components`: the tiny SD1.5-layout UNet, VAE, CLIP text encoder and tokenizer InstantStyle's tests use
-  (32 px images, 16x16 latents, h-space 2x2x32).
+- the SD family uses the shared `generation.diffusion.tiny.sd15_parts` (32 px images, 16x16 latents, h-space
+  2x2x32).
 - `DDPM_256_UNET`: the UNet2DModel config of google/ddpm-{celebahq,church,bedroom,cat}-256 (114 M
   parameters), for timing the real shapes with random weights.
 Their outputs are noise-like: they check the algorithm's invariants, never image quality.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
 
 from indexer.compat import import_torchvision
+
+from ..diffusion.tiny import seeded
 
 PIXEL_SIZE = 16
 DDPM_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear")
@@ -28,13 +28,6 @@ DDPM_256_UNET: dict[str, Any] = dict(
     mid_block_scale_factor=1, act_fn="silu", center_input_sample=False, time_embedding_type="positional")
 
 
-@contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
 def pixel_unet(seed: int = 0, learned_variance: bool = False, **overrides: Any) -> Any:
     """A tiny unconditional UNet2DModel; `learned_variance` doubles the output channels like ADM's."""
     import_torchvision()
@@ -45,16 +38,8 @@ def pixel_unet(seed: int = 0, learned_variance: bool = False, **overrides: Any) 
                   down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
                   attention_head_dim=8)
     config.update(overrides)
-    with _seeded(seed):
+    with seeded(seed):
         return UNet2DModel(**config).eval()
-
-
-def sd_components(seed: int = 0) -> dict[str, Any]:
-    """unet, vae, text_encoder, tokenizer and scheduler of the tiny SD1.5-layout pipeline."""
-    from ..instantstyle.tiny import components
-
-    parts = components("sd15", seed)
-    return {k: parts[k] for k in ("unet", "vae", "text_encoder", "tokenizer", "scheduler")}
 
 
 def real_size_pixel_unet(seed: int = 0) -> Any:
@@ -62,7 +47,7 @@ def real_size_pixel_unet(seed: int = 0) -> Any:
     import_torchvision()
     from diffusers import UNet2DModel
 
-    with _seeded(seed):
+    with seeded(seed):
         return UNet2DModel(**DDPM_256_UNET).eval()
 
 
@@ -81,7 +66,7 @@ def trained_pixel_unet(steps: int = 400, seed: int = 0) -> Any:
 
     alphas = DDIMScheduler(**DDPM_SCHEDULE).alphas_cumprod.float()
     g = torch.Generator().manual_seed(seed)
-    with _seeded(seed):
+    with seeded(seed):
         opt = torch.optim.Adam(unet.parameters(), lr=2e-3)
         unet.train()
         for _ in range(steps):

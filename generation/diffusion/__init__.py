@@ -1,5 +1,6 @@
 """Pieces shared by the diffusion-based stylizers: the offline CLIP tokenizer (`tokenizer`), where weights are
-(`hub`), quieting diffusers' noise and choosing a dtype."""
+(`hub`), Stable Diffusion parts (`sd`), images <-> tensors (`images`), the tiny seeded test models (`tiny`),
+quieting diffusers' noise and choosing a dtype."""
 from __future__ import annotations
 
 from collections.abc import Iterator

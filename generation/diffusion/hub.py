@@ -1,7 +1,7 @@
 """Where a diffusion model's files are: the local Hugging Face cache or a local folder. Never the network.
 
-Shared by the diffusers-based stylizers, so each one's "weights missing" error names the same things:
-every missing file by repo/folder, and the `hf download` line that fetches it on a machine with hub access.
+Shared by the diffusers-based stylizers; their "weights missing" error (`generation.weights`) names every
+missing file by repo/folder, and the `hf download` line that fetches it on a machine with hub access.
 """
 from __future__ import annotations
 
@@ -21,15 +21,3 @@ def file_present(source: str, filename: str) -> bool:
 
     return isinstance(try_to_load_from_cache(source, filename), str)
 
-
-def missing_lines(missing: list[tuple[str, str]]) -> list[str]:
-    """One line per source listing its missing files, then how to fetch the hub ones."""
-    by_source: dict[str, list[str]] = {}
-    for src, f in missing:
-        by_source.setdefault(src, []).append(f)
-    lines = [f"  - {src}: {', '.join(files)}" for src, files in by_source.items()]
-    downloads = [f"  hf download {src} {' '.join(files)}" for src, files in by_source.items() if not is_local(src)]
-    if downloads:
-        lines += ["Fix: on a machine with hub access run", *downloads,
-                  "(`huggingface-cli download` with older huggingface_hub) and copy the HF cache here;"]
-    return lines

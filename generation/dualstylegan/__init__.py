@@ -6,8 +6,8 @@ discriminator), `network` (DualStyleGAN: ModRes, colour transforms, the weight v
 (safe reading, strict loading, safetensors conversion; `convert` is its command line), `architecture`
 (layouts read from checkpoints), `models` (style sets, files, loading), `align` (face alignment / centre
 crop), `losses`, `exemplar` (destylisation and extrinsic-code optimisation), `inference` (the transfer),
-`params`, `tiny`, `stylizer`, `training` (progressive fine-tuning stages I-III, driven by
-scripts/train_dualstylegan.py).
+`params`, `tiny`, `stylizer`, `training` (progressive fine-tuning stages I-III), `stages` (the
+stages end to end, `stylelens train dualstylegan`).
 """
 from .models import MODELS, WeightsMissingError, list_models
 from .params import Params

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import pickle
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from torch import nn
 
 from ..aligned import aligned_tensors
 from ..base import StylizeError
+from ..model_config import ConfigError, read_config, write_config
 
 
 class CheckpointError(StylizeError):
@@ -119,8 +119,8 @@ def read_side_json(path: Path, key: str) -> Any:
     CheckpointError naming that file when it is missing or unreadable."""
     side = path.with_suffix(".json")
     try:
-        return json.loads(side.read_text())[key]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return read_config(side, "dualstylegan")[key]  # files converted before the one format read too
+    except (ConfigError, KeyError) as exc:
         raise CheckpointError(f"{path} needs {side.name} next to it with its {key!r} (written by the converter: "
                               f"python -m generation.dualstylegan.convert DIR); {side}: {exc!r}") from exc
 
@@ -233,7 +233,7 @@ def convert_file(src: Path) -> list[Path]:
         codes = load_style_codes(src)
         dst = src.with_suffix(".safetensors")
         out.append(_save({f"{i:05d}": torch.from_numpy(c) for i, c in enumerate(codes.values())}, dst))
-        dst.with_suffix(".json").write_text(json.dumps({"names": list(codes)}, indent=1))
+        write_config(dst.with_suffix(".json"), "dualstylegan", {"names": list(codes)})
         out.append(dst.with_suffix(".json"))
     elif name == "encoder.pt":
         obj = load_torch(src)
@@ -241,7 +241,7 @@ def convert_file(src: Path) -> list[Path]:
         if isinstance(obj.get("latent_avg"), torch.Tensor):
             tensors["latent_avg"] = obj["latent_avg"]
         out.append(_save(tensors, src.with_suffix(".safetensors")))
-        src.with_suffix(".json").write_text(json.dumps({"opts": _json_safe(obj.get("opts", {}))}, indent=1))
+        write_config(src.with_suffix(".json"), "dualstylegan", {"opts": _json_safe(obj.get("opts", {}))})
         out.append(src.with_suffix(".json"))
     elif name == "sampler.pt":
         obj = load_torch(src)

@@ -33,6 +33,7 @@ import torch
 from indexer.layout import WorkspaceLayout
 
 from ..base import StylizeError
+from ..weights import WeightsMissingError
 from . import tiny
 from .architecture import encoder_config, generator_config, sampler_shapes, stylegan_config
 from .checkpoints import (
@@ -59,10 +60,6 @@ HF_MIRROR = "CVPR/DualStyleGAN"  # the files the official Hugging Face demo load
 FINETUNED = "finetune-000600"
 PREDICTOR = "shape_predictor_68_face_landmarks.dat"
 VGG_HUB_FILE = "vgg19-dcbb9e9d.pth"
-
-
-class WeightsMissingError(StylizeError):
-    """A DualStyleGAN model's files are not in the checkpoint folder."""
 
 
 @dataclass(frozen=True)
@@ -156,9 +153,10 @@ def locate(spec: ModelSpec, root: str | Path | None = None, vgg_path: str | None
     else:
         base = checkpoint_dir(root)
         if base is None:
-            raise WeightsMissingError(f"DualStyleGAN model {spec.model_id!r}: no checkpoint folder; pass "
-                                      f"checkpoint_dir=DIR, set ${ENV_DIR}, or use a workspace (its "
-                                      "models/dualstylegan folder)")
+            raise WeightsMissingError(f"DualStyleGAN model {spec.model_id!r}", hub=False,
+                                      reason=f"no checkpoint folder: none given, ${ENV_DIR} unset and no workspace "
+                                      "(its models/dualstylegan folder)",
+                                      fixes=(("checkpoint_dir", "DIR"), ("workspace", "WORKSPACE")))
         style_dir = base / spec.style
     codes = {kind: p for kind, stem in (("refined", "refined_exstyle_code"), ("raw", "exstyle_code"))
              if (p := _first(style_dir, f"{stem}.safetensors", f"{stem}.npy"))}
@@ -178,14 +176,13 @@ def locate(spec: ModelSpec, root: str | Path | None = None, vgg_path: str | None
 def weights_missing_error(spec: ModelSpec, files: Files) -> WeightsMissingError:
     """Names each missing file, the folder searched, where to download and under which licence."""
     style = spec.style
-    return WeightsMissingError(
-        f"DualStyleGAN model {spec.model_id!r} cannot load: not in {files.root}: {', '.join(files.missing())}.\n"
-        f"Download them yourself ({LICENCE}; StyleLens does not ship them) from {DOWNLOAD_PAGE} "
-        f"(Google Drive: {DRIVE_FOLDER}: encoder.pt and the {style} folder), or from the Hugging Face mirror the "
-        f"official demo uses: hf download {HF_MIRROR} models/encoder.pt models/{style}/generator.pt "
-        f"models/{style}/refined_exstyle_code.npy --local-dir D (D/models is then the folder; older style sets "
-        f"have exstyle_code.npy only).\nPut them in {files.root} or pass checkpoint_dir=DIR "
-        f"(or set ${ENV_DIR}).")
+    notes = [f"Download them yourself ({LICENCE}; StyleLens does not ship them) from {DOWNLOAD_PAGE} "
+             f"(Google Drive: {DRIVE_FOLDER}: encoder.pt and the {style} folder), or from the Hugging Face mirror the "
+             f"official demo uses: hf download {HF_MIRROR} models/encoder.pt models/{style}/generator.pt "
+             f"models/{style}/refined_exstyle_code.npy --local-dir D (D/models is then the folder; older style sets "
+             f"have exstyle_code.npy only).", f"Put them in {files.root} (or set ${ENV_DIR});"]
+    return WeightsMissingError(f"DualStyleGAN model {spec.model_id!r}", [(str(files.root), f) for f in files.missing()],
+                               where=str(files.root), hub=False, notes=notes, fixes=(("checkpoint_dir", "DIR"),))
 
 
 def list_models(workspace: WorkspaceLayout | None = None) -> list[Any]:

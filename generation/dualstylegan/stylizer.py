@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import warnings
-from collections import OrderedDict
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -19,11 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from indexer.encoders.runtime import resolve_device
-from indexer.layout import WorkspaceLayout
-
-from ..base import ContentRef, StyleRef, StylizeError, Stylizer, normalized_weights
-from ..diffusion import resolve_dtype
+from ..base import ContentRef, StyleRef, StylizeError, normalized_weights
+from ..method import Method, WorkspaceOptions
 from . import params as params_mod
 from .align import centre_crop, find_detector, prepare_face
 from .exemplar import ExemplarNets, ExemplarResult, ExemplarSettings, extract, resolve_terms
@@ -37,41 +34,47 @@ TINY_LOSS_SIZE = 64  # the tiny model compares images at 64 px (the contextual l
 _CACHE_SIZE = 8
 
 
-def _progress(total: int, desc: str) -> Any:
-    from tqdm.auto import tqdm
+@dataclass(frozen=True)
+class Options(WorkspaceOptions):
+    """model: an id from `list_models()` (default dualstylegan/cartoon) or a style folder; checkpoint_dir:
+    default $STYLELENS_DUALSTYLEGAN_DIR, else the given `workspace`'s models/dualstylegan; vgg_path / arcface_path /
+    landmarks_path: optional loss and alignment weights outside the checkpoint folder. dtype "auto" is float32."""
 
-    return tqdm(total=total, desc=desc, leave=False, disable=None)
+    checkpoint_dir: str | None = None
+    vgg_path: str | None = None
+    arcface_path: str | None = None
+    landmarks_path: str | None = None
 
 
-class DualStyleGANStylizer(Stylizer):
+class DualStyleGANStylizer(Method):
     """DualStyleGAN (METHODS.md section 5) with the released checkpoints of one style set."""
 
     name: ClassVar[str] = "dualstylegan"
     Params: ClassVar[type] = Params
+    Options: ClassVar[type] = Options
     supports_prompt: ClassVar[bool] = False
 
-    def __init__(self, spec: ModelSpec, checkpoint_dir: str | None = None, device: str = "auto",
-                 dtype: str | torch.dtype = "auto", vgg_path: str | None = None, arcface_path: str | None = None,
-                 landmarks_path: str | None = None) -> None:
-        self.spec = spec
-        self.device = resolve_device(device)
-        self.dtype = torch.float32 if dtype == "auto" else resolve_dtype(dtype, self.device)
-        self.files: Files | None = None if spec.tiny else locate(spec, checkpoint_dir, vgg_path, arcface_path,
-                                                                  landmarks_path)
-        self._loaded: Loaded | None = None
+    def __init__(self, spec: ModelSpec, options: Options | None = None, **overrides: Any) -> None:
+        super().__init__(spec, options, **overrides)
+        o = self.options
+        root = checkpoint_dir(o.checkpoint_dir, o.workspace)
+        self.files: Files | None = None if spec.tiny else locate(spec, root, o.vgg_path, o.arcface_path,
+                                                                  o.landmarks_path)
         self._detector: tuple[Any, str] | None = None
-        self._exemplars: OrderedDict[tuple, ExemplarResult] = OrderedDict()
+
+    @classmethod
+    def resolve_spec(cls, options: Options) -> ModelSpec:
+        return resolve_spec(options.model)
+
+    def resolve_dtype(self, dtype: str | torch.dtype) -> torch.dtype | None:
+        return torch.float32 if dtype == "auto" else super().resolve_dtype(dtype)
 
     @property
     def model_ids(self) -> dict[str, str]:
         return {"model": self.spec.model_id, "source": "tiny" if self.spec.tiny else str(self.files.style_dir)}
 
-    @property
-    def loaded(self) -> Loaded:
-        """The networks and codes (loaded on first use, so creating a stylizer stays cheap)."""
-        if self._loaded is None:
-            self._loaded = load(self.spec, self.files, self.device, self.dtype)
-        return self._loaded
+    def load(self) -> Loaded:
+        return load(self.spec, self.files, self.device, self.dtype)
 
     @property
     def detector(self) -> tuple[Any, str]:
@@ -146,21 +149,26 @@ class DualStyleGANStylizer(Stylizer):
                                     lr_colour=params.lr_colour, lr_structure=params.lr_structure,
                                     loss_size=TINY_LOSS_SIZE if self.spec.tiny else LOSS_SIZE)
         key = (hashlib.sha256(face.tobytes()).hexdigest(), settings, terms, seed)
-        if key in self._exemplars:
-            self._exemplars.move_to_end(key)
-            return self._exemplars[key]
+        cached = self.cache("exemplars", _CACHE_SIZE).get(key)
+        if cached is not None:
+            return cached
         ld = self.loaded
         nets = ExemplarNets(ld.generator, ld.encoder, ld.finetuned, ld.vgg, ld.arcface)
         gen = torch.Generator("cpu").manual_seed(seed)
         with torch.enable_grad():
             result = extract(nets, to_tensor(face, self.device, self.dtype), settings, terms, gen,
                              on_step=(lambda: bar.update(1)) if bar is not None else None)
-        self._exemplars[key] = result
-        while len(self._exemplars) > _CACHE_SIZE:
-            self._exemplars.popitem(last=False)
-        return result
+        return self.cache("exemplars", _CACHE_SIZE).put(key, result)
 
-    def extrinsic(self, styles: list[StyleRef], params: Params, seed: int) -> torch.Tensor:
+    def _exemplar_steps(self, styles: list[StyleRef], params: Params) -> int:
+        """Optimisation steps the run's unseen exemplars take (0 for a style id or a sampled style)."""
+        if params.sample_style or params.style_id is not None:
+            return 0
+        weights = normalized_weights(styles)
+        n_images = sum(s.image is not None for s, w in zip(styles, weights, strict=True) if w > 0)
+        return n_images * (params.exemplar_steps + (params.destylise_steps if self._presence().finetuned else 0))
+
+    def extrinsic(self, styles: list[StyleRef], params: Params, seed: int, bar: Any = None) -> torch.Tensor:
         """The Z+ extrinsic code of a run (1, n_latent, style_dim), float32 on the CPU."""
         if params.sample_style:
             sampler = self.loaded.sampler
@@ -169,13 +177,13 @@ class DualStyleGANStylizer(Stylizer):
             return sampler.sample(1, torch.Generator("cpu").manual_seed(seed)).float().cpu()
         if params.style_id is not None:
             return torch.from_numpy(self._code(params.style_id, params.code_set).copy())
+        if bar is None:
+            with self.progress(self._exemplar_steps(styles, params), "dualstylegan exemplar") as own:
+                return self.extrinsic(styles, params, seed, own)
         weights = normalized_weights(styles)
         used = [(s, float(w)) for s, w in zip(styles, weights, strict=True) if w > 0]
-        n_images = sum(s.image is not None for s, _ in used)
-        steps = n_images * (params.exemplar_steps + (params.destylise_steps if self._presence().finetuned else 0))
-        with _progress(steps, "dualstylegan exemplar") as bar:
-            codes = [self._vector_code(s) if s.vector is not None
-                     else self.exemplar(s.image, params, seed, bar).extrinsic.cpu() for s, _ in used]
+        codes = [self._vector_code(s) if s.vector is not None
+                 else self.exemplar(s.image, params, seed, bar).extrinsic.cpu() for s, _ in used]
         return blend_codes(codes, [w for _, w in used])
 
     # -- the run -------------------------------------------------------------------------------------------
@@ -201,28 +209,14 @@ class DualStyleGANStylizer(Stylizer):
         return to_image(image, params.output_size)
 
     def _run(self, content: ContentRef, styles: list[StyleRef], params: Params, seed: int) -> list[Image.Image]:
-        if params.weights is None or params.align == "auto":  # called without stylize(): resolve here
-            params = self.resolve_params(params, content)
         intrinsic = self.intrinsic(content.image, params)
-        return [self.render(intrinsic, self.extrinsic(styles, params, seed), params, seed)]
+        with self.progress(self._exemplar_steps(styles, params) + 1) as bar:
+            image = self.render(intrinsic, self.extrinsic(styles, params, seed, bar), params, seed)
+            bar.update(bar.total - bar.done)  # the render, and the steps a cached exemplar skipped
+        return [image]
 
 
-_OPTIONS = ("model", "checkpoint_dir", "device", "dtype", "vgg_path", "arcface_path", "landmarks_path")
-
-
-def create(workspace: WorkspaceLayout | None = None, **options: Any) -> DualStyleGANStylizer:
-    """Build a DualStyleGAN stylizer (weights load on first use).
-
-    Options: model (an id from `list_models()`, default dualstylegan/cartoon, or a style folder),
-    checkpoint_dir (default $STYLELENS_DUALSTYLEGAN_DIR, else `workspace`'s models/dualstylegan), device
-    ("auto"), dtype ("auto" = float32), vgg_path / arcface_path / landmarks_path (optional loss and
-    alignment weights outside the checkpoint folder).
-    """
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise StylizeError(f"unknown dualstylegan option(s) {unknown}; known: {list(_OPTIONS)}")
-    spec = resolve_spec(options.get("model"))
-    return DualStyleGANStylizer(spec, checkpoint_dir=checkpoint_dir(options.get("checkpoint_dir"), workspace),
-                                device=options.get("device") or "auto", dtype=options.get("dtype") or "auto",
-                                vgg_path=options.get("vgg_path"), arcface_path=options.get("arcface_path"),
-                                landmarks_path=options.get("landmarks_path"))
+def create(**options: Any) -> DualStyleGANStylizer:
+    """Build a DualStyleGAN stylizer (weights load on first use). Options: `Options` (model, checkpoint_dir,
+    workspace, device, dtype, vgg_path, arcface_path, landmarks_path)."""
+    return DualStyleGANStylizer.create(**options)

@@ -1,5 +1,5 @@
 """Progressive fine-tuning of DualStyleGAN (paper section 3.3), as `pretrain_dualstylegan.py` (stages I-II)
-and `finetune_dualstylegan.py` (stage III) do it; `scripts/train_dualstylegan.py` drives it on a GPU.
+and `finetune_dualstylegan.py` (stage III) do it; `stylelens train dualstylegan` (`stages`) drives it on a GPU.
 
 Only the extrinsic path (`res`, T_s `style`) is trained; g stays frozen. Every stage uses StyleGAN2's
 non-saturating logistic GAN loss with R1 (gamma 10, every 16 D steps) and path-length regularisation

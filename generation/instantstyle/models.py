@@ -30,7 +30,8 @@ from indexer.compat import import_torchvision
 from ..aligned import align_module
 from ..base import StylizeError
 from ..diffusion import quiet_diffusers
-from ..diffusion.hub import file_present, missing_lines
+from ..diffusion.hub import file_present
+from ..weights import WeightsMissingError
 from . import tiny
 from .blocks import detect_family
 
@@ -41,10 +42,6 @@ _LICENCES = {
     "sdxl": "SDXL: CreativeML Open RAIL++-M; IP-Adapter: Apache-2.0",
     "sd15": "SD1.5: CreativeML OpenRAIL-M; IP-Adapter: Apache-2.0",
 }
-
-
-class WeightsMissingError(StylizeError):
-    """Weights an InstantStyle model needs are neither in the local Hugging Face cache nor in a given folder."""
 
 
 @dataclass(frozen=True)
@@ -150,19 +147,14 @@ def missing_files(spec: ModelSpec, variant: str | None = None,
     return [(src, f) for src, f in required_files(spec, variant, content_subtraction) if not file_present(src, f)]
 
 
-def _fix_hint(missing: list[tuple[str, str]]) -> str:
-    lines = missing_lines(missing)
-    lines.append("or pass local folders: create(model=<diffusers pipeline folder>, ip_adapter=<folder laid out like "
-                 "h94/IP-Adapter>, content_text_encoder=<folder>, controlnet=<folder>); or allow_download=True "
-                 "where the hub is reachable.")
-    return "\n".join(lines)
+_FIXES = (("model", "<diffusers pipeline folder>"), ("ip_adapter", "<folder laid out like h94/IP-Adapter>"),
+          ("content_text_encoder", "<folder>"), ("controlnet", "<folder>"), ("allow_download", ""))
 
 
 def weights_missing_error(spec: ModelSpec, missing: list[tuple[str, str]]) -> WeightsMissingError:
     """A WeightsMissingError that names every missing file and how to get it."""
-    return WeightsMissingError(f"InstantStyle model {spec.model_id!r} cannot load: these weights are not in the "
-                               "local Hugging Face cache or the given folders (downloads are off):\n"
-                               + _fix_hint(missing))
+    return WeightsMissingError(f"InstantStyle model {spec.model_id!r}", missing, where="the local Hugging Face cache "
+                               "or the given folders", fixes=_FIXES)
 
 
 @contextmanager
@@ -171,8 +163,8 @@ def _hub_errors(spec: ModelSpec) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise WeightsMissingError(f"InstantStyle model {spec.model_id!r} could not load its weights ({exc}); "
-                                  + _fix_hint(required_files(spec))) from exc
+        raise WeightsMissingError(f"InstantStyle model {spec.model_id!r}", required_files(spec), reason=str(exc),
+                                  fixes=_FIXES) from exc
 
 
 def list_models() -> list[Any]:

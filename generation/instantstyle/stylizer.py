@@ -7,15 +7,15 @@ img2img or canny ControlNet for a content image. Pipelines for the image modes s
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from PIL import Image
 
-from indexer.encoders.runtime import resolve_device
-
-from ..base import ContentRef, StyleRef, StylizeError, Stylizer, normalized_weights
-from ..diffusion import quiet_diffusers, resolve_dtype
+from ..base import ContentRef, StyleRef, StylizeError, normalized_weights
+from ..diffusion import quiet_diffusers
+from ..method import Method, MethodOptions
 from . import params as params_mod
 from .blocks import apply_block_scales, attention_scales
 from .canny import canny_edges
@@ -38,24 +38,41 @@ from .subtraction import (
 )
 
 
-class InstantStyle(Stylizer):
+@dataclass(frozen=True)
+class Options(MethodOptions):
+    """model: an id from `list_models()` or a local diffusers pipeline folder (default instantstyle/sdxl);
+    base / ip_adapter / content_text_encoder: hub ids or local folders overriding the model's; controlnet:
+    None, "canny" or a ControlNet id/folder; variant: e.g. "fp16" weight files; allow_download: let diffusers
+    fetch missing weights."""
+
+    base: str | None = None
+    ip_adapter: str | None = None
+    content_text_encoder: str | None = None
+    controlnet: str | None = None
+    variant: str | None = None
+    allow_download: bool = False
+
+
+class InstantStyle(Method):
     """InstantStyle (METHODS.md section 2) on diffusers' IP-Adapter; SDXL by default, SD1.5 too."""
 
     name: ClassVar[str] = "instantstyle"
     Params: ClassVar[type] = Params
+    Options: ClassVar[type] = Options
     supports_prompt: ClassVar[bool] = True
 
-    def __init__(self, spec: ModelSpec, device: str = "auto", dtype: str | torch.dtype = "auto",
-                 variant: str | None = None, controlnet: str | None = None, allow_download: bool = False) -> None:
-        self.spec = spec
-        self.device = resolve_device(device)
-        self.dtype = torch.float32 if spec.tiny and dtype == "auto" else resolve_dtype(dtype, self.device)
-        self.variant = variant
-        self.controlnet = controlnet
-        self._controlnet_source = controlnet_source(spec, controlnet)
-        self.allow_download = allow_download
-        self._loaded: Loaded | None = None
-        self._variants: dict[str, Any] = {}
+    def __init__(self, spec: ModelSpec, options: Options | None = None, **overrides: Any) -> None:
+        super().__init__(spec, options, **overrides)
+        self._controlnet_source = controlnet_source(spec, self.options.controlnet)
+
+    @classmethod
+    def resolve_spec(cls, options: Options) -> ModelSpec:
+        return resolve_spec(options.model or DEFAULT_MODEL, options.base, options.ip_adapter,
+                            options.content_text_encoder)
+
+    def load(self) -> Loaded:
+        o = self.options
+        return load(self.spec, self.device, self.dtype, o.variant, o.controlnet, bool(o.allow_download))
 
     @property
     def model_ids(self) -> dict[str, str]:
@@ -66,17 +83,9 @@ class InstantStyle(Stylizer):
                "content_text_encoder": s.content_text_encoder or f"{s.base}/text_encoder_2"}
         if self._controlnet_source:
             ids["controlnet"] = self._controlnet_source
-        if self.variant:
-            ids["variant"] = self.variant
+        if self.options.variant:
+            ids["variant"] = self.options.variant
         return ids
-
-    @property
-    def loaded(self) -> Loaded:
-        """The loaded model (loaded on first use, so creating a stylizer stays cheap)."""
-        if self._loaded is None:
-            self._loaded = load(self.spec, self.device, self.dtype, self.variant, self.controlnet,
-                                self.allow_download)
-        return self._loaded
 
     def resolve_params(self, params: Params, content: ContentRef) -> Params:
         """The model's default sizes filled in (what the record should hold)."""
@@ -126,7 +135,8 @@ class InstantStyle(Stylizer):
         pipe = self.loaded.pipe
         if mode == "text2img":
             return pipe
-        if mode not in self._variants:
+        variants = self.cache("pipelines", 3)
+        if mode not in variants:
             import diffusers
 
             sdxl = self.spec.family == "sdxl"
@@ -141,12 +151,10 @@ class InstantStyle(Stylizer):
             with quiet_diffusers():
                 variant = cls.from_pipe(pipe, dtype=pipe.dtype, **extra)
             variant.set_progress_bar_config(disable=True)
-            self._variants[mode] = variant
-        return self._variants[mode]
+            variants.put(mode, variant)
+        return variants.get(mode)
 
     def _run(self, content: ContentRef, styles: list[StyleRef], params: Params, seed: int) -> list[Image.Image]:
-        if params.height is None or params.width is None:  # called without stylize(): resolve here
-            params = self.resolve_params(params, content)
         mode = self._mode(content, params)
         pipe = self.loaded.pipe
         self.apply_scales(params)
@@ -167,28 +175,25 @@ class InstantStyle(Stylizer):
                 kwargs.update(image=canny_edges(image, params.canny_low, params.canny_high),
                               controlnet_conditioning_scale=params.controlnet_scale,
                               height=params.height, width=params.width)
-        with torch.inference_mode(), quiet_diffusers():  # e.g. SDXL img2img's VAE upcast warns on every call
+        steps = params.num_inference_steps
+        if mode == "img2img":  # diffusers runs the last int(steps x strength) of the schedule
+            steps = min(int(steps * params.img2img_strength), steps)
+        with self.progress(steps) as bar, torch.inference_mode(), quiet_diffusers():  # e.g. SDXL img2img's VAE
+            kwargs["callback_on_step_end"] = _on_step(bar)                             # upcast warns every call
             return list(self._pipeline(mode)(**kwargs).images)
 
 
-_OPTIONS = ("model", "base", "ip_adapter", "content_text_encoder", "controlnet", "device", "dtype", "variant",
-            "allow_download")
+def _on_step(bar: Any) -> Any:
+    """A diffusers `callback_on_step_end` that counts a step on `bar` and changes nothing."""
+
+    def step(pipe: Any, i: int, t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        bar.update(1)
+        return tensors
+
+    return step
 
 
 def create(**options: Any) -> InstantStyle:
-    """Build an InstantStyle stylizer (weights load on first use).
-
-    Options: model (an id from `list_models()` or a local diffusers pipeline folder; default
-    instantstyle/sdxl), base / ip_adapter / content_text_encoder (hub ids or local folders overriding the
-    model's), controlnet (None, "canny" or a ControlNet id/folder), device ("auto"), dtype ("auto":
-    float16 on CUDA, float32 on CPU), variant (e.g. "fp16" weight files), allow_download (False).
-    """
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise StylizeError(f"unknown instantstyle option(s) {unknown}; known: {list(_OPTIONS)}")
-    spec = resolve_spec(options.get("model") or DEFAULT_MODEL, options.get("base"), options.get("ip_adapter"),
-                        options.get("content_text_encoder"))
-    return InstantStyle(spec, device=options.get("device") or "auto", dtype=options.get("dtype") or "auto",
-                        variant=options.get("variant"), controlnet=options.get("controlnet"),
-                        allow_download=bool(options.get("allow_download", False)))
-
+    """Build an InstantStyle stylizer (weights load on first use). Options: `Options` (model, base, ip_adapter,
+    content_text_encoder, controlnet, device, dtype, variant, allow_download)."""
+    return InstantStyle.create(**options)

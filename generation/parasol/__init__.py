@@ -3,7 +3,7 @@ semantic descriptor, trained on triplets mined by cross-modal search, sampled wi
 classifier-free guidance from an inversion of the content image.
 
 Modules, one job each: `descriptors` (the registry encoders A and C, also differentiably), `conditioning`
-(projector M, tokens, null tokens, condition dropout), `model` (U-Net + VAE + guidance), `ddpm` (chain,
+(projector M, tokens, null tokens, condition dropout), `network` (U-Net + VAE + guidance), `ddpm` (chain,
 inversion with stored noises, reverse process), `models` (ids, base models, checkpoints -> models),
 `checkpoint` (safetensors checkpoints), `data` (manifest and batches), `train` (the training loop on
 accelerate), `curve` (loss-curve PNG), `params`, `stylizer` (the Stylizer), `grid` (2 contents x 2 styles

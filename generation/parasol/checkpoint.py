@@ -22,6 +22,7 @@ import torch
 
 from indexer.atomic import atomic_dir
 
+from .. import model_config
 from ..base import StylizeError
 
 CONFIG, WEIGHTS, STATE, TRAINER = "parasol.json", "model.safetensors", "training_state.safetensors", "trainer.json"
@@ -39,9 +40,10 @@ def find_checkpoint(path: str | os.PathLike[str]) -> Path | None:
 
 
 def read_config(folder: Path) -> dict[str, Any]:
+    """The checkpoint's parasol.json (the one model-config format; a checkpoint written before it reads too)."""
     try:
-        return json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        return model_config.read_config(folder / CONFIG, "parasol")
+    except model_config.ConfigError as exc:
         raise StylizeError(f"cannot read the PARASOL checkpoint config {folder / CONFIG}: {exc}") from exc
 
 
@@ -118,7 +120,7 @@ def save_checkpoint(run_dir: Path, config_json: dict[str, Any], weights: dict[st
 
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_dir(run_dir / LATEST, previous=run_dir / PREVIOUS) as tmp:
-        (tmp / CONFIG).write_text(json.dumps(config_json, indent=2, sort_keys=True), encoding="utf-8")
+        model_config.write_config(tmp / CONFIG, "parasol", config_json)
         save_file(weights, str(tmp / WEIGHTS), metadata={"format": "stylelens-parasol"})
         save_file(state_tensors, str(tmp / STATE), metadata={"meta": json.dumps(state_meta)})
         (tmp / TRAINER).write_text(json.dumps(trainer, indent=1), encoding="utf-8")

@@ -1,6 +1,6 @@
 """PARASOL model ids, base latent diffusion models, and building a `ParasolModel` fresh or from a checkpoint.
 
-- A *stylizer model* is a checkpoint folder written by `stylelens train-parasol` (the run folder or its
+- A *stylizer model* is a checkpoint folder written by `stylelens train parasol` (the run folder or its
   `checkpoint/`), or `parasol/tiny`: an untrained tiny model for tests and benchmarks only.
 - A *base* is the pretrained LDM training starts from: `sd15` (= stable-diffusion-v1-5/stable-diffusion-v1-5),
   any SD1.x hub id or local diffusers folder, or `tiny` (seeded random, SD1.5 block layout). The paper starts
@@ -11,8 +11,8 @@
 
 `list_models(workspace)` shows the checkpoints named in STYLELENS_PARASOL_CHECKPOINTS (folders separated by
 the OS path separator; a folder may be a checkpoint, a training run, or hold several runs) and the runs
-`train-parasol` wrote into the given workspace (WORKSPACE/parasol/*), or a placeholder row saying how to get
-one; then `parasol/tiny`.
+`stylelens train parasol` wrote into the given workspace (WORKSPACE/parasol/*), or a placeholder row saying how
+to get one; then `parasol/tiny`.
 """
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ import torch
 from indexer.layout import WorkspaceLayout
 
 from ..base import StylizeError
-from ..diffusion.hub import missing_lines
+from ..weights import WeightsMissingError
 from . import checkpoint as ckpt
 from .conditioning import Conditioner
 from .descriptors import DescriptorEncoder
-from .model import TRAINABLE, ParasolConfig, ParasolModel
+from .network import TRAINABLE, ParasolConfig, ParasolModel
 
 TINY_ID = "parasol/tiny"
 TINY_BASE = "tiny"
@@ -40,8 +40,7 @@ TINY_ENCODERS = ("tiny/aladin", "tiny/open_clip")
 _LICENCE_SD = "base: CreativeML OpenRAIL-M (SD1.5); fine-tuned weights: yours; encoders: their own licences"
 
 
-class WeightsMissingError(StylizeError):
-    """Weights a PARASOL base model needs are neither in the local Hugging Face cache nor in a given folder."""
+_FIXES = (("base", "<local SD1.x diffusers folder>"), ("allow_download", ""))
 
 
 @dataclass(frozen=True)
@@ -74,17 +73,14 @@ def load_base(base: str, allow_download: bool = False) -> tuple[Any, Any, dict]:
 
     import_torchvision()  # transformers' image processors import torchvision (see indexer/compat.py)
     if base == TINY_BASE:
-        from ..instantstyle.tiny import components
+        from ..diffusion.tiny import components
 
         parts = components("sd15", 0)
         return parts["unet"], parts["vae"], dict(parts["scheduler"].config)
     source = base_source(base)
     missing = _missing_base_files(source)
     if missing and not allow_download:
-        lines = missing_lines(missing)
-        raise WeightsMissingError(f"PARASOL base model {base!r} cannot load: these files are not in the local Hugging "
-                                  "Face cache or the given folder (downloads are off):\n" + "\n".join(lines)
-                                  + "\nor pass a local SD1.x diffusers folder as the base.")
+        raise WeightsMissingError(f"PARASOL base model {base!r}", missing, fixes=_FIXES)
     from ..diffusion import quiet_diffusers
     from ..diffusion.sd import load_sd_parts
 
@@ -92,7 +88,7 @@ def load_base(base: str, allow_download: bool = False) -> tuple[Any, Any, dict]:
         with quiet_diffusers():
             parts = load_sd_parts(source, torch.float32, allow_download=allow_download)
     except OSError as exc:
-        raise WeightsMissingError(f"PARASOL base model {base!r} could not load ({exc})") from exc
+        raise WeightsMissingError(f"PARASOL base model {base!r}", reason=str(exc), fixes=_FIXES) from exc
     return parts.unet, parts.vae, dict(parts.scheduler_config)
 
 
@@ -162,7 +158,7 @@ def resolve_spec(model: str) -> ModelSpec:
                          "for tests and benchmarks only", "random weights (tests only)", tiny=True)
     folder = ckpt.find_checkpoint(model)
     if folder is None:
-        raise StylizeError(f"no PARASOL checkpoint at {model!r}: give the folder `stylelens train-parasol` wrote "
+        raise StylizeError(f"no PARASOL checkpoint at {model!r}: give the folder `stylelens train parasol` wrote "
                            f"(it holds checkpoint/{ckpt.CONFIG}), or {TINY_ID} for tests")
     config = ckpt.read_config(folder)
     return ModelSpec(str(Path(model).expanduser()), folder,
@@ -190,7 +186,7 @@ def default_model(workspace: WorkspaceLayout | None = None) -> str:
     found = configured_checkpoints(workspace)
     if not found:
         raise StylizeError("parasol needs a trained checkpoint: pass --model FOLDER (written by `stylelens "
-                           f"train-parasol`), set {CHECKPOINTS_ENV}, or use {TINY_ID} for tests")
+                           f"train parasol`), set {CHECKPOINTS_ENV}, or use {TINY_ID} for tests")
     return found[0]
 
 
@@ -210,8 +206,8 @@ def list_models(workspace: WorkspaceLayout | None = None) -> list[Any]:
         except StylizeError as exc:
             rows.append(GeneratorInfo("parasol", folder, str(exc), False))
     if not rows:
-        rows.append(GeneratorInfo("parasol", "<checkpoint folder from stylelens train-parasol>",
-                                  f"train one with `stylelens train-parasol`, then pass it as --model or list it in "
+        rows.append(GeneratorInfo("parasol", "<checkpoint folder from stylelens train parasol>",
+                                  f"train one with `stylelens train parasol`, then pass it as --model or list it in "
                                   f"{CHECKPOINTS_ENV}", False, _LICENCE_SD))
     tiny = resolve_spec(TINY_ID)
     rows.append(GeneratorInfo("parasol", tiny.model_id, tiny.description, True, tiny.licence))

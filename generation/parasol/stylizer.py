@@ -21,50 +21,49 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from PIL import Image
 
-from indexer.encoders.runtime import resolve_device
-from indexer.layout import WorkspaceLayout
-
-from ..base import ContentRef, StyleRef, StylizeError, Stylizer, normalized_weights
-from ..diffusion import resolve_dtype
+from ..base import ContentRef, StyleRef, StylizeError, normalized_weights
 from ..diffusion.images import to_image, to_tensor
+from ..method import Method, WorkspaceOptions, output_size
 from . import params as params_mod
 from .ddpm import Inversion, chain_levels, denoise, invert
 from .descriptors import nlerp
-from .model import ParasolModel
+from .network import ParasolModel
 from .models import ModelSpec, default_model, load_checkpoint_model, resolve_spec
 from .params import Params
 
 _CACHE_SIZE = 4
 
 
-def _progress(total: int) -> Any:
-    from tqdm.auto import tqdm
+@dataclass(frozen=True)
+class Options(WorkspaceOptions):
+    """model: a checkpoint folder written by `stylelens train parasol`, or parasol/tiny (default: the first one
+    in STYLELENS_PARASOL_CHECKPOINTS, else in the given `workspace`'s parasol/ folder); allow_download: let
+    diffusers fetch the base model."""
 
-    return tqdm(total=total, desc="parasol", leave=False, disable=None)
+    allow_download: bool = False
 
 
-class Parasol(Stylizer):
+class Parasol(Method):
     """PARASOL sampling on a trained checkpoint (or the tiny untrained model for tests)."""
 
     name: ClassVar[str] = "parasol"
     Params: ClassVar[type] = Params
+    Options: ClassVar[type] = Options
     supports_prompt: ClassVar[bool] = True  # text content through the semantic encoder's text side
 
-    def __init__(self, spec: ModelSpec, device: str = "auto", dtype: str | torch.dtype = "auto",
-                 allow_download: bool = False) -> None:
-        self.spec = spec
-        self.device = resolve_device(device)
-        self.dtype = torch.float32 if spec.tiny and dtype == "auto" else resolve_dtype(dtype, self.device)
-        self.allow_download = allow_download
+    def __init__(self, spec: ModelSpec, options: Options | None = None, **overrides: Any) -> None:
+        super().__init__(spec, options, **overrides)
         self._config = {} if spec.folder is None else _read_config(spec)
-        self._model: ParasolModel | None = None
-        self._inversions: OrderedDict[tuple, Inversion] = OrderedDict()
+
+    @classmethod
+    def resolve_spec(cls, options: Options) -> ModelSpec:
+        return resolve_spec(options.model or default_model(options.workspace))
 
     @classmethod
     def from_model(cls, model: ParasolModel, model_id: str) -> Parasol:
@@ -72,7 +71,7 @@ class Parasol(Stylizer):
         record names `model_id` only, so regenerating it needs the same in-memory model."""
         spec = ModelSpec(model_id, None, "in-memory PARASOL model", "see the model's parts", tiny=True)
         stylizer = cls(spec, device=str(model.device), dtype=model.dtype)
-        stylizer._model = model
+        stylizer._loaded = model
         return stylizer
 
     @property
@@ -83,28 +82,24 @@ class Parasol(Stylizer):
                 ids[key] = str(self._config[key])
         return ids
 
+    def load(self) -> ParasolModel:
+        if self.spec.tiny:
+            from .tiny import tiny_model
+
+            return tiny_model(self.device)
+        return load_checkpoint_model(self.spec.folder, self.device, self.dtype, bool(self.options.allow_download))[0]
+
     @property
     def model(self) -> ParasolModel:
         """The loaded model (on first use, so creating a stylizer stays cheap)."""
-        if self._model is None:
-            if self.spec.tiny:
-                from .tiny import tiny_model
-
-                self._model = tiny_model(self.device)
-            else:
-                self._model, _ = load_checkpoint_model(self.spec.folder, self.device, self.dtype, self.allow_download)
-        return self._model
+        return self.loaded
 
     def resolve_params(self, params: Params, content: ContentRef) -> Params:
         """Validated, with height/width from the checkpoint's resolution; text for a modality whose encoder
         has no text side is refused here, before any work."""
         model = self.model
         params_mod.validate(params, len(model.alphas_cumprod))
-        size = model.config.resolution
-        height, width = params.height or size, params.width or size
-        for name, v in (("height", height), ("width", width)):
-            if v % model.size_multiple:
-                raise StylizeError(f"{name} {v} is not a multiple of {model.size_multiple}, which this model needs")
+        height, width = output_size(params, model.config.resolution, model.size_multiple)
         if (content.prompt or "").strip() and not model.content.supports_text:
             raise StylizeError(f"a content prompt needs a semantic encoder with a text side; "
                                f"{model.content.encoder_id} has none")
@@ -147,19 +142,16 @@ class Parasol(Stylizer):
         rgb = image.convert("RGB")
         key = (hashlib.sha256(rgb.tobytes()).hexdigest(), rgb.size, params.height, params.width, params.steps,
                seed, float(params.g_s), float(params.g_y), params.inversion_noise)
-        if key in self._inversions:
-            self._inversions.move_to_end(key)
+        cached = self.cache("inversions", _CACHE_SIZE).get(key)
+        if cached is not None:
             bar.update(params.steps)
-            return self._inversions[key]
+            return cached
         model = self.model
         chain = chain_levels(model.alphas_cumprod, params.steps)
         own = (lambda x, t, k: model.guided_eps(x, t, m_y, c_y, params.g_s, params.g_y))  # noqa: E731
         result = invert(own, z0, chain, torch.Generator().manual_seed(seed), params.inversion_noise,
                         on_step=lambda: bar.update(1))
-        self._inversions[key] = result
-        while len(self._inversions) > _CACHE_SIZE:
-            self._inversions.popitem(last=False)
-        return result
+        return self.cache("inversions", _CACHE_SIZE).put(key, result)
 
     @torch.no_grad()
     def generate(self, image: Image.Image | None, a_s: torch.Tensor, c_target: torch.Tensor | None,
@@ -186,7 +178,7 @@ class Parasol(Stylizer):
                 return model.guided_eps(x, t, own[1], own[2], params.g_s, params.g_y)
             return model.guided_eps(x, t, m_s, c_t, params.g_s, params.g_y)
 
-        with _progress(params.steps * (1 + int(image is not None and params.invert))) as bar:
+        with self.progress(params.steps * (1 + int(image is not None and params.invert))) as bar:
             if own is not None and params.invert:
                 inv = self._inversion(image, own[0], own[1], own[2], params, seed, bar)
                 bar.update(params.steps - switch_at)
@@ -200,8 +192,6 @@ class Parasol(Stylizer):
         return to_image(model.decode(x0))
 
     def _run(self, content: ContentRef, styles: list[StyleRef], params: Params, seed: int) -> list[Image.Image]:
-        if params.height is None or params.width is None:  # called without stylize(): resolve here
-            params = self.resolve_params(params, content)
         with torch.no_grad():
             a_s = self.style_descriptor(styles, params)
             return [self.generate(content.image, a_s, self.content_descriptor(content), params, seed)]
@@ -213,20 +203,7 @@ def _read_config(spec: ModelSpec) -> dict[str, Any]:
     return read_config(spec.folder)
 
 
-_OPTIONS = ("model", "device", "dtype", "allow_download")
-
-
-def create(workspace: WorkspaceLayout | None = None, **options: Any) -> Parasol:
-    """Build a PARASOL stylizer (weights load on first use).
-
-    Options: model (a checkpoint folder written by `stylelens train-parasol`, or parasol/tiny; default: the
-    first one in STYLELENS_PARASOL_CHECKPOINTS, else in `workspace`'s parasol/ folder), device ("auto"), dtype
-    ("auto": float16 on CUDA, float32 on CPU), allow_download (False: the base model must be in the HF cache
-    or a folder).
-    """
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise StylizeError(f"unknown parasol option(s) {unknown}; known: {list(_OPTIONS)}")
-    spec = resolve_spec(options.get("model") or default_model(workspace))
-    return Parasol(spec, device=options.get("device") or "auto", dtype=options.get("dtype") or "auto",
-                   allow_download=bool(options.get("allow_download", False)))
+def create(**options: Any) -> Parasol:
+    """Build a PARASOL stylizer (weights load on first use). Options: `Options` (model, workspace, device,
+    dtype, allow_download)."""
+    return Parasol.create(**options)

@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from indexer.triplet_manifest import JSONL_FILE, write_jsonl
 
 from .data import Triplet
-from .model import ParasolModel
+from .network import ParasolModel
 from .models import TINY_BASE, TINY_ENCODERS, build_model
 
 

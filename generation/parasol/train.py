@@ -46,7 +46,7 @@ from .conditioning import dropout_masks
 from .curve import write_loss_curve
 from .data import BatchOrder, Triplet, TripletData
 from .descriptors import DescriptorEncoder
-from .model import TRAINABLE, ParasolModel
+from .network import TRAINABLE, ParasolModel
 from .models import build_model, load_checkpoint_model
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
@@ -289,7 +289,7 @@ def train(cfg: TrainConfig, triplets: Sequence[Triplet], out_dir: str | Path, *,
     start = step
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=cfg.steps, initial=step, desc="train-parasol", unit="step",
+    bar = tqdm(total=cfg.steps, initial=step, desc="train parasol", unit="step",
                disable=None if progress is None else not progress)
     shape = _latent_shape(model, cfg.batch_size, resolution)
     last: dict[str, float] = dict(history[-1]) if history else {}

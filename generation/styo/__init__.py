@@ -5,8 +5,8 @@ recombined, augmented prompts with the source pass's content attention columns i
 Modules, one job each: `prompts` (templates, augmentation, Content Index), `identifiers` (rare tokens),
 `encoding` (text and VAE), `training` (IDL), `lora` (the peft option), `auxset` (the auxiliary faces),
 `store` (fine-tuned model folders), `checkpoint` (saving, resuming, loading), `finetune` (IDL end to end),
-`attention` (FCC's processor), `fcc` (sampling), `params`, `models` (base models), `tiny` (tiny seeded
-model), `stylizer` (the Stylizer).
+`attention` (FCC's processor), `fcc` (sampling), `params`, `models` (base models; the tiny one is
+`generation.diffusion.tiny`'s), `stylizer` (the Stylizer).
 """
 from .finetune import finetune
 from .models import MODELS, WeightsMissingError, list_models

@@ -63,7 +63,8 @@ def resume(model: FineTuned, idl: IDL) -> None:
         load_lora(idl.unet, model.weights_file)
     path = ckpt / OPTIMIZER_FILE
     if not path.is_file():
-        raise WeightsMissingError(f"{path} is missing; the checkpoint cannot resume (start a new --name)")
+        raise WeightsMissingError(f"StyO checkpoint {str(ckpt)!r}", [(str(ckpt), OPTIMIZER_FILE)], where=str(ckpt),
+                                  hub=False, notes=["the checkpoint cannot resume (start a new --name)"])
     with safe_open(str(path), framework="pt") as fh:
         meta = fh.metadata() or {}
         tensors = {k: fh.get_tensor(k) for k in fh.keys()}
@@ -77,9 +78,10 @@ def unet_folder(model: FineTuned) -> Path | None:
 
 def _require(model: FineTuned) -> None:
     if not model.weights_present():
-        where = model.weights_file or f"{model.folder} (no checkpoint yet)"
-        raise WeightsMissingError(f"fine-tuned StyO model {model.model_id!r} has no weights at {where}; re-run "
-                                  f"`stylelens styo finetune --name {model.name}` to train or finish it")
+        file = model.weights_file
+        missing = [(str(file.parent), file.name)] if file else [(str(model.folder), "a checkpoint (none yet)")]
+        raise WeightsMissingError(f"fine-tuned StyO model {model.model_id!r}", missing, where=missing[0][0], hub=False,
+                                  notes=[f"re-run `stylelens train styo --name {model.name}` to train or finish it"])
 
 
 def load_finetuned(model: FineTuned, device: str, dtype: torch.dtype, variant: str | None = None,

@@ -108,7 +108,7 @@ def _create(folder: Path, spec: ModelSpec, settings: TrainSettings, resolution: 
                     loss="sum of the src/tgt/aux MSE terms, shared t and eps")
     prompts = {k: text(p) for k, p in training_prompts(ids).items()}
     prompts["sty"] = text(inference_prompts(ids, 1, 1)[1])
-    record = {"format": store.FORMAT, "method": "styo", "name": folder.name,
+    record = {"name": folder.name,
               "base": {"model": spec.model_id, "source": spec.source, "variant": variant},
               "resolution": resolution, "identifiers": ids.to_dict(), "prompts": prompts, **pinned,
               "aux": aux.record(), "training": training, "step": 0, "checkpoint": None, "losses": [],
@@ -242,7 +242,7 @@ def _train(model: FineTuned, idl: IDL, settings: TrainSettings, progress: bool |
     if settings.steps != model.steps:
         model = store.FineTuned(model.folder, dict(model.record, training=dict(model.record["training"],
                                                                                 steps=settings.steps)))
-    with tqdm(total=settings.steps, initial=done, desc=f"styo finetune {model.name}",
+    with tqdm(total=settings.steps, initial=done, desc=f"train styo {model.name}",
               disable=None if progress is None else not progress) as bar, _interrupt_between_steps() as interrupted:
         while done < settings.steps:
             losses.append(idl.train_step(done))

@@ -1,4 +1,4 @@
-"""StyO's base models (what `stylelens styo finetune` starts from), their weights, and loading them.
+"""StyO's base models (what `stylelens train styo` starts from), their weights, and loading them.
 
 - `styo/sd15`: Stable Diffusion 1.5 (the paper fine-tunes an LDM; SD1.5 is the public one of its family),
   512 px, from the local Hugging Face cache (safetensors only). Nothing is downloaded unless
@@ -24,13 +24,11 @@ from indexer.layout import WorkspaceLayout
 
 from ..aligned import align_module
 from ..base import StylizeError
-from ..diffusion.hub import missing_lines
 from ..diffusion.sd import SD15_REPO, load_sd_parts, missing_sd_files
-from . import tiny
+from ..diffusion import tiny
+from ..weights import WeightsMissingError
 
-
-class WeightsMissingError(StylizeError):
-    """Weights a StyO model needs are neither in the local Hugging Face cache nor in its folder."""
+_FIXES = (("base", "<local diffusers Stable Diffusion folder>"), ("allow_download", ""))
 
 
 @dataclass(frozen=True)
@@ -83,11 +81,7 @@ def missing_files(spec: ModelSpec, variant: str | None = None, with_unet: bool =
 
 def weights_missing_error(what: str, missing: list[tuple[str, str]]) -> WeightsMissingError:
     """A WeightsMissingError naming every missing file and how to get it."""
-    lines = missing_lines(missing)
-    lines.append("or pass a local diffusers Stable Diffusion folder as the base (--base DIR); or allow_download=True "
-                 "where the hub is reachable.")
-    return WeightsMissingError(f"StyO {what} cannot load: these files are not in the local Hugging Face cache or the "
-                               "given folder (downloads are off):\n" + "\n".join(lines))
+    return WeightsMissingError(f"StyO {what}", missing, fixes=_FIXES)
 
 
 @dataclass
@@ -116,7 +110,7 @@ def load_base(spec: ModelSpec, device: str = "cpu", dtype: torch.dtype = torch.f
     import_torchvision()  # transformers' image processors import torchvision (see indexer/compat.py)
     unet_dtype = unet_dtype or dtype
     if spec.tiny:
-        built = tiny.base_parts()
+        built = tiny.sd15_parts()
         unet = built["unet"] if unet_folder is None else _unet_from_folder(unet_folder, unet_dtype)
         parts = Parts(spec, unet, built["vae"], built["text_encoder"], built["tokenizer"],
                       dict(built["scheduler"].config))
@@ -127,7 +121,7 @@ def load_base(spec: ModelSpec, device: str = "cpu", dtype: torch.dtype = torch.f
         try:
             sd = load_sd_parts(spec.source, dtype, variant, allow_download, unet_folder, unet_dtype)
         except OSError as exc:
-            raise WeightsMissingError(f"StyO base model {spec.model_id!r} could not load ({exc})") from exc
+            raise WeightsMissingError(f"StyO base model {spec.model_id!r}", reason=str(exc), fixes=_FIXES) from exc
         parts = Parts(spec, sd.unet, sd.vae, sd.text_encoder, sd.tokenizer, sd.scheduler_config)
     for part, wanted in ((parts.unet, unet_dtype), (parts.vae, dtype), (parts.text_encoder, dtype)):
         part.to(device) if part.dtype == wanted else part.to(device=device, dtype=wanted)

@@ -15,7 +15,6 @@ old or the new checkpoint in use, never half of one. The workspace is given by t
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import re
 import shutil
@@ -26,13 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from indexer.atomic import atomic_write_text
 from indexer.layout import WorkspaceLayout
 
 from ..base import StylizeError
+from ..model_config import read_config, write_config
 
 RECORD = "styo.json"
-FORMAT = 1
 PREFIX = "styo/"
 METHOD = "styo"  # its models live in WORKSPACE/models/styo
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -114,16 +112,9 @@ class FineTuned:
 def read(folder: str | os.PathLike[str]) -> FineTuned:
     """The model in `folder`; StylizeError when it is not a StyO model folder."""
     folder = Path(folder)
-    path = folder / RECORD
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StylizeError(f"{folder} is not a fine-tuned StyO model (no {RECORD})") from None
-    except (OSError, ValueError) as exc:
-        raise StylizeError(f"cannot read {path}: {exc}") from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("method") != "styo":
-        raise StylizeError(f"{path} is not a StyO model record of format {FORMAT}")
-    return FineTuned(folder, record)
+    if not (folder / RECORD).is_file():
+        raise StylizeError(f"{folder} is not a fine-tuned StyO model (no {RECORD})")
+    return FineTuned(folder, read_config(folder / RECORD, "styo", legacy=False, keep_keys=True))
 
 
 def model_folder(name: str, workspace: WorkspaceLayout) -> Path:
@@ -133,7 +124,7 @@ def model_folder(name: str, workspace: WorkspaceLayout) -> Path:
 def open_model(ref: str, workspace: WorkspaceLayout | None = None) -> FineTuned:
     """A fine-tuned model by `styo/NAME`, `NAME` (in `workspace`) or its folder path."""
     if not isinstance(ref, str) or not ref.strip():
-        raise StylizeError("styo needs a fine-tuned model: run `stylelens styo finetune --name NAME ...`, then "
+        raise StylizeError("styo needs a fine-tuned model: run `stylelens train styo --name NAME ...`, then "
                            "stylize with --model styo/NAME")
     name = ref.removeprefix(PREFIX)
     if workspace is not None and _NAME.fullmatch(name) and (models_root(workspace) / name).is_dir():
@@ -145,7 +136,7 @@ def open_model(ref: str, workspace: WorkspaceLayout | None = None) -> FineTuned:
                            "workspace, and none was given")
     known = ", ".join(m.model_id for m in list_finetuned(workspace)) or "none yet"
     raise StylizeError(f"no fine-tuned StyO model {ref!r} in {models_root(workspace)} (fine-tuned models: {known}); "
-                       "run `stylelens styo finetune --name NAME ...` first")
+                       "run `stylelens train styo --name NAME ...` first")
 
 
 def list_finetuned(workspace: WorkspaceLayout | None = None) -> list[FineTuned]:
@@ -170,8 +161,8 @@ def now() -> str:
 
 
 def write_record(folder: Path, record: dict[str, Any]) -> None:
-    """styo.json, atomically (temporary file, fsync, rename, fsync the folder)."""
-    atomic_write_text(folder / RECORD, json.dumps(record, indent=1, sort_keys=True))
+    """styo.json, atomically (`indexer.atomic` via `generation.model_config`), in the one model-config format."""
+    write_config(folder / RECORD, "styo", record)
 
 
 def step_dir_name(step: int) -> str:

@@ -1,4 +1,4 @@
-"""The StyO stylizer: FCC on a model fine-tuned by IDL (`stylelens styo finetune`).
+"""The StyO stylizer: FCC on a model fine-tuned by IDL (`stylelens train styo`).
 
 StyO is one-shot per image pair: the identifiers of a fine-tuned model stand for *its* source face and
 *its* target portrait. So a request's content must be the model's source image and every style (with a
@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from PIL import Image
 
-from indexer.encoders.runtime import resolve_device
-from indexer.layout import WorkspaceLayout
-
-from ..base import ContentRef, StyleRef, StylizeError, Stylizer, normalized_weights
-from ..diffusion import resolve_dtype
+from ..base import ContentRef, StyleRef, StylizeError, normalized_weights
 from ..diffusion.images import to_image, to_tensor
+from ..method import Method, WorkspaceOptions, output_size
 from . import params as params_mod
 from .checkpoint import load_finetuned
 from .encoding import encode_prompts, max_length
@@ -40,22 +38,46 @@ def pixel_digest(image: Image.Image) -> str:
     return hashlib.sha256(f"{rgb.size}".encode() + rgb.tobytes()).hexdigest()
 
 
-class StyO(Stylizer):
-    """StyO (METHODS.md section 4) on a Stable Diffusion UNet fine-tuned by IDL."""
+@dataclass(frozen=True)
+class Options(WorkspaceOptions):
+    """model: `styo/NAME` or NAME of a model fine-tuned in the given `workspace` (WORKSPACE/models/styo), or its
+    folder (required); allow_download: let diffusers fetch the base's weights."""
+
+    allow_download: bool = False
+
+
+class StyO(Method):
+    """StyO (METHODS.md section 4) on a Stable Diffusion UNet fine-tuned by IDL. Its spec is the fine-tuned
+    model (`store.FineTuned`), re-read before each use since training may move it on."""
 
     name: ClassVar[str] = "styo"
     Params: ClassVar[type] = Params
+    Options: ClassVar[type] = Options
     supports_prompt: ClassVar[bool] = False
 
-    def __init__(self, model: FineTuned, device: str = "auto", dtype: str | torch.dtype = "auto",
-                 allow_download: bool = False) -> None:
-        self.model = model
-        self.device = resolve_device(device)
-        tiny = model.base_id in MODELS and MODELS[model.base_id].tiny  # built in float32
-        self.dtype = torch.float32 if tiny and dtype == "auto" else resolve_dtype(dtype, self.device)
-        self.allow_download = allow_download
-        self._parts: Parts | None = None
+    def __init__(self, model: FineTuned, options: Options | None = None, **overrides: Any) -> None:
+        super().__init__(model, options, **overrides)
         self._loaded_checkpoint: str | None = None
+
+    @classmethod
+    def resolve_spec(cls, options: Options) -> FineTuned:
+        if options.model in MODELS:
+            raise StylizeError(f"{options.model} is a base model: fine-tune it first (stylelens train styo --base "
+                               f"{options.model} --name NAME ...), then stylize with --model styo/NAME")
+        return open_model(options.model or "", options.workspace)
+
+    @property
+    def model(self) -> FineTuned:
+        """The fine-tuned model (the spec)."""
+        return self.spec
+
+    @model.setter
+    def model(self, value: FineTuned) -> None:
+        self.spec = value
+
+    def resolve_dtype(self, dtype: str | torch.dtype) -> torch.dtype | None:
+        tiny = self.spec.base_id in MODELS and MODELS[self.spec.base_id].tiny  # built in float32
+        return torch.float32 if tiny and dtype == "auto" else super().resolve_dtype(dtype)
 
     @property
     def model_ids(self) -> dict[str, str]:
@@ -63,26 +85,24 @@ class StyO(Stylizer):
         return {"model": m.model_id, "base": m.base_id, "step": str(m.step),
                 "weights": str(m.record.get("weights_sha256", ""))[:16], "kind": "lora" if m.lora else "full"}
 
+    def load(self) -> Parts:
+        return load_finetuned(self.model, self.device, self.dtype, self.model.record["base"].get("variant"),
+                              bool(self.options.allow_download))
+
     @property
     def parts(self) -> Parts:
         """The fine-tuned model, loaded on first use and again when its checkpoint moved on."""
         self.model = self.model.reload()
-        if self._parts is None or self._loaded_checkpoint != self.model.record.get("checkpoint"):
-            self._parts = load_finetuned(self.model, self.device, self.dtype,
-                                         self.model.record["base"].get("variant"), self.allow_download)
+        if self._loaded is None or self._loaded_checkpoint != self.model.record.get("checkpoint"):
+            self._loaded = self.load()
             self._loaded_checkpoint = self.model.record.get("checkpoint")
-        return self._parts
+        return self._loaded
 
     def resolve_params(self, params: Params, content: ContentRef) -> Params:
         """Validated, with height/width defaulting to the fine-tuning resolution."""
         params_mod.validate(params)
-        size = int(self.model.record["resolution"])
-        height, width = params.height or size, params.width or size
-        multiple = size_multiple(self.parts)
-        for name, v in (("height", height), ("width", width)):
-            if v % multiple:
-                raise StylizeError(f"{name} {v} is not a multiple of {multiple}, which this model needs")
-        return dataclasses.replace(params, height=int(height), width=int(width))
+        height, width = output_size(params, int(self.model.record["resolution"]), size_multiple(self.parts))
+        return dataclasses.replace(params, height=height, width=width)
 
     def check_inputs(self, content: ContentRef, styles: list[StyleRef]) -> None:
         """The content must be the model's source image and every weighted style its target image."""
@@ -96,14 +116,14 @@ class StyO(Stylizer):
         if not same(content.image, content.sha256, "source"):
             raise StylizeError(f"StyO model {self.model.model_id!r} was fine-tuned on the source "
                                f"{record['source']['from']} (a copy: {self.model.image_path('source')}); it "
-                               "stylizes that image only. Fine-tune a model on this content: stylelens styo finetune "
+                               "stylizes that image only. Fine-tune a model on this content: stylelens train styo "
                                "--source ...")
         weights = normalized_weights(styles)
         for s, w in zip(styles, weights, strict=True):
             if w > 0 and (s.vector is not None or not same(s.image, s.sha256, "target")):
                 raise StylizeError(f"StyO's style is baked into model {self.model.model_id!r}: pass its target image "
                                    f"{record['target']['from']} (a copy: {self.model.image_path('target')}) as the "
-                                   "style; for another style fine-tune a new model (stylelens styo finetune "
+                                   "style; for another style fine-tune a new model (stylelens train styo "
                                    "--target ...)")
 
     def _pixel_digest(self, which: str) -> str:
@@ -122,55 +142,25 @@ class StyO(Stylizer):
         return text(src), text(sty), index
 
     def _run(self, content: ContentRef, styles: list[StyleRef], params: Params, seed: int) -> list[Image.Image]:
-        if params.height is None or params.width is None:  # called without stylize(): resolve here
-            params = self.resolve_params(params, content)
         self.check_inputs(content, styles)
         parts = self.parts
         src_text, sty_text, index = self.prompts(params)
         embeds = encode_prompts(parts.tokenizer, parts.text_encoder, ["", src_text, sty_text])
         settings = FCCSettings(params.num_inference_steps, float(params.guidance_scale), float(params.strength),
                                params.attention_control)
-        with torch.no_grad():
+        with torch.no_grad(), self.progress(settings.steps) as bar:
             image = to_tensor(content.image, params.height, params.width, parts.vae.device)
             z0 = parts.vae.encode(image.to(parts.vae.dtype)).latent_dist.mean.float()
             z0 = z0 * float(parts.vae.config.scaling_factor)
             generator = torch.Generator("cpu").manual_seed(seed)
             _, z_sty = sample(parts.unet, make_scheduler(parts.scheduler_config), z0, embeds[:1], embeds[1:2],
-                              embeds[2:], index, settings, generator, on_step=_progress(settings.steps))
+                              embeds[2:], index, settings, generator,
+                              on_step=lambda done, steps: bar.update(1, total=steps))
             decoded = parts.vae.decode((z_sty / float(parts.vae.config.scaling_factor)).to(parts.vae.dtype)).sample
         return [to_image(decoded.float())]
 
 
-def _progress(total: int) -> Any:
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, desc="styo", leave=False, disable=None)
-
-    def step(done: int, steps: int) -> None:
-        bar.total = steps
-        bar.update(1)
-        if done == steps:
-            bar.close()
-
-    return step
-
-
-_OPTIONS = ("model", "device", "dtype", "allow_download")
-
-
-def create(workspace: WorkspaceLayout | None = None, **options: Any) -> StyO:
-    """Build a StyO stylizer for a fine-tuned model (weights load on first use).
-
-    `workspace`: where `styo/NAME` models are (WORKSPACE/models/styo). Options: model (`styo/NAME` or NAME of
-    a model fine-tuned in the workspace, or its folder; required), device ("auto"), dtype ("auto": float16 on
-    CUDA, float32 on CPU), allow_download (False: the base model's weights must be here).
-    """
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise StylizeError(f"unknown styo option(s) {unknown}; known: {list(_OPTIONS)}")
-    if options.get("model") in MODELS:
-        raise StylizeError(f"{options['model']} is a base model: fine-tune it first (stylelens styo finetune --base "
-                           f"{options['model']} --name NAME ...), then stylize with --model styo/NAME")
-    model = open_model(options.get("model") or "", workspace)
-    return StyO(model, device=options.get("device") or "auto", dtype=options.get("dtype") or "auto",
-                allow_download=bool(options.get("allow_download", False)))
+def create(**options: Any) -> StyO:
+    """Build a StyO stylizer for a fine-tuned model (weights load on first use). Options: `Options` (model,
+    workspace, device, dtype, allow_download)."""
+    return StyO.create(**options)

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from tqdm.auto import tqdm
 
 from ..catalog.schema import Embedding, ImageRecord
-from ..index_store import checkpoint
+from ..index_sync import checkpoint
 from ..limits import check_job
 from ..spaces import get_space, space_encoder
 from ..workspace import Workspace

@@ -13,7 +13,7 @@ from ..catalog.schema import Corpus
 from ..corpora import check_corpus_args, ensure_corpus, list_corpora
 from ..imaging.scan import FoundFile, ScanProblem, ScanStats, scan
 from ..index_settings import IndexSettings
-from ..index_store import SnapshotInfo, checkpoint, remove_stale_temporaries
+from ..index_sync import SnapshotInfo, checkpoint, remove_stale_temporaries
 from ..limits import check_job, check_name
 from ..spaces import apply_profile, decide_profile, list_spaces, space_encoder
 from ..workspace import Workspace, WorkspaceError

@@ -2,10 +2,10 @@
 
 * `selection` — `choose_index` picks flat / HNSW / IVF / IVF-PQ from size, dim and a memory budget;
   `parse_override` validates a user-forced faiss factory string.
-* `index` — `VectorIndex`: build, add / remove / upsert, filtered search, ids(), atomic save / load.
+* `faiss_index` — `VectorIndex`: build, add / remove / upsert, filtered search, ids(), atomic save / load.
 * `storage` — the checksummed file container and atomic write; `gpu` — the GPU search replica.
 """
-from .index import VectorIndex
+from .faiss_index import VectorIndex
 from .selection import (
     DEFAULT_MEMORY_BUDGET,
     IndexChoice,

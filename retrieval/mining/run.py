@@ -17,11 +17,11 @@ from indexer.limits import check_k
 from indexer.names import check_plain_name
 from indexer.spaces import get_space
 from indexer.triplet_manifest import JSONL_FILE, PARQUET_FILE
-from indexer.vectors.index import VectorIndex
+from indexer.vectors.faiss_index import VectorIndex
 from indexer.workspace import Workspace
 
 from ..catalog_lookup import allowed_ids, corpus_vectors
-from ..indexes import get_index
+from ..index_cache import get_index
 from ..query import QueryError
 from .manifest import write_histograms, write_manifest
 from .select import VectorTable, cross_similarity, pick_nearest_under_ceiling

@@ -23,7 +23,7 @@ def _expected() -> tuple[type[BaseException], ...]:
     from generation.base import StylizeError
     from indexer.encoders.base import EncoderError
     from indexer.imaging.decode import ImageRejected
-    from indexer.vectors.index import IndexFileError
+    from indexer.vectors.faiss_index import IndexFileError
     from indexer.workspace import WorkspaceError
     from retrieval.export.items import ExportError
     from retrieval.query import QueryError

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from .catalog.schema import Embedding, IndexLogEntry, IndexSnapshot
 from .spaces import SpaceInfo
-from .vectors.index import IndexFileError, VectorIndex
+from .vectors.faiss_index import IndexFileError, VectorIndex
 from .vectors.storage import TEMP_GLOB
 from .vectors.selection import IndexChoice, choose_index, parse_override
 from .workspace import Workspace

@@ -6,9 +6,9 @@ import threading
 from sqlalchemy import func, select
 
 from indexer.catalog.schema import IndexLogEntry, IndexSnapshot
-from indexer.index_store import load_index
+from indexer.index_sync import load_index
 from indexer.spaces import SpaceInfo
-from indexer.vectors.index import VectorIndex
+from indexer.vectors.faiss_index import VectorIndex
 from indexer.workspace import Workspace
 
 _CACHE: dict[tuple[str, int], tuple[tuple, VectorIndex]] = {}
