@@ -109,7 +109,7 @@ def test_disk_full_while_writing_the_index_snapshot(monkeypatch, capsys, tmp_pat
         ws.close()
 
 
-@pytest.mark.parametrize("argv", [["search", "--like", "abc"], ["collection", "add", "c1", "5"], ["nosuch"],
+@pytest.mark.parametrize("argv", [["search", "--like", "abc"], ["collection", "add"], ["nosuch"],
                                   ["index", "--corpus", "c"]])
 def test_a_usage_mistake_is_one_error_line_naming_the_help_and_exit_1(capsys, argv: list[str]) -> None:
     from ui.cli import main
