@@ -215,3 +215,14 @@ def test_styo_progress_says_setting_up_until_the_first_iteration() -> None:
     assert fraction == 0 and "setting up" in text and "0 of 0" not in text
     job.report(5, 20, 0.25)
     assert finetune_progress(job) == (0.25, "Fine-tuning mine: 5 of 20 iterations, loss 0.2500")
+
+
+def test_missing_weights_are_worded_with_the_studio_fields_and_keep_their_lines() -> None:
+    from generation.weights import WeightsMissingError
+    from ui.studio.errors import message
+
+    exc = WeightsMissingError("Demo model 'd'", [("/m", "unet.safetensors")], where="/m", hub=False,
+                              fixes=[("model", "<folder>")])
+    shown = message(exc)
+    assert shown == exc.message("studio") != exc.message("cli")
+    assert "\n" in shown and "unet.safetensors" in shown and "--model" not in shown

@@ -34,6 +34,10 @@ def _expected() -> tuple[type[BaseException], ...]:
 
 def message(exc: BaseException) -> str:
     """What to tell the person about `exc`."""
+    from generation.weights import WeightsMissingError
+
+    if isinstance(exc, WeightsMissingError):  # worded with this interface's fields, line breaks kept
+        return exc.message("studio")
     if isinstance(exc, _expected()):
         return getattr(exc, "reason", None) or str(exc) or type(exc).__name__
     log.error("unexpected error in the studio", exc_info=exc)
