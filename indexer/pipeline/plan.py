@@ -8,6 +8,7 @@ from typing import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..catalog.paths import RootMap
 from ..catalog.schema import ImageRecord
 from ..imaging.scan import FoundFile, ScanProblem
 
@@ -15,7 +16,7 @@ from ..imaging.scan import FoundFile, ScanProblem
 @dataclass(frozen=True)
 class KnownFile:
     id: int
-    path: str
+    path: str  # absolute
     bytes: int
     mtime_ns: int
     status: str
@@ -36,13 +37,15 @@ class Plan:
         return self.new + [found for found, _known in self.changed]
 
 
-def known_files(s: Session, corpus_id: int) -> dict[str, KnownFile]:
+def known_files(s: Session, roots: RootMap) -> dict[str, KnownFile]:
+    """The corpus's catalogued files by absolute path."""
     rows = s.execute(
-        select(ImageRecord.id, ImageRecord.path, ImageRecord.bytes, ImageRecord.mtime_ns, ImageRecord.status,
-               ImageRecord.error)
-        .where(ImageRecord.corpus_id == corpus_id)
+        select(ImageRecord.id, ImageRecord.root_id, ImageRecord.path, ImageRecord.bytes, ImageRecord.mtime_ns,
+               ImageRecord.status, ImageRecord.error)
+        .where(ImageRecord.corpus_id == roots.corpus_id)
     )
-    return {row.path: KnownFile(*row) for row in rows}
+    known = (KnownFile(i, roots.abspath(rid, p), *rest) for i, rid, p, *rest in rows)
+    return {k.path: k for k in known}
 
 
 def make_plan(known: dict[str, KnownFile], scanned: Iterable[FoundFile | ScanProblem], roots: list[str],

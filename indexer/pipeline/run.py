@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..catalog.paths import RootMap
 from ..catalog.schema import Corpus
 from ..corpora import check_corpus_args, ensure_corpus, list_corpora
 from ..imaging.scan import FoundFile, ScanProblem, ScanStats, scan
@@ -109,14 +110,15 @@ def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None
         space_ids = {sp.name: sp.id for sp in spaces}
         models = {sp.name: space_encoder(sp) for sp in spaces}
         with ws.session() as s:
-            known = known_files(s, info.id)
+            where = RootMap.load(s, ws.home, info.id)
+            known = known_files(s, where)
         stats = ScanStats()
         live = [r for r in roots if r not in missing]  # missing roots are reported, not recorded as files
         plan = make_plan(known, scan(live, stats=stats), roots, missing)
         summary.ignored = stats.ignored
         summary.kept_missing_roots = plan.kept_missing_roots
         summary.unchanged = len(plan.unchanged)
-        _record_problems(ws, info.id, space_ids, plan, known, summary)
+        _record_problems(ws, where, space_ids, plan, known, summary)
         if plan.deleted:
             with ws.session() as s:
                 remove_images(s, space_ids, [k.id for k in plan.deleted])
@@ -134,7 +136,7 @@ def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None
 
             def use_the_wait() -> None:  # the workers are behind: embed what is ready instead of idling
                 if len(batch) >= MIN_EARLY_BATCH:
-                    bar.update(_flush(ws, info.id, space_ids, models, todo, batch, bad, summary))
+                    bar.update(_flush(ws, where, space_ids, models, todo, batch, bad, summary))
 
             for prepared in ordered_map(prepare, tasks, pool=pool, workers=n_workers, chunk_size=CHUNK,
                                         max_pending_chunks=ahead, on_wait=use_the_wait):
@@ -143,8 +145,8 @@ def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None
                 else:
                     bad.append(prepared)
                 if len(batch) >= batch_size or len(bad) >= batch_size:
-                    bar.update(_flush(ws, info.id, space_ids, models, todo, batch, bad, summary))
-            bar.update(_flush(ws, info.id, space_ids, models, todo, batch, bad, summary))
+                    bar.update(_flush(ws, where, space_ids, models, todo, batch, bad, summary))
+            bar.update(_flush(ws, where, space_ids, models, todo, batch, bad, summary))
         for space in spaces:
             snap: SnapshotInfo = checkpoint(ws, space, memory_budget_bytes=settings.memory_budget)
             summary.spaces[space.name] = {"kind": snap.kind, "factory": snap.factory, "ntotal": snap.ntotal}
@@ -180,17 +182,17 @@ def embed_prepared(space: str, encoder, prepared: list[Prepared]) -> np.ndarray:
     return encoder.embed_images(encoder.preprocess.finish(np.stack([p.pixels[space] for p in prepared])))
 
 
-def _flush(ws: Workspace, corpus_id: int, space_ids: dict[str, int], encoders: dict, todo: dict[str, FoundFile],
+def _flush(ws: Workspace, where: RootMap, space_ids: dict[str, int], encoders: dict, todo: dict[str, FoundFile],
            batch: list[tuple[FoundFile, Prepared]], bad: list[Prepared], summary: IndexSummary) -> int:
     """Embed and commit one batch (one transaction); returns how many files it settled."""
     done = len(batch) + len(bad)
     if not done:
         return 0
     with ws.session() as s:
-        duplicates = find_duplicates(s, corpus_id, batch)
+        duplicates = find_duplicates(s, where, batch)
         fresh = [p for f, p in batch if f.path not in duplicates]
         vectors = {name: embed_prepared(name, enc, fresh) if fresh else None for name, enc in encoders.items()}
-        for outcome in record_batch(s, corpus_id, space_ids, batch, vectors, duplicates):
+        for outcome in record_batch(s, where, space_ids, batch, vectors, duplicates):
             if outcome.status == "duplicate":
                 summary.duplicates += 1
             elif outcome.was_new:
@@ -199,7 +201,7 @@ def _flush(ws: Workspace, corpus_id: int, space_ids: dict[str, int], encoders: d
                 summary.updated += 1
         for prepared in bad:
             found = todo[prepared.path]
-            record_failure(s, corpus_id, space_ids, found.path, prepared.error or "unknown error",
+            record_failure(s, where, space_ids, found.path, prepared.error or "unknown error",
                            found.size, found.mtime_ns)
             summary.failed += 1
             summary.failures.append({"path": found.path, "reason": prepared.error or "unknown error"})
@@ -208,7 +210,7 @@ def _flush(ws: Workspace, corpus_id: int, space_ids: dict[str, int], encoders: d
     return done
 
 
-def _record_problems(ws: Workspace, corpus_id: int, space_ids: dict[str, int], plan: Plan, known: dict,
+def _record_problems(ws: Workspace, where: RootMap, space_ids: dict[str, int], plan: Plan, known: dict,
                      summary: IndexSummary) -> None:
     """Files the scan could not read: record each with its reason, unless already recorded just so."""
     fresh: list[ScanProblem] = []
@@ -218,7 +220,7 @@ def _record_problems(ws: Workspace, corpus_id: int, space_ids: dict[str, int], p
             if old is not None and old.status == FAILED and old.error == problem.reason:
                 summary.unchanged += 1
                 continue
-            record_failure(s, corpus_id, space_ids, problem.path, problem.reason)
+            record_failure(s, where, space_ids, problem.path, problem.reason)
             fresh.append(problem)
     summary.failed += len(fresh)
     summary.failures.extend({"path": p.path, "reason": p.reason} for p in fresh)
