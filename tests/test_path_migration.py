@@ -117,6 +117,6 @@ def old_catalog_paths(home: Path, outside: Path) -> dict[int, str]:
 def test_migrates_an_old_postgresql_catalog(tmp_path: Path) -> None:
     home = tmp_path / "ws"
     home.mkdir()
-    with throwaway_server(port_offset=7) as server:
+    with throwaway_server(port_offset=21) as server:
         expected = old_catalog(server.url, home, tmp_path / "elsewhere")
         check_migrated(server.url, home, expected)

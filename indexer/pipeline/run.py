@@ -16,6 +16,7 @@ from ..imaging.scan import FoundFile, ScanProblem, ScanStats, scan
 from ..index_settings import IndexSettings
 from ..index_store import SnapshotInfo, checkpoint, remove_stale_temporaries
 from ..limits import check_job, check_name
+from ..relocate import detect_moves
 from ..spaces import apply_profile, decide_profile, list_spaces, space_encoder
 from ..workspace import Workspace, WorkspaceError
 from .lock import index_lock
@@ -36,6 +37,8 @@ class IndexSummary:
     unchanged: int = 0
     failed: int = 0
     duplicates: int = 0
+    relocated: int = 0  # corpus roots moved to a given folder that holds their files (nothing re-embedded)
+    relocations: list[dict] = field(default_factory=list)
     ignored: int = 0  # files skipped for not having an image extension
     failures: list[dict[str, str]] = field(default_factory=list)
     kept_missing_roots: list[str] = field(default_factory=list)
@@ -104,8 +107,11 @@ def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None
     n_workers = default_workers() if workers is None else workers
     with worker_pool(n_workers, warm_module=prepare.__module__) as pool:
         apply_profile(ws, decision)  # loads a new workspace's models (while the workers start) before fixing it
+        with ws.session() as s:
+            moves = detect_moves(ws, s, corpus, [r for r in roots if r not in missing])
         info = ensure_corpus(ws, corpus, role, [r for r in roots if r not in missing])
-        summary = IndexSummary(corpus=info.name, role=info.role, profile=decision.profile, notice=decision.notice)
+        summary = IndexSummary(corpus=info.name, role=info.role, profile=decision.profile, notice=decision.notice,
+                               relocated=len(moves), relocations=[m.to_dict() for m in moves])
         spaces = [settings.applied_to(sp) for sp in list_spaces(ws)]
         space_ids = {sp.name: sp.id for sp in spaces}
         models = {sp.name: space_encoder(sp) for sp in spaces}
