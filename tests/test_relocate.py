@@ -96,6 +96,27 @@ def test_index_of_a_moved_folder_relocates_instead_of_re_embedding(workspace: Wo
     assert vectors(workspace, "photos") == before and assert_consistent(workspace) == set(ids.values())
 
 
+def test_relocated_copy_with_new_mtimes_is_hashed_not_re_embedded(workspace: Workspace, tmp_path: Path,
+                                                                    embed_calls: list[int]) -> None:
+    old, copy = tmp_path / "old", tmp_path / "copy"
+    write_folder(old)
+    ids, before = indexed(workspace, old)
+    shutil.copytree(old, copy, copy_function=shutil.copy)  # modification times not kept
+    shutil.rmtree(old)
+    assert relocate_corpus(workspace, "photos", str(copy), str(old)).checked == 4
+    pattern_image((48, 48), ((9, 9, 9), (200, 9, 9), (9, 200, 9), (9, 9, 200))).save(copy / "b.png")  # changed
+    embed_calls.clear()
+    again = index_paths(workspace, [str(copy)], "photos", workers=0, progress=False)
+    assert (again.unchanged, again.updated, again.added, again.relocated) == (3, 1, 0, 0)
+    assert embed_calls == [1] * len(list_spaces(workspace))  # b.png alone, once per space
+    after = vectors(workspace, "photos")
+    for space, vecs in before.items():
+        assert {i: v for i, v in after[space].items() if i != ids["b.png"]} == \
+            {i: v for i, v in vecs.items() if i != ids["b.png"]}
+    assert catalog_paths(workspace) == {str(copy / n): i for n, i in ids.items()}
+    assert_consistent(workspace)
+
+
 def test_index_of_a_changed_copy_does_not_relocate(workspace: Workspace, tmp_path: Path) -> None:
     old, other = tmp_path / "old", tmp_path / "other"
     write_folder(old)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..catalog.paths import RootMap
 from ..catalog.schema import ImageRecord
+from ..imaging.decode import sha256_file
 from ..imaging.scan import FoundFile, ScanProblem
 
 
@@ -21,6 +22,7 @@ class KnownFile:
     mtime_ns: int
     status: str
     error: str | None
+    sha256: str | None = None
 
 
 @dataclass
@@ -41,7 +43,7 @@ def known_files(s: Session, roots: RootMap) -> dict[str, KnownFile]:
     """The corpus's catalogued files by absolute path."""
     rows = s.execute(
         select(ImageRecord.id, ImageRecord.root_id, ImageRecord.path, ImageRecord.bytes, ImageRecord.mtime_ns,
-               ImageRecord.status, ImageRecord.error)
+               ImageRecord.status, ImageRecord.error, ImageRecord.sha256)
         .where(ImageRecord.corpus_id == roots.corpus_id)
     )
     known = (KnownFile(i, roots.abspath(rid, p), *rest) for i, rid, p, *rest in rows)
@@ -75,6 +77,26 @@ def make_plan(known: dict[str, KnownFile], scanned: Iterable[FoundFile | ScanPro
         if path not in seen and any(_is_under(path, root) for root in live_roots):
             plan.deleted.append(old)
     return plan
+
+
+def take_retouched(plan: Plan) -> list[tuple[FoundFile, KnownFile]]:
+    """Take out of `plan.changed` the files whose bytes are the catalogued ones (same size and sha256): only
+    their modification time differs, e.g. a copied folder that did not keep it. Hashing them is far cheaper
+    than decoding and embedding them again."""
+    retouched: list[tuple[FoundFile, KnownFile]] = []
+    still: list[tuple[FoundFile, KnownFile]] = []
+    for found, old in plan.changed:
+        same = old.status != "failed" and old.sha256 is not None and old.bytes == found.size
+        (retouched if same and _sha256(found.path) == old.sha256 else still).append((found, old))
+    plan.changed = still
+    return retouched
+
+
+def _sha256(path: str) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
 
 
 def _is_under(path: str, root: str) -> bool:

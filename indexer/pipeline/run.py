@@ -21,9 +21,9 @@ from ..spaces import apply_profile, decide_profile, list_spaces, space_encoder
 from ..workspace import Workspace, WorkspaceError
 from .lock import index_lock
 from .parallel import ordered_map, worker_pool
-from .plan import Plan, known_files, make_plan
+from .plan import Plan, known_files, make_plan, take_retouched
 from .prepare import Prepared, PrepareTask, prepare
-from .writer import FAILED, find_duplicates, record_batch, record_failure, remove_images
+from .writer import FAILED, find_duplicates, record_batch, record_failure, record_mtimes, remove_images
 
 
 @dataclass
@@ -123,7 +123,10 @@ def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None
         plan = make_plan(known, scan(live, stats=stats), roots, missing)
         summary.ignored = stats.ignored
         summary.kept_missing_roots = plan.kept_missing_roots
-        summary.unchanged = len(plan.unchanged)
+        retouched = take_retouched(plan)
+        with ws.session() as s:
+            record_mtimes(s, [(old.id, found.mtime_ns) for found, old in retouched])
+        summary.unchanged = len(plan.unchanged) + len(retouched)
         _record_problems(ws, where, space_ids, plan, known, summary)
         if plan.deleted:
             with ws.session() as s:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ..catalog.paths import RootMap
@@ -91,6 +91,12 @@ def _existing_rows(s: Session, roots: RootMap, paths: list[str]) -> dict[str, Im
             if roots.of(image) in wanted:
                 rows[roots.of(image)] = image
     return rows
+
+
+def record_mtimes(s: Session, items: list[tuple[int, int]]) -> None:
+    """New modification times [(image id, mtime_ns)] of files whose bytes did not change."""
+    if items:
+        s.execute(update(ImageRecord), [{"id": i, "mtime_ns": m} for i, m in items])
 
 
 def record_failure(s: Session, roots: RootMap, space_ids: dict[str, int], path: str, reason: str,
