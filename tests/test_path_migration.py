@@ -78,6 +78,15 @@ def test_migrates_an_old_sqlite_catalog(tmp_path: Path) -> None:
     check_migrated(url, home, expected)
     ws = Workspace.open(home)  # opens at head without migrating again
     ws.close()
+    engine = sa.create_engine(url)  # as the alembic command line would: SQLite foreign keys off
+    with engine.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes.update(connection=conn, workspace_home=str(home))
+        command.downgrade(cfg, OLD)
+    with engine.connect() as conn:
+        assert dict(conn.execute(sa.text("SELECT id, path FROM images")).all()) == expected
+        assert conn.execute(sa.text("SELECT image_id FROM embeddings")).scalars().all() == [10]
+    engine.dispose()
 
 
 def test_failure_mid_migration_leaves_the_old_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

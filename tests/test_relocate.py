@@ -48,8 +48,12 @@ def embed_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def vectors(ws: Workspace, corpus: str) -> dict[str, dict[int, bytes]]:
-    return {sp.name: dict(zip(*(lambda ids, v: (ids.tolist(), [r.tobytes() for r in v]))(*corpus_vectors(ws, sp, corpus))))
-            for sp in list_spaces(ws)}
+    """{space: {image id: vector bytes}} of the corpus."""
+    out: dict[str, dict[int, bytes]] = {}
+    for sp in list_spaces(ws):
+        ids, vecs = corpus_vectors(ws, sp, corpus)
+        out[sp.name] = {int(i): v.tobytes() for i, v in zip(ids, vecs)}
+    return out
 
 
 def hit_paths(ws: Workspace, ids: list[int]) -> set[str]:
