@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from .catalog.paths import join_root, relative_to, root_abspath, stored_root
 from .catalog.schema import Corpus, CorpusRoot, ImageRecord
+from .imaging.decode import sha256_file
 from .pipeline.lock import index_lock
 from .workspace import Workspace, WorkspaceError
 
@@ -61,7 +62,8 @@ def relocate_corpus(ws: Workspace, name: str, new_root: str, old_root: str | Non
 
 def detect_moves(ws: Workspace, s: Session, corpus_name: str, new_roots: list[str]) -> list[Relocation]:
     """For `index_paths`: each given folder that is not yet a root of the corpus but holds the same files
-    (same relative names, sizes and mtimes, sampled) as a root whose folder is gone takes that root's place."""
+    (same relative names and sizes, and mtimes or else sha256; sampled) as a root whose folder is gone takes
+    that root's place."""
     corpus = s.scalar(select(Corpus).where(Corpus.name == corpus_name))
     if corpus is None:
         return []
@@ -82,12 +84,12 @@ def detect_moves(ws: Workspace, s: Session, corpus_name: str, new_roots: list[st
 
 def missing_files(s: Session, root_id: int, new_root: str, *, same_mtime: bool, sample: int = SAMPLE) -> str | None:
     """Why `new_root` does not hold root `root_id`'s files (checked: a sample spread over them, each with its
-    recorded size, and mtime when `same_mtime`); None when it does."""
-    rows = s.execute(select(ImageRecord.path, ImageRecord.bytes, ImageRecord.mtime_ns)
+    recorded size, and when `same_mtime` its mtime or else its sha256); None when it does."""
+    rows = s.execute(select(ImageRecord.path, ImageRecord.bytes, ImageRecord.mtime_ns, ImageRecord.sha256)
                      .where(ImageRecord.root_id == root_id, ImageRecord.status != "failed")
                      .order_by(ImageRecord.id)).all()
     step = max(1, len(rows) // sample)
-    for relpath, size, mtime_ns in rows[::step][:sample]:
+    for relpath, size, mtime_ns, sha256 in rows[::step][:sample]:
         path = join_root(new_root, relpath)
         try:
             st = os.stat(path)
@@ -95,8 +97,8 @@ def missing_files(s: Session, root_id: int, new_root: str, *, same_mtime: bool, 
             return f"{path} is missing"
         if st.st_size != size:
             return f"{path} has {st.st_size} bytes, the catalogued file {size}"
-        if same_mtime and st.st_mtime_ns != mtime_ns:
-            return f"{path} was modified at another time"
+        if same_mtime and st.st_mtime_ns != mtime_ns and sha256_file(path) != sha256:
+            return f"{path} has other content"
     return None
 
 

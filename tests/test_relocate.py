@@ -100,6 +100,20 @@ def test_index_of_a_moved_folder_relocates_instead_of_re_embedding(workspace: Wo
     assert vectors(workspace, "photos") == before and assert_consistent(workspace) == set(ids.values())
 
 
+def test_index_of_a_moved_copy_with_new_mtimes_relocates(workspace: Workspace, tmp_path: Path,
+                                                         embed_calls: list[int]) -> None:
+    old, copy = tmp_path / "old", tmp_path / "copy"
+    write_folder(old)
+    ids, before = indexed(workspace, old)
+    shutil.copytree(old, copy, copy_function=shutil.copy)  # modification times not kept: sha256 decides
+    shutil.rmtree(old)
+    embed_calls.clear()
+    again = index_paths(workspace, [str(copy)], "photos", workers=0, progress=False)
+    assert (again.relocated, again.unchanged, again.added, again.duplicates, embed_calls) == (1, 4, 0, 0, [])
+    assert catalog_paths(workspace) == {str(copy / n): i for n, i in ids.items()}
+    assert vectors(workspace, "photos") == before
+
+
 def test_relocated_copy_with_new_mtimes_is_hashed_not_re_embedded(workspace: Workspace, tmp_path: Path,
                                                                     embed_calls: list[int]) -> None:
     old, copy = tmp_path / "old", tmp_path / "copy"
@@ -126,7 +140,10 @@ def test_index_of_a_changed_copy_does_not_relocate(workspace: Workspace, tmp_pat
     write_folder(old)
     indexed(workspace, old)
     write_folder(other)
-    os.utime(other / "a.png", ns=(1, 1))  # same names and sizes, one modified at another time: not the same files
+    size = (other / "a.png").stat().st_size
+    with open(other / "a.png", "r+b") as f:  # same names and sizes, one with other bytes: not the same files
+        f.seek(size - 1)
+        f.write(b"\0" if f.read(1) != b"\0" else b"\1")
     shutil.rmtree(old)
     summary = index_paths(workspace, [str(other)], "photos", workers=0, progress=False)
     assert summary.relocated == 0 and summary.kept_missing_roots == []
