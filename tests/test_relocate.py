@@ -231,3 +231,18 @@ def test_relocate_on_postgresql(tmp_path: Path, embed_calls: list[int]) -> None:
             assert vectors(ws, "photos") == before and assert_consistent(ws) == set(ids.values())
         finally:
             ws.close()
+
+
+def test_a_nested_root_finds_files_recorded_under_the_outer_one(workspace: Workspace, tmp_path: Path,
+                                                                embed_calls: list[int]) -> None:
+    outer = tmp_path / "outer"
+    write_folder(outer)
+    ids, _ = indexed(workspace, outer)
+    embed_calls.clear()
+    inner = index_paths(workspace, [str(outer / "sub")], "photos", workers=0, progress=False)
+    assert (inner.added, inner.unchanged, inner.duplicates, inner.removed, embed_calls) == (0, 2, 0, 0, [])
+    pattern_image((48, 48), ((1, 2, 3),) * 4).save(outer / "sub" / "c.png")
+    again = index_paths(workspace, [str(outer / "sub")], "photos", workers=0, progress=False)
+    assert (again.added, again.updated, again.unchanged) == (0, 1, 1)
+    assert catalog_paths(workspace) == {str(outer / n): i for n, i in ids.items()}  # same ids, once each
+    assert_consistent(workspace)

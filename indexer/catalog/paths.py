@@ -62,16 +62,17 @@ class RootMap:
     def of(self, image: ImageRecord) -> str:
         return self.abspath(image.root_id, image.path)
 
+    def candidates(self, path: str) -> list[tuple[int, str]]:
+        """(root id, relative path) for every root holding the absolute `path`, innermost first."""
+        found = [(rid, rel) for rid, root in self.roots.items() if (rel := relative_to(root, path)) is not None]
+        return sorted(found, key=lambda item: len(item[1]))
+
     def locate(self, path: str) -> tuple[int, str]:
-        """(root id, relative path) of an absolute path: the innermost root holding it."""
-        best: tuple[int, str] | None = None
-        for rid, root in self.roots.items():
-            rel = relative_to(root, path)
-            if rel is not None and (best is None or len(root) > len(self.roots[best[0]])):
-                best = (rid, rel)
-        if best is None:
+        """(root id, relative path) under which a new file is recorded: the innermost root holding it."""
+        found = self.candidates(path)
+        if not found:
             raise ValueError(f"{path} is under no root of the corpus")
-        return best
+        return found[0]
 
 
 def image_path(s: Session, home: str | Path, image: ImageRecord) -> str:

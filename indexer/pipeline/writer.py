@@ -2,6 +2,7 @@
 work, and the index log written alongside keeps every FAISS index derivable from the catalog."""
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,15 +81,18 @@ def _new_image(roots: RootMap, found: FoundFile) -> ImageRecord:
 
 
 def _existing_rows(s: Session, roots: RootMap, paths: list[str]) -> dict[str, ImageRecord]:
-    """The catalog rows of these absolute paths, by absolute path."""
-    located = [roots.locate(p) for p in paths]
-    wanted = set(paths)
+    """The catalog rows of these absolute paths, by absolute path. A file is looked for under every root
+    that holds it (with nested roots, it was recorded under the one it was first found in)."""
+    by_root: dict[int, set[str]] = defaultdict(set)
+    for path in paths:
+        for root_id, relpath in roots.candidates(path):
+            by_root[root_id].add(relpath)
     rows: dict[str, ImageRecord] = {}
-    for start in range(0, len(located), 900):
-        relpaths = sorted({rel for _rid, rel in located[start:start + 900]})
-        for image in s.scalars(select(ImageRecord).where(ImageRecord.corpus_id == roots.corpus_id,
-                                                         ImageRecord.path.in_(relpaths))):
-            if roots.of(image) in wanted:
+    for root_id, relpaths in by_root.items():  # (root_id, path) is the unique index
+        ordered = sorted(relpaths)
+        for start in range(0, len(ordered), 900):
+            for image in s.scalars(select(ImageRecord).where(ImageRecord.root_id == root_id,
+                                                             ImageRecord.path.in_(ordered[start:start + 900]))):
                 rows[roots.of(image)] = image
     return rows
 
