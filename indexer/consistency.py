@@ -2,9 +2,9 @@
 
 After any crash and one completed re-run these must hold: every indexed image has exactly one vector in
 each space and appears exactly once in each index, no index holds an id the catalog does not list as
-indexed, no file is catalogued twice in a corpus (under two nested roots) or under another corpus's root,
-and no duplicate record points nowhere. The tests and
-`scripts/check_reliability.py` read the same report.
+indexed, no file is catalogued twice in a corpus (e.g. under two nested roots) or under another corpus's
+root, and no duplicate record points nowhere. The tests and `scripts/check_reliability.py` read the same
+report.
 """
 from __future__ import annotations
 

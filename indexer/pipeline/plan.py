@@ -1,14 +1,13 @@
 """Compare what a scan found with what the catalog holds: which files are new, changed, gone or unchanged."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..catalog.paths import RootMap
+from ..catalog.paths import RootMap, relative_to
 from ..catalog.schema import ImageRecord
 from ..imaging.decode import sha256_file
 from ..imaging.scan import FoundFile, ScanProblem
@@ -74,7 +73,7 @@ def make_plan(known: dict[str, KnownFile], scanned: Iterable[FoundFile | ScanPro
     live_roots = [r for r in roots if r not in missing_roots]
     plan.kept_missing_roots = sorted(missing_roots)
     for path, old in known.items():
-        if path not in seen and any(_is_under(path, root) for root in live_roots):
+        if path not in seen and any(relative_to(root, path) is not None for root in live_roots):
             plan.deleted.append(old)
     return plan
 
@@ -98,6 +97,3 @@ def _sha256(path: str) -> str | None:
     except OSError:
         return None
 
-
-def _is_under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
