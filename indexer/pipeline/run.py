@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..catalog.paths import RootMap
+from ..catalog.paths import RootMap, relative_to
 from ..catalog.schema import Corpus
 from ..corpora import check_corpus_args, ensure_corpus, list_corpora
 from ..imaging.scan import FoundFile, ScanProblem, ScanStats, scan
@@ -87,7 +87,7 @@ def _refuse_unknown_missing(ws: Workspace, corpus: str, missing: set[str]) -> No
     entries and is reported; a missing path it never had is a mistyped one, refused before anything is
     written."""
     known = next((c.roots for c in list_corpora(ws) if c.name == corpus), ())
-    strays = sorted(r for r in missing if not any(r == k or r.startswith(k.rstrip(os.sep) + os.sep) for k in known))
+    strays = sorted(r for r in missing if not any(relative_to(k, r) is not None for k in known))
     if strays:
         raise WorkspaceError(f"{strays[0]} does not exist; check the path"
                              + (f" ({len(strays) - 1} more missing)" if len(strays) > 1 else ""))
