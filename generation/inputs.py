@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from indexer.catalog.paths import image_path
 from indexer.catalog.schema import ImageRecord
 from indexer.imaging.decode import ImageRejected, decode_file, sha256_file
 from indexer.limits import check_id
@@ -190,7 +191,7 @@ def _load_catalog_image(ws: Workspace | None, image_id: int, max_side: int) -> L
         raise InputError(f"catalog image id:{image_id} needs a workspace")
     with ws.session() as s:
         row = s.get(ImageRecord, image_id)
-        facts = None if row is None else (row.path, row.sha256, row.status, row.error)
+        facts = None if row is None else (image_path(s, ws.home, row), row.sha256, row.status, row.error)
     if facts is None:
         raise InputError(f"no image with id {image_id} in the catalog")
     path, sha256, status, error = facts

@@ -2,8 +2,9 @@
 
 After any crash and one completed re-run these must hold: every indexed image has exactly one vector in
 each space and appears exactly once in each index, no index holds an id the catalog does not list as
-indexed, no path is catalogued twice in a corpus, and no duplicate record points nowhere. The tests and
-`scripts/check_reliability.py` read the same report.
+indexed, no file is catalogued twice in a corpus (e.g. under two nested roots) or under another corpus's
+root, and no duplicate record points nowhere. The tests and `scripts/check_reliability.py` read the same
+report.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy import func, select
 
-from .catalog.schema import Embedding, ImageRecord
+from .catalog.paths import RootMap
+from .catalog.schema import CorpusRoot, Embedding, ImageRecord
 from .index_sync import load_index
 from .spaces import list_spaces
 from .workspace import Workspace
@@ -37,13 +39,17 @@ def check_consistency(ws: Workspace) -> ConsistencyReport:
         report.indexed = set(s.scalars(select(ImageRecord.id).where(ImageRecord.status == "indexed")))
         dangling = s.scalar(select(func.count()).select_from(ImageRecord).where(
             ImageRecord.status == "duplicate", ImageRecord.duplicate_of.is_(None)))
-        doubled = s.scalar(select(func.count()).select_from(
-            select(ImageRecord.corpus_id, ImageRecord.path).group_by(ImageRecord.corpus_id, ImageRecord.path)
-            .having(func.count() > 1).subquery()))
+        roots = RootMap.load(s, ws.home)
+        files = s.execute(select(ImageRecord.corpus_id, ImageRecord.root_id, ImageRecord.path)).all()
+        doubled = len(files) - len({(c, roots.abspath(r, p)) for c, r, p in files})
+        astray = s.scalar(select(func.count()).select_from(ImageRecord).join(
+            CorpusRoot, CorpusRoot.id == ImageRecord.root_id).where(CorpusRoot.corpus_id != ImageRecord.corpus_id))
     if dangling:
         report.problems.append(f"{dangling} duplicate record(s) point to no original")
     if doubled:
         report.problems.append(f"{doubled} path(s) catalogued twice in one corpus")
+    if astray:
+        report.problems.append(f"{astray} image(s) under a root of another corpus")
     for space in list_spaces(ws):
         with ws.session() as s:
             embedded = set(s.scalars(select(Embedding.image_id).where(Embedding.space_id == space.id)))

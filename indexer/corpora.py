@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from .catalog.paths import root_abspath, stored_root
 from .catalog.schema import Corpus, CorpusRoot
 from .workspace import Workspace, WorkspaceError
 
@@ -16,7 +17,11 @@ class CorpusInfo:
     id: int
     name: str
     role: str
-    roots: tuple[str, ...]
+    roots: tuple[str, ...]  # absolute
+
+
+def _roots(ws: Workspace, corpus: Corpus) -> tuple[str, ...]:
+    return tuple(sorted(root_abspath(ws.home, r.path) for r in corpus.roots))
 
 
 def check_corpus_args(name: str, role: str | None) -> None:
@@ -38,17 +43,17 @@ def ensure_corpus(ws: Workspace, name: str, role: str | None, roots: list[str]) 
             s.flush()
         elif role is not None and role != corpus.role:
             raise WorkspaceError(f"corpus {name!r} has role {corpus.role!r}, not {role!r}")
-        have = {r.path for r in corpus.roots}
+        have = set(_roots(ws, corpus))
         for root in roots:
             if root not in have:
-                corpus.roots.append(CorpusRoot(path=root))
+                corpus.roots.append(CorpusRoot(path=stored_root(ws.home, root)))
         s.flush()
-        return CorpusInfo(corpus.id, corpus.name, corpus.role, tuple(sorted(r.path for r in corpus.roots)))
+        return CorpusInfo(corpus.id, corpus.name, corpus.role, _roots(ws, corpus))
 
 
 def list_corpora(ws: Workspace) -> list[CorpusInfo]:
     with ws.session() as s:
-        return [CorpusInfo(c.id, c.name, c.role, tuple(sorted(r.path for r in c.roots)))
+        return [CorpusInfo(c.id, c.name, c.role, _roots(ws, c))
                 for c in s.scalars(select(Corpus).order_by(Corpus.name))]
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from .catalog.schema import Corpus, ImageRecord
+from .catalog.paths import RootMap
+from .catalog.schema import Corpus, CorpusRoot, ImageRecord
 from .corpora import list_corpora
 from .index_sync import current_snapshot, pending_changes
 from .pipeline.backfill import missing_count
@@ -43,8 +44,11 @@ def workspace_status(ws: Workspace) -> dict:
 def failed_files(ws: Workspace, corpus: str | None = None, limit: int = 1000) -> list[dict[str, str]]:
     """Files recorded as failed, with their reasons."""
     with ws.session() as s:
-        stmt = (select(ImageRecord.path, ImageRecord.error, Corpus.name)
-                .join(Corpus, Corpus.id == ImageRecord.corpus_id).where(ImageRecord.status == "failed"))
+        roots = RootMap.load(s, ws.home)
+        stmt = (select(ImageRecord.root_id, ImageRecord.path, ImageRecord.error, Corpus.name)
+                .join(Corpus, Corpus.id == ImageRecord.corpus_id).join(CorpusRoot, CorpusRoot.id == ImageRecord.root_id)
+                .where(ImageRecord.status == "failed"))
         if corpus:
             stmt = stmt.where(Corpus.name == corpus)
-        return [{"path": p, "reason": e or "", "corpus": c} for p, e, c in s.execute(stmt.order_by(ImageRecord.path).limit(limit))]
+        rows = s.execute(stmt.order_by(CorpusRoot.path, ImageRecord.path).limit(limit))
+        return [{"path": roots.abspath(r, p), "reason": e or "", "corpus": c} for r, p, e, c in rows]

@@ -126,7 +126,7 @@ def _migrate(layout: WorkspaceLayout, engine: Engine) -> None:
     """
     if needs_upgrade(engine):
         with file_lock(layout.migration_lock_file, wait_seconds=MIGRATION_WAIT_SECONDS):
-            upgrade(engine)
+            upgrade(engine, layout.home)
 
 
 def _cannot_open(db_url: str, exc: BaseException) -> WorkspaceError:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import select
 
+from indexer.catalog.paths import RootMap
 from indexer.catalog.schema import Corpus, ImageRecord
 from indexer.index_sync import stack_vectors, vectors_for
 from indexer.spaces import SpaceInfo
@@ -17,7 +18,7 @@ from .query import QueryError
 @dataclass(frozen=True)
 class ImageRef:
     id: int
-    path: str
+    path: str  # absolute
     corpus: str
     status: str
     duplicate_of: int | None
@@ -44,12 +45,14 @@ def allowed_ids(ws: Workspace, corpora: list[str] | None = None, roles: tuple[st
 def image_refs(ws: Workspace, ids: list[int]) -> dict[int, ImageRef]:
     out: dict[int, ImageRef] = {}
     with ws.session() as s:
+        roots = RootMap.load(s, ws.home)
         for start in range(0, len(ids), 900):
             rows = s.execute(
-                select(ImageRecord.id, ImageRecord.path, Corpus.name, ImageRecord.status, ImageRecord.duplicate_of)
+                select(ImageRecord.id, ImageRecord.root_id, ImageRecord.path, Corpus.name, ImageRecord.status,
+                       ImageRecord.duplicate_of)
                 .join(Corpus, Corpus.id == ImageRecord.corpus_id).where(ImageRecord.id.in_(ids[start:start + 900]))
             )
-            out.update({row[0]: ImageRef(*row) for row in rows})
+            out.update({i: ImageRef(i, roots.abspath(rid, rel), *rest) for i, rid, rel, *rest in rows})
     return out
 
 

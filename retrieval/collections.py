@@ -8,6 +8,7 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy import func, select
 
+from indexer.catalog.paths import RootMap, image_path
 from indexer.catalog.schema import Collection, CollectionItem, Corpus, ImageRecord
 from indexer.limits import MAX_K, check_fraction, check_id, check_ids, check_int, check_name
 from indexer.spaces import get_space
@@ -78,8 +79,8 @@ def add_images(ws: Workspace, name: str, image_ids: list[int], *, added_by: str,
             if image_id in present:
                 already.append(image_id)
                 continue
-            s.add(CollectionItem(collection_id=coll.id, image_id=image_id, path=image.path, sha256=image.sha256,
-                                 tags=json.dumps(sorted(set(tags))), note=note, added_by=added_by))
+            s.add(CollectionItem(collection_id=coll.id, image_id=image_id, path=image_path(s, ws.home, image),
+                                 sha256=image.sha256, tags=json.dumps(sorted(set(tags))), note=note, added_by=added_by))
             added.append(image_id)
     return AddResult(added, already)
 
@@ -113,17 +114,20 @@ def annotate(ws: Workspace, name: str, image_id: int, *, add_tags: tuple[str, ..
 
 
 def collection_items(ws: Workspace, name: str) -> list[ItemInfo]:
-    """The items in a stable order (by when they were added, then image id)."""
+    """The items in a stable order (by when they were added, then image id). A catalogued item has its
+    file's current path (its folder may have moved since), one gone from the catalog the path it had."""
     with ws.session() as s:
         coll = _get(s, name)
+        roots = RootMap.load(s, ws.home)
         rows = s.execute(
-            select(CollectionItem, Corpus.name)
+            select(CollectionItem, Corpus.name, ImageRecord.root_id, ImageRecord.path)
             .outerjoin(ImageRecord, ImageRecord.id == CollectionItem.image_id)
             .outerjoin(Corpus, Corpus.id == ImageRecord.corpus_id)
             .where(CollectionItem.collection_id == coll.id).order_by(CollectionItem.id)
         )
-        return [ItemInfo(item.image_id, item.path, item.sha256, corpus, tuple(json.loads(item.tags)), item.note,
-                         item.added_by, _iso(item.added_at)) for item, corpus in rows]
+        return [ItemInfo(item.image_id, item.path if root_id is None else roots.abspath(root_id, relpath),
+                         item.sha256, corpus, tuple(json.loads(item.tags)), item.note, item.added_by,
+                         _iso(item.added_at)) for item, corpus, root_id, relpath in rows]
 
 
 def style_neighbourhood(ws: Workspace, exemplars: list[int], *, max_distance: float, cap: int,

@@ -25,7 +25,7 @@ def mixture(n: int, dim: int, rng: np.random.Generator, clusters: int = 256) -> 
 
 def fill_workspace(root: Path, n_train: int, n_db: int, content_dim: int, style_dim: int, seed: int = 0):
     """A workspace with corpora train/style_db/content_db holding synthetic vectors in a tiny-profile layout."""
-    from indexer.catalog.schema import Corpus, Embedding, ImageRecord, IndexLogEntry, Space
+    from indexer.catalog.schema import Corpus, CorpusRoot, Embedding, ImageRecord, IndexLogEntry, Space
     from indexer.index_sync import checkpoint
     from indexer.spaces import list_spaces
     from indexer.workspace import Workspace
@@ -35,7 +35,8 @@ def fill_workspace(root: Path, n_train: int, n_db: int, content_dim: int, style_
     with ws.session() as s:  # spaces of the sizes asked for; encoder ids say the vectors are synthetic
         s.add_all([Space(name="content", encoder_id="synthetic/content", dim=content_dim, metric="ip"),
                    Space(name="style", encoder_id="synthetic/style", dim=style_dim, metric="ip")])
-        s.add_all([Corpus(name=c, role=r) for c, r in (("train", "both"), ("style_db", "style"), ("content_db", "content"))])
+        s.add_all([Corpus(name=c, role=r, roots=[CorpusRoot(path=f"/synthetic/{c}")])
+                   for c, r in (("train", "both"), ("style_db", "style"), ("content_db", "content"))])
     ws.set_setting("profile", "synthetic")
     spaces = {sp.name: sp for sp in list_spaces(ws)}
     next_id = 1
@@ -44,7 +45,7 @@ def fill_workspace(root: Path, n_train: int, n_db: int, content_dim: int, style_
         next_id += n
         content, style = mixture(n, content_dim, rng), mixture(n, style_dim, rng)
         with ws.engine.begin() as conn:
-            conn.execute(insert(ImageRecord), [dict(id=int(i), corpus_id=corpus_id, path=f"/synthetic/{i}.jpg",
+            conn.execute(insert(ImageRecord), [dict(id=int(i), corpus_id=corpus_id, root_id=corpus_id, path=f"{i}.jpg",
                                                      sha256=f"{i:064x}", bytes=1, mtime_ns=0, status="indexed")
                                                 for i in ids])
             for name, vecs in (("content", content), ("style", style)):

@@ -26,7 +26,7 @@ def grow(src: Path, dst: Path, images: int, noise: float, seed: int) -> dict:
     """Copy `src` to `dst` and add synthetic images until it holds `images`; returns the new counts."""
     from sqlalchemy import func, select
 
-    from indexer.catalog.schema import Corpus, ImageRecord
+    from indexer.catalog.schema import Corpus, CorpusRoot, ImageRecord
     from indexer.corpora import ensure_corpus
     from indexer.index_sync import checkpoint
     from indexer.pipeline.lock import index_lock
@@ -44,13 +44,14 @@ def grow(src: Path, dst: Path, images: int, noise: float, seed: int) -> dict:
             have = s.scalar(select(func.count()).select_from(ImageRecord).where(ImageRecord.status == "indexed"))
             source = s.scalars(select(Corpus.name)).first()
         real = {sp.id: corpus_vectors(ws, sp, source)[1] for sp in spaces}
-        corpus = ensure_corpus(ws, "synthetic", "both", [])
+        corpus = ensure_corpus(ws, "synthetic", "both", [str(ws.home / "synthetic")])
         todo = max(0, images - have)
         for start in range(0, todo, BATCH):
             n = min(BATCH, todo - start)
             picks = rng.integers(0, len(next(iter(real.values()))), n)
             with ws.session() as s:
-                rows = [ImageRecord(corpus_id=corpus.id, path=f"synthetic/{start + i:06d}.jpg", bytes=0, mtime_ns=0,
+                root_id = s.scalar(select(CorpusRoot.id).where(CorpusRoot.corpus_id == corpus.id))
+                rows = [ImageRecord(corpus_id=corpus.id, root_id=root_id, path=f"{start + i:06d}.jpg", bytes=0, mtime_ns=0,
                                     status="indexed") for i in range(n)]
                 s.add_all(rows)
                 s.flush()

@@ -32,6 +32,18 @@ def workspace(tmp_path: Path):
     ws.close()
 
 
+def catalog_paths(ws: Workspace) -> dict[str, int]:
+    """{absolute path: image id} of every catalogued file."""
+    from sqlalchemy import select
+
+    from indexer.catalog.paths import RootMap
+    from indexer.catalog.schema import ImageRecord
+
+    with ws.session() as s:
+        roots = RootMap.load(s, ws.home)
+        return {roots.of(im): im.id for im in s.scalars(select(ImageRecord))}
+
+
 def assert_consistent(ws: Workspace) -> set[int]:
     """Catalog and every index agree: the same ids, one vector each. Returns the indexed ids."""
     report = check_consistency(ws)

@@ -6,7 +6,7 @@ from pathlib import Path
 from corpus_factory import pattern_image
 from sqlalchemy import delete, select, update
 
-from indexer.catalog.schema import Embedding, ImageRecord
+from indexer.catalog.schema import CorpusRoot, Embedding, ImageRecord
 from indexer.consistency import check_consistency
 from indexer.pipeline.run import index_paths
 
@@ -31,3 +31,22 @@ def test_an_indexed_workspace_is_consistent_and_each_break_is_named(workspace, t
     assert "1 duplicate record(s) point to no original" in problems
     assert "content stored vectors: 1 indexed image(s) missing" in problems
     assert "content index: 1 id(s) not indexed in the catalog" in problems  # the demoted image is still there
+
+
+def test_a_file_under_two_nested_roots_or_another_corpus_root_is_named(workspace, tmp_path: Path) -> None:
+    _corpus(tmp_path / "c")
+    (tmp_path / "c" / "sub").mkdir()
+    pattern_image((64, 64)).save(tmp_path / "c" / "sub" / "x.png")
+    index_paths(workspace, [str(tmp_path / "c")], "c", profile="tiny", workers=0, progress=False)
+    _corpus(tmp_path / "d", 1)
+    index_paths(workspace, [str(tmp_path / "d")], "d", workers=0, progress=False)
+    with workspace.session() as s:
+        x = s.scalar(select(ImageRecord).where(ImageRecord.path == "sub/x.png"))
+        nested = CorpusRoot(corpus_id=x.corpus_id, path=str(tmp_path / "c" / "sub"))
+        s.add(nested)
+        s.flush()  # the same file again, relative to a root nested in its own
+        s.add(ImageRecord(corpus_id=x.corpus_id, root_id=nested.id, path="x.png", bytes=1, mtime_ns=1, status="failed"))
+        d_root = s.scalar(select(CorpusRoot.id).where(CorpusRoot.path == str(tmp_path / "d")))
+        s.execute(update(ImageRecord).where(ImageRecord.id == x.id - 1).values(root_id=d_root))
+    problems = check_consistency(workspace).problems
+    assert problems == ["1 path(s) catalogued twice in one corpus", "1 image(s) under a root of another corpus"]

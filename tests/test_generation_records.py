@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from blend_stylizer import BLEND, register_blend
+from conftest import catalog_paths
 from corpus_factory import pattern_image
 from sqlalchemy import select, update
 
@@ -95,8 +96,7 @@ def test_corrupt_files_failed_ids_and_folders_are_refused(indexed, tmp_path: Pat
     later.mkdir()
     pattern_image((40, 40)).save(later / "x.png")
     index_paths(ws, [str(later)], "later", workers=0, progress=False)
-    with ws.session() as s:
-        x_id = s.scalar(select(ImageRecord.id).where(ImageRecord.path == str(later / "x.png")))
+    x_id = catalog_paths(ws)[str(later / "x.png")]
     pattern_image((40, 40), ((5, 5, 5),) * 4).save(later / "x.png")
     with pytest.raises(InputError, match=f"catalog image {x_id} .* changed on disk since it was indexed"):
         resolve_style(ws, f"{x_id}:0.5")

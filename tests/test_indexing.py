@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_consistent
+from conftest import assert_consistent, catalog_paths
 from corpus_factory import pattern_image, write_mixed_corpus
 from sqlalchemy import select
 
@@ -22,7 +22,8 @@ from indexer.workspace import WorkspaceError
 
 def _statuses(ws) -> dict[str, tuple[str, str | None]]:
     with ws.session() as s:
-        return {p: (st, err) for p, st, err in s.execute(select(ImageRecord.path, ImageRecord.status, ImageRecord.error))}
+        rows = {i: (st, err) for i, st, err in s.execute(select(ImageRecord.id, ImageRecord.status, ImageRecord.error))}
+    return {p: rows[i] for p, i in catalog_paths(ws).items()}
 
 
 def test_mixed_corpus_indexes_every_good_file_and_records_every_bad_one(workspace, tmp_path: Path) -> None:
@@ -72,16 +73,14 @@ def test_rerun_touches_only_new_changed_and_deleted_files(workspace, tmp_path: P
     again = index_paths(workspace, [str(root)], "photos", workers=0, progress=False)
     assert (again.added, again.updated, again.removed, again.unchanged, again.failed) == (0, 0, 0, 6, 0)
 
-    with workspace.session() as s:
-        old = {p: i for p, i in s.execute(select(ImageRecord.path, ImageRecord.id))}
+    old = catalog_paths(workspace)
     _write(root / "img1.png", 100)  # changed content
     os.utime(root / "img1.png", ns=(1, 1))
     (root / "img2.png").unlink()  # deleted
     _write(root / "new.png", 200)  # new
     third = index_paths(workspace, [str(root)], "photos", workers=0, progress=False)
     assert (third.added, third.updated, third.removed, third.unchanged) == (1, 1, 1, 4)
-    with workspace.session() as s:
-        now = {p: i for p, i in s.execute(select(ImageRecord.path, ImageRecord.id))}
+    now = catalog_paths(workspace)
     assert now[str(root / "img1.png")] == old[str(root / "img1.png")]  # updated in place, same id
     assert str(root / "img2.png") not in now
     indexed = assert_consistent(workspace)
@@ -108,9 +107,10 @@ def test_exact_duplicates_are_stored_once_and_promoted_when_the_original_goes(wo
     statuses = _statuses(workspace)
     assert statuses[str(root / "b.png")][0] == "indexed" and statuses[str(root / "c.png")][0] == "duplicate"
     assert_consistent(workspace)
+    paths = catalog_paths(workspace)
     with workspace.session() as s:
-        b_id = s.scalar(select(ImageRecord.id).where(ImageRecord.path == str(root / "b.png")))
-        c_dup = s.scalar(select(ImageRecord.duplicate_of).where(ImageRecord.path == str(root / "c.png")))
+        c_dup = s.scalar(select(ImageRecord.duplicate_of).where(ImageRecord.id == paths[str(root / "c.png")]))
+    b_id = paths[str(root / "b.png")]
     assert c_dup == b_id
     after = load_index(workspace, content)
     assert before.ntotal == after.ntotal == 2

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_consistent
+from conftest import assert_consistent, catalog_paths
 from corpus_factory import render_family_image, write_content_style_families
 from sqlalchemy import select
 
 import indexer.pipeline.backfill as backfill_mod
-from indexer.catalog.schema import Embedding, ImageRecord
+from indexer.catalog.schema import Embedding
 from indexer.pipeline.backfill import backfill_space, missing_count
 from indexer.pipeline.prepare import PrepareTask, prepare
 from indexer.pipeline.run import index_paths
@@ -46,8 +46,7 @@ def test_space_add_backfills_every_indexed_image_with_the_vector_index_would_wri
     vectors = _vectors(ws, "aladin")
     assert set(vectors) == ids
     encoder = space_encoder(get_space(ws, "aladin"))
-    with ws.session() as s:
-        image_id, path = s.execute(select(ImageRecord.id, ImageRecord.path).order_by(ImageRecord.id)).first()
+    path, image_id = min(catalog_paths(ws).items(), key=lambda item: item[1])
     prepared = prepare(PrepareTask(path, (("aladin", encoder.preprocess),)))
     direct = encoder.embed_images(encoder.preprocess.finish(prepared.pixels["aladin"][None]))[0]
     np.testing.assert_allclose(vectors[image_id], direct, rtol=1e-5, atol=1e-6)

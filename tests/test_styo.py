@@ -499,15 +499,18 @@ def test_auxiliary_set_from_a_folder_and_from_a_corpus(files, workspace) -> None
     assert len(folder.paths) == 2 and set(folder.paths) < {str(p) for p in files["faces"].glob("*.png")}
     assert auxset.resolve(str(files["faces"]), limit=2, seed=0).paths == folder.paths  # seeded sample
     assert len(auxset.resolve(str(files["faces"])).paths) == 3  # notes.txt is no image
+    from indexer.catalog.paths import RootMap
     from indexer.catalog.schema import ImageRecord
     from indexer.corpora import ensure_corpus
 
     corpus = ensure_corpus(workspace, "faces", "content", [str(files["faces"])])
     faces = sorted(files["faces"].glob("*.png"))
     with workspace.session() as s:
+        roots = RootMap.load(s, workspace.home, corpus.id)
         for i, p in enumerate(faces):
             sha = decode_file(p).sha256 if i else "0" * 64  # the first one "changed since it was indexed"
-            s.add(ImageRecord(corpus_id=corpus.id, path=str(p), sha256=sha, bytes=1, mtime_ns=1, status="indexed"))
+            root_id, relpath = roots.locate(str(p))
+            s.add(ImageRecord(corpus_id=corpus.id, root_id=root_id, path=relpath, sha256=sha, bytes=1, mtime_ns=1, status="indexed"))
     chosen = auxset.resolve("corpus:faces", workspace)
     assert chosen.paths == [str(p) for p in faces[1:]] and chosen.skipped[0]["reason"].startswith("changed")
     assert auxset.reload(chosen.record()).sha256 == chosen.sha256

@@ -8,6 +8,7 @@ from typing import Sequence
 
 from indexer.limits import MAX_BATCH_SIZE, MAX_ID, MAX_K, MAX_QUERY_TERMS, MAX_WORKERS
 from ui.cli_common import CliParser, emit, open_workspace, workspace_layout
+from ui.cli_corpus import add_corpus_commands
 from ui.cli_datasets import add_dataset_commands
 from ui.cli_errors import report
 from ui.cli_generate import add_generate_commands, generator_rows
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_dataset_commands(sub, common)
     add_space_commands(sub, common)
+    add_corpus_commands(sub, common)
     add_ui_command(sub, common)
     add_generate_commands(sub, common)
     add_styo_commands(sub, common)
@@ -131,10 +133,14 @@ def cmd_index(args: argparse.Namespace) -> int:
     def human() -> None:
         print(f"corpus {summary.corpus} ({summary.role}), profile {summary.profile}: "
               f"{summary.added} added, {summary.updated} updated, {summary.removed} removed, "
-              f"{summary.unchanged} unchanged, {summary.duplicates} duplicates, {summary.failed} failed "
+              f"{summary.unchanged} unchanged, {summary.duplicates} duplicates, {summary.failed} failed, "
+              f"{summary.relocated} relocated "
               f"in {summary.seconds:.1f}s")
         for f in summary.failures:
             print(f"  failed: {f['path']}: {f['reason']}")
+        for move in summary.relocations:
+            print(f"  relocated: {move['old_root']} -> {move['new_root']} ({move['images']} files kept, "
+                  "nothing re-embedded)")
         for root in summary.kept_missing_roots:
             print(f"  warning: {root} does not exist; its catalog entries were kept")
         for name, sp in summary.spaces.items():

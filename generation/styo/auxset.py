@@ -46,6 +46,7 @@ def _candidates(spec: str, ws: Any) -> list[tuple[str, str | None]]:
         name = spec[len(CORPUS_PREFIX):]
         from sqlalchemy import select
 
+        from indexer.catalog.paths import RootMap
         from indexer.catalog.schema import ImageRecord
         from indexer.corpora import get_corpus
         from indexer.workspace import Workspace
@@ -55,9 +56,10 @@ def _candidates(spec: str, ws: Any) -> list[tuple[str, str | None]]:
 
         corpus = get_corpus(ws, name)
         with ws.session() as s:
-            rows = s.execute(select(ImageRecord.path, ImageRecord.sha256).where(
+            roots = RootMap.load(s, ws.home, corpus.id)
+            rows = s.execute(select(ImageRecord.root_id, ImageRecord.path, ImageRecord.sha256).where(
                 ImageRecord.corpus_id == corpus.id, ImageRecord.status == "indexed").order_by(ImageRecord.id)).all()
-        return [(str(p), h) for p, h in rows]
+        return [(roots.abspath(r, p), h) for r, p, h in rows]
     from indexer.imaging.scan import FoundFile, scan
 
     folder = Path(spec).expanduser()

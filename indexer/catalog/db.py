@@ -159,23 +159,41 @@ def needs_upgrade(engine: Engine) -> bool:
         return MigrationContext.configure(conn).get_current_revision() != scripts.get_current_head()
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision (no-op when it is already there).
+def upgrade(engine: Engine, home: str | Path | None = None) -> None:
+    """Bring the schema to the newest revision (no-op when it is already there), in one transaction.
 
     Two processes creating one catalog at once must not both run the migrations ("table corpora already
     exists"). On PostgreSQL a transaction-level advisory lock serialises them, from any machine; the
     migrations run in that same transaction. SQLite has no such lock: callers hold the workspace's file
-    lock (`Workspace.open` does).
+    lock (`Workspace.open` does). On SQLite the upgrade runs with foreign keys off (SQLite's own recipe for
+    rebuilding a table: a rebuilt table must not cascade deletes into the tables that refer to it), in an
+    explicit transaction (pysqlite opens none before DDL), checked with `foreign_key_check` before it
+    commits. `home`: the workspace folder, for revisions that store paths relative to it.
     """
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     head = ScriptDirectory.from_config(cfg).get_current_head()
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
-        if MigrationContext.configure(conn).get_current_revision() == head:
-            return
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: before BEGIN
+            conn.commit()
+        try:
+            with conn.begin():
+                if sqlite:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                elif conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
+                if MigrationContext.configure(conn).get_current_revision() == head:
+                    return
+                cfg.attributes["connection"] = conn
+                cfg.attributes["workspace_home"] = None if home is None else str(home)
+                command.upgrade(cfg, "head")
+                if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise RuntimeError("the schema upgrade left rows that break a foreign key; nothing was changed")
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
 
 class SchemaError(RuntimeError):

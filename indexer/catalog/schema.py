@@ -47,6 +47,9 @@ class Corpus(Base):
 
 
 class CorpusRoot(Base):
+    """A folder (or file) of a corpus. `path` is relative to the workspace home when the folder lies inside
+    it (a copied workspace works as it is), else absolute; `stylelens corpus relocate` rewrites it."""
+
     __tablename__ = "corpus_roots"
     __table_args__ = (UniqueConstraint("corpus_id", "path"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -56,17 +59,22 @@ class CorpusRoot(Base):
 
 
 class ImageRecord(Base):
-    """One file seen in a corpus. status: indexed | duplicate | failed."""
+    """One file seen in a corpus. status: indexed | duplicate | failed.
+
+    The file is `path` relative to its corpus root `root_id` ("" when the root is the file itself), so a
+    moved folder needs only its root rewritten. `indexer.catalog.paths.RootMap` gives absolute paths.
+    """
 
     __tablename__ = "images"
     __table_args__ = (
-        UniqueConstraint("corpus_id", "path"),
+        UniqueConstraint("root_id", "path"),
         Index("ix_images_corpus_sha256", "corpus_id", "sha256"),
         Index("ix_images_status", "status"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"))
-    path: Mapped[str] = mapped_column(Text)
+    root_id: Mapped[int] = mapped_column(ForeignKey("corpus_roots.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(Text)  # relative to the root
     sha256: Mapped[str | None] = mapped_column(String(64))
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)

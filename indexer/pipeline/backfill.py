@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from sqlalchemy import func, select
 from tqdm.auto import tqdm
 
+from ..catalog.paths import RootMap
 from ..catalog.schema import Embedding, ImageRecord
 from ..index_sync import checkpoint
 from ..limits import check_job
@@ -47,8 +48,9 @@ def _lacking_vector(space_id: int):  # noqa: ANN202 - a SQLAlchemy where-clause
 def missing_images(ws: Workspace, space_id: int) -> list[tuple[int, str, str]]:
     """(id, path, sha256) of indexed images with no vector in the space, by id."""
     with ws.session() as s:
-        return [tuple(row) for row in s.execute(
-            select(ImageRecord.id, ImageRecord.path, ImageRecord.sha256)
+        roots = RootMap.load(s, ws.home)
+        return [(i, roots.abspath(r, p), h) for i, r, p, h in s.execute(
+            select(ImageRecord.id, ImageRecord.root_id, ImageRecord.path, ImageRecord.sha256)
             .where(_lacking_vector(space_id)).order_by(ImageRecord.id))]
 
 

@@ -1,25 +1,27 @@
 """Compare what a scan found with what the catalog holds: which files are new, changed, gone or unchanged."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..catalog.paths import RootMap, relative_to
 from ..catalog.schema import ImageRecord
+from ..imaging.decode import sha256_file
 from ..imaging.scan import FoundFile, ScanProblem
 
 
 @dataclass(frozen=True)
 class KnownFile:
     id: int
-    path: str
+    path: str  # absolute
     bytes: int
     mtime_ns: int
     status: str
     error: str | None
+    sha256: str | None = None
 
 
 @dataclass
@@ -36,13 +38,15 @@ class Plan:
         return self.new + [found for found, _known in self.changed]
 
 
-def known_files(s: Session, corpus_id: int) -> dict[str, KnownFile]:
+def known_files(s: Session, roots: RootMap) -> dict[str, KnownFile]:
+    """The corpus's catalogued files by absolute path."""
     rows = s.execute(
-        select(ImageRecord.id, ImageRecord.path, ImageRecord.bytes, ImageRecord.mtime_ns, ImageRecord.status,
-               ImageRecord.error)
-        .where(ImageRecord.corpus_id == corpus_id)
+        select(ImageRecord.id, ImageRecord.root_id, ImageRecord.path, ImageRecord.bytes, ImageRecord.mtime_ns,
+               ImageRecord.status, ImageRecord.error, ImageRecord.sha256)
+        .where(ImageRecord.corpus_id == roots.corpus_id)
     )
-    return {row.path: KnownFile(*row) for row in rows}
+    known = (KnownFile(i, roots.abspath(rid, p), *rest) for i, rid, p, *rest in rows)
+    return {k.path: k for k in known}
 
 
 def make_plan(known: dict[str, KnownFile], scanned: Iterable[FoundFile | ScanProblem], roots: list[str],
@@ -69,10 +73,27 @@ def make_plan(known: dict[str, KnownFile], scanned: Iterable[FoundFile | ScanPro
     live_roots = [r for r in roots if r not in missing_roots]
     plan.kept_missing_roots = sorted(missing_roots)
     for path, old in known.items():
-        if path not in seen and any(_is_under(path, root) for root in live_roots):
+        if path not in seen and any(relative_to(root, path) is not None for root in live_roots):
             plan.deleted.append(old)
     return plan
 
 
-def _is_under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+def take_retouched(plan: Plan) -> list[tuple[FoundFile, KnownFile]]:
+    """Take out of `plan.changed` the files whose bytes are the catalogued ones (same size and sha256): only
+    their modification time differs, e.g. a copied folder that did not keep it. Hashing them is far cheaper
+    than decoding and embedding them again."""
+    retouched: list[tuple[FoundFile, KnownFile]] = []
+    still: list[tuple[FoundFile, KnownFile]] = []
+    for found, old in plan.changed:
+        same = old.status != "failed" and old.sha256 is not None and old.bytes == found.size
+        (retouched if same and _sha256(found.path) == old.sha256 else still).append((found, old))
+    plan.changed = still
+    return retouched
+
+
+def _sha256(path: str) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
+

@@ -9,19 +9,21 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..catalog.paths import RootMap, relative_to
 from ..catalog.schema import Corpus
 from ..corpora import check_corpus_args, ensure_corpus, list_corpora
 from ..imaging.scan import FoundFile, ScanProblem, ScanStats, scan
 from ..index_settings import IndexSettings
 from ..index_sync import SnapshotInfo, checkpoint, remove_stale_temporaries
 from ..limits import check_job, check_name
+from ..relocate import detect_moves
 from ..spaces import apply_profile, decide_profile, list_spaces, space_encoder
 from ..workspace import Workspace, WorkspaceError
 from .lock import index_lock
 from .parallel import ordered_map, worker_pool
-from .plan import Plan, known_files, make_plan
+from .plan import Plan, known_files, make_plan, take_retouched
 from .prepare import Prepared, PrepareTask, prepare
-from .writer import FAILED, find_duplicates, record_batch, record_failure, remove_images
+from .writer import FAILED, find_duplicates, record_batch, record_failure, record_mtimes, remove_images
 
 
 @dataclass
@@ -35,6 +37,8 @@ class IndexSummary:
     unchanged: int = 0
     failed: int = 0
     duplicates: int = 0
+    relocated: int = 0  # corpus roots moved to a given folder that holds their files (nothing re-embedded)
+    relocations: list[dict] = field(default_factory=list)
     ignored: int = 0  # files skipped for not having an image extension
     failures: list[dict[str, str]] = field(default_factory=list)
     kept_missing_roots: list[str] = field(default_factory=list)
@@ -83,7 +87,7 @@ def _refuse_unknown_missing(ws: Workspace, corpus: str, missing: set[str]) -> No
     entries and is reported; a missing path it never had is a mistyped one, refused before anything is
     written."""
     known = next((c.roots for c in list_corpora(ws) if c.name == corpus), ())
-    strays = sorted(r for r in missing if not any(r == k or r.startswith(k.rstrip(os.sep) + os.sep) for k in known))
+    strays = sorted(r for r in missing if not any(relative_to(k, r) is not None for k in known))
     if strays:
         raise WorkspaceError(f"{strays[0]} does not exist; check the path"
                              + (f" ({len(strays) - 1} more missing)" if len(strays) > 1 else ""))
@@ -103,20 +107,27 @@ def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None
     n_workers = default_workers() if workers is None else workers
     with worker_pool(n_workers, warm_module=prepare.__module__) as pool:
         apply_profile(ws, decision)  # loads a new workspace's models (while the workers start) before fixing it
+        with ws.session() as s:
+            moves = detect_moves(ws, s, corpus, [r for r in roots if r not in missing])
         info = ensure_corpus(ws, corpus, role, [r for r in roots if r not in missing])
-        summary = IndexSummary(corpus=info.name, role=info.role, profile=decision.profile, notice=decision.notice)
+        summary = IndexSummary(corpus=info.name, role=info.role, profile=decision.profile, notice=decision.notice,
+                               relocated=len(moves), relocations=[m.to_dict() for m in moves])
         spaces = [settings.applied_to(sp) for sp in list_spaces(ws)]
         space_ids = {sp.name: sp.id for sp in spaces}
         models = {sp.name: space_encoder(sp) for sp in spaces}
         with ws.session() as s:
-            known = known_files(s, info.id)
+            where = RootMap.load(s, ws.home, info.id)
+            known = known_files(s, where)
         stats = ScanStats()
         live = [r for r in roots if r not in missing]  # missing roots are reported, not recorded as files
         plan = make_plan(known, scan(live, stats=stats), roots, missing)
         summary.ignored = stats.ignored
         summary.kept_missing_roots = plan.kept_missing_roots
-        summary.unchanged = len(plan.unchanged)
-        _record_problems(ws, info.id, space_ids, plan, known, summary)
+        retouched = take_retouched(plan)
+        with ws.session() as s:
+            record_mtimes(s, [(old.id, found.mtime_ns) for found, old in retouched])
+        summary.unchanged = len(plan.unchanged) + len(retouched)
+        _record_problems(ws, where, space_ids, plan, known, summary)
         if plan.deleted:
             with ws.session() as s:
                 remove_images(s, space_ids, [k.id for k in plan.deleted])
@@ -134,7 +145,7 @@ def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None
 
             def use_the_wait() -> None:  # the workers are behind: embed what is ready instead of idling
                 if len(batch) >= MIN_EARLY_BATCH:
-                    bar.update(_flush(ws, info.id, space_ids, models, todo, batch, bad, summary))
+                    bar.update(_flush(ws, where, space_ids, models, todo, batch, bad, summary))
 
             for prepared in ordered_map(prepare, tasks, pool=pool, workers=n_workers, chunk_size=CHUNK,
                                         max_pending_chunks=ahead, on_wait=use_the_wait):
@@ -143,8 +154,8 @@ def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None
                 else:
                     bad.append(prepared)
                 if len(batch) >= batch_size or len(bad) >= batch_size:
-                    bar.update(_flush(ws, info.id, space_ids, models, todo, batch, bad, summary))
-            bar.update(_flush(ws, info.id, space_ids, models, todo, batch, bad, summary))
+                    bar.update(_flush(ws, where, space_ids, models, todo, batch, bad, summary))
+            bar.update(_flush(ws, where, space_ids, models, todo, batch, bad, summary))
         for space in spaces:
             snap: SnapshotInfo = checkpoint(ws, space, memory_budget_bytes=settings.memory_budget)
             summary.spaces[space.name] = {"kind": snap.kind, "factory": snap.factory, "ntotal": snap.ntotal}
@@ -180,17 +191,17 @@ def embed_prepared(space: str, encoder, prepared: list[Prepared]) -> np.ndarray:
     return encoder.embed_images(encoder.preprocess.finish(np.stack([p.pixels[space] for p in prepared])))
 
 
-def _flush(ws: Workspace, corpus_id: int, space_ids: dict[str, int], encoders: dict, todo: dict[str, FoundFile],
+def _flush(ws: Workspace, where: RootMap, space_ids: dict[str, int], encoders: dict, todo: dict[str, FoundFile],
            batch: list[tuple[FoundFile, Prepared]], bad: list[Prepared], summary: IndexSummary) -> int:
     """Embed and commit one batch (one transaction); returns how many files it settled."""
     done = len(batch) + len(bad)
     if not done:
         return 0
     with ws.session() as s:
-        duplicates = find_duplicates(s, corpus_id, batch)
+        duplicates = find_duplicates(s, where, batch)
         fresh = [p for f, p in batch if f.path not in duplicates]
         vectors = {name: embed_prepared(name, enc, fresh) if fresh else None for name, enc in encoders.items()}
-        for outcome in record_batch(s, corpus_id, space_ids, batch, vectors, duplicates):
+        for outcome in record_batch(s, where, space_ids, batch, vectors, duplicates):
             if outcome.status == "duplicate":
                 summary.duplicates += 1
             elif outcome.was_new:
@@ -199,7 +210,7 @@ def _flush(ws: Workspace, corpus_id: int, space_ids: dict[str, int], encoders: d
                 summary.updated += 1
         for prepared in bad:
             found = todo[prepared.path]
-            record_failure(s, corpus_id, space_ids, found.path, prepared.error or "unknown error",
+            record_failure(s, where, space_ids, found.path, prepared.error or "unknown error",
                            found.size, found.mtime_ns)
             summary.failed += 1
             summary.failures.append({"path": found.path, "reason": prepared.error or "unknown error"})
@@ -208,7 +219,7 @@ def _flush(ws: Workspace, corpus_id: int, space_ids: dict[str, int], encoders: d
     return done
 
 
-def _record_problems(ws: Workspace, corpus_id: int, space_ids: dict[str, int], plan: Plan, known: dict,
+def _record_problems(ws: Workspace, where: RootMap, space_ids: dict[str, int], plan: Plan, known: dict,
                      summary: IndexSummary) -> None:
     """Files the scan could not read: record each with its reason, unless already recorded just so."""
     fresh: list[ScanProblem] = []
@@ -218,7 +229,7 @@ def _record_problems(ws: Workspace, corpus_id: int, space_ids: dict[str, int], p
             if old is not None and old.status == FAILED and old.error == problem.reason:
                 summary.unchanged += 1
                 continue
-            record_failure(s, corpus_id, space_ids, problem.path, problem.reason)
+            record_failure(s, where, space_ids, problem.path, problem.reason)
             fresh.append(problem)
     summary.failed += len(fresh)
     summary.failures.extend({"path": p.path, "reason": p.reason} for p in fresh)

@@ -2,12 +2,14 @@
 work, and the index log written alongside keeps every FAISS index derivable from the catalog."""
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from ..catalog.paths import RootMap
 from ..catalog.schema import Embedding, ImageRecord, IndexLogEntry
 from ..imaging.scan import FoundFile
 from .prepare import Prepared
@@ -24,20 +26,19 @@ class Outcome:
     error: str | None = None
 
 
-def record_batch(s: Session, corpus_id: int, space_ids: dict[str, int], items: list[tuple[FoundFile, Prepared]],
+def record_batch(s: Session, roots: RootMap, space_ids: dict[str, int], items: list[tuple[FoundFile, Prepared]],
                  vectors: dict[str, np.ndarray], duplicate_of: dict[str, int | str]) -> list[Outcome]:
     """Write decoded files: the embedded ones with their vectors, exact duplicates pointing at their original.
 
     `vectors[space][i]` belongs to the i-th item not in `duplicate_of` (see `find_duplicates`).
     Rows are fetched and inserted a batch at a time: per-row round trips dominated indexing time.
     """
-    existing = _existing_rows(s, corpus_id, [found.path for found, _p in items])
+    existing = _existing_rows(s, roots, [found.path for found, _p in items])
     images: list[tuple[ImageRecord, bool]] = []
     for found, _prepared in items:
         image = existing.get(found.path)
         if image is None:
-            image = ImageRecord(corpus_id=corpus_id, path=found.path, bytes=found.size, mtime_ns=found.mtime_ns,
-                                status=FAILED)
+            image = _new_image(roots, found)
             s.add(image)
         else:
             _release(s, image, space_ids)
@@ -73,19 +74,39 @@ def add_vector(s: Session, image_id: int, space_id: int, vector: np.ndarray) -> 
     s.add(IndexLogEntry(space_id=space_id, image_id=image_id, op="add"))
 
 
-def _existing_rows(s: Session, corpus_id: int, paths: list[str]) -> dict[str, ImageRecord]:
+def _new_image(roots: RootMap, found: FoundFile) -> ImageRecord:
+    root_id, relpath = roots.locate(found.path)
+    return ImageRecord(corpus_id=roots.corpus_id, root_id=root_id, path=relpath, bytes=found.size,
+                       mtime_ns=found.mtime_ns, status=FAILED)
+
+
+def _existing_rows(s: Session, roots: RootMap, paths: list[str]) -> dict[str, ImageRecord]:
+    """The catalog rows of these absolute paths, by absolute path. A file is looked for under every root
+    that holds it (with nested roots, it was recorded under the one it was first found in)."""
+    by_root: dict[int, set[str]] = defaultdict(set)
+    for path in paths:
+        for root_id, relpath in roots.candidates(path):
+            by_root[root_id].add(relpath)
     rows: dict[str, ImageRecord] = {}
-    for start in range(0, len(paths), 900):
-        for image in s.scalars(select(ImageRecord).where(ImageRecord.corpus_id == corpus_id,
-                                                         ImageRecord.path.in_(paths[start:start + 900]))):
-            rows[image.path] = image
+    for root_id, relpaths in by_root.items():  # (root_id, path) is the unique index
+        ordered = sorted(relpaths)
+        for start in range(0, len(ordered), 900):
+            for image in s.scalars(select(ImageRecord).where(ImageRecord.root_id == root_id,
+                                                             ImageRecord.path.in_(ordered[start:start + 900]))):
+                rows[roots.of(image)] = image
     return rows
 
 
-def record_failure(s: Session, corpus_id: int, space_ids: dict[str, int], path: str, reason: str,
+def record_mtimes(s: Session, items: list[tuple[int, int]]) -> None:
+    """New modification times [(image id, mtime_ns)] of files whose bytes did not change."""
+    if items:
+        s.execute(update(ImageRecord), [{"id": i, "mtime_ns": m} for i, m in items])
+
+
+def record_failure(s: Session, roots: RootMap, space_ids: dict[str, int], path: str, reason: str,
                    size: int = 0, mtime_ns: int = 0) -> Outcome:
     """Record a file that could not be indexed; a previously indexed version leaves the index."""
-    image, was_new = _upsert_image(s, corpus_id, FoundFile(path=path, size=size, mtime_ns=mtime_ns))
+    image, was_new = _upsert_image(s, roots, FoundFile(path=path, size=size, mtime_ns=mtime_ns))
     _release(s, image, space_ids)
     image.status, image.error, image.duplicate_of = FAILED, reason, None
     image.sha256 = image.width = image.height = image.format = None
@@ -103,7 +124,7 @@ def remove_images(s: Session, space_ids: dict[str, int], image_ids: list[int]) -
     s.flush()
 
 
-def find_duplicates(s: Session, corpus_id: int, items: list[tuple[FoundFile, Prepared]]) -> dict[str, int | str]:
+def find_duplicates(s: Session, roots: RootMap, items: list[tuple[FoundFile, Prepared]]) -> dict[str, int | str]:
     """Map each path whose bytes are already indexed in the corpus to its original: an image id, or the path
     of an earlier item of this batch. Files being re-processed in this batch never count as originals from
     the catalog, since their content may be what changed."""
@@ -111,12 +132,12 @@ def find_duplicates(s: Session, corpus_id: int, items: list[tuple[FoundFile, Pre
     shas = sorted({p.sha256 for _f, p in items if p.sha256})
     existing: dict[str, int] = {}
     for start in range(0, len(shas), 900):
-        for image_id, sha, path in s.execute(
-            select(ImageRecord.id, ImageRecord.sha256, ImageRecord.path).where(
-                ImageRecord.corpus_id == corpus_id, ImageRecord.status == INDEXED,
+        for image_id, sha, root_id, relpath in s.execute(
+            select(ImageRecord.id, ImageRecord.sha256, ImageRecord.root_id, ImageRecord.path).where(
+                ImageRecord.corpus_id == roots.corpus_id, ImageRecord.status == INDEXED,
                 ImageRecord.sha256.in_(shas[start:start + 900])).order_by(ImageRecord.id)
         ):
-            if path not in batch_paths:
+            if roots.abspath(root_id, relpath) not in batch_paths:
                 existing.setdefault(sha, image_id)
     result: dict[str, int | str] = {}
     first_in_batch: dict[str, str] = {}
@@ -130,12 +151,11 @@ def find_duplicates(s: Session, corpus_id: int, items: list[tuple[FoundFile, Pre
     return result
 
 
-def _upsert_image(s: Session, corpus_id: int, found: FoundFile) -> tuple[ImageRecord, bool]:
-    image = s.scalar(select(ImageRecord).where(ImageRecord.corpus_id == corpus_id, ImageRecord.path == found.path))
+def _upsert_image(s: Session, roots: RootMap, found: FoundFile) -> tuple[ImageRecord, bool]:
+    image = _existing_rows(s, roots, [found.path]).get(found.path)
     was_new = image is None
     if image is None:
-        image = ImageRecord(corpus_id=corpus_id, path=found.path, bytes=found.size, mtime_ns=found.mtime_ns,
-                            status=FAILED)
+        image = _new_image(roots, found)
         s.add(image)
         s.flush()
     image.bytes, image.mtime_ns = found.size, found.mtime_ns
