@@ -9,10 +9,13 @@ from indexer.catalog.schema import IndexLogEntry, IndexSnapshot
 from indexer.index_store import load_index
 from indexer.spaces import SpaceInfo
 from indexer.vectors.index import VectorIndex
+from indexer.vectors.storage import IndexFileError
 from indexer.workspace import Workspace
 
 _CACHE: dict[tuple[str, int], tuple[tuple, VectorIndex]] = {}
 _LOCK = threading.Lock()
+_LOADING = threading.Lock()  # one load at a time: concurrent requests wait for it instead of each loading
+_LOAD_TRIES = 3
 
 
 def get_index(ws: Workspace, space: SpaceInfo) -> VectorIndex:
@@ -29,7 +32,23 @@ def get_index(ws: Workspace, space: SpaceInfo) -> VectorIndex:
         hit = _CACHE.get(key)
         if hit is not None and hit[0] == version:
             return hit[1]
-    index = load_index(ws, space)
-    with _LOCK:
-        _CACHE[key] = (version, index)
+    with _LOADING:
+        with _LOCK:
+            hit = _CACHE.get(key)
+            if hit is not None and hit[0] == version:
+                return hit[1]
+        index = _load(ws, space)
+        with _LOCK:
+            _CACHE[key] = (version, index)
     return index
+
+
+def _load(ws: Workspace, space: SpaceInfo) -> VectorIndex:
+    """`load_index`, again when a checkpoint replaced the snapshot between reading its row and opening its file
+    (the old file is deleted once the new one is current): searches in flight never see that race."""
+    for _attempt in range(_LOAD_TRIES - 1):
+        try:
+            return load_index(ws, space)
+        except IndexFileError:
+            continue
+    return load_index(ws, space)

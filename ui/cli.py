@@ -13,6 +13,7 @@ from ui.cli_errors import report
 from ui.cli_filters import add_filter_flags, filter_from_args
 from ui.cli_generate import add_generate_commands, generator_rows
 from ui.cli_parasol import add_parasol_commands
+from ui.cli_serve import add_serve_command
 from ui.cli_spaces import add_space_commands
 from ui.cli_styo import add_styo_commands
 from ui.cli_ui import add_ui_command
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataset_commands(sub, common)
     add_space_commands(sub, common)
     add_ui_command(sub, common)
+    add_serve_command(sub, common)
     add_generate_commands(sub, common)
     add_styo_commands(sub, common)
     add_parasol_commands(sub, common)
