@@ -31,7 +31,7 @@ def get_thumbnail(request: Request, image_id: int = ImageIdPath) -> Response:
 
 
 @router.get("/images/{image_id}/file", response_class=FileResponse,
-            responses={200: {"content": {"application/octet-stream": {}}, "description": "the original file"}})
+            responses={200: {"content": {"image/*": {}}, "description": "the original file"}})
 def get_file(request: Request, image_id: int = ImageIdPath) -> FileResponse:
     """The original file, when it lies inside a root of its corpus (the path comes from the catalog)."""
     return FileResponse(servable_file(request.app.state.ws, image_id))

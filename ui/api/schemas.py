@@ -47,8 +47,18 @@ class FiltersIn(Strict):
     orientation: Literal["landscape", "portrait", "square"] | None = None
 
 
+SEARCH_EXAMPLES = [
+    {"query": {"text": "a red square"}, "k": 5},
+    {"query": {"expression": "2:red + blue - green"}, "space": "style", "k": 3, "offset": 2, "collapse": False},
+    {"space": "joint", "content": {"text": "a house"}, "style": {"text": "watercolour"}, "alpha": 0.3,
+     "filters": {"orientation": "landscape", "min_width": 10, "after": "2000-01-01T00:00:00"}},
+]
+
+
 class SearchIn(Strict):
     """`query` in one space, or `content` + `style` with space "joint"."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": SEARCH_EXAMPLES})
 
     query: QueryIn | None = None
     content: QueryIn | None = None
