@@ -91,6 +91,12 @@ def thumbnail_jpeg(ws: Workspace, image_id: int, side: int = THUMB_SIDE) -> byte
 
 @lru_cache(maxsize=2048)
 def _thumbnail(path: str, _mtime_ns: int, _size: int, side: int) -> bytes | str:
+    return render_thumbnail(path, side)
+
+
+def render_thumbnail(path: str, side: int = THUMB_SIDE) -> bytes | str:
+    """JPEG bytes of `path` decoded by the indexer's decoder (EXIF orientation, every mode to RGB,
+    decompression-bomb guard) at most `side` pixels long, or the reason there is none (uncached)."""
     try:
         image = decode_file(path, max_side=side).image
     except ImageRejected as exc:

@@ -20,6 +20,7 @@ from .query import QueryError, QueryTerm, parse_query
 LAYOUT_SPACE = "layout"  # the layout signature space every profile has (indexer.encoders.layout_signature)
 LOSSY_KINDS = ("ivfpq",)  # compressed codes: approximate scores, so candidates are re-scored exactly
 RERANK_FACTOR = 10
+WIDEN_ROUNDS = 2  # a page short after folding near-duplicates is refetched with 4x, then 16x the candidates
 
 
 @dataclass
@@ -46,8 +47,9 @@ def search(ws: Workspace, query: Query, *, space: str = "content", k: int = 10, 
     near-duplicates (near-identical in every space, `retrieval.duplicates`) folded onto the best of them
     and listed in its `duplicates`; `collapse_threshold` overrides the content space's threshold.
     `filters` (`retrieval.filters`; `corpora` adds to it) restricts the images returned: exactly k hits
-    come back whenever offset + k images pass it, whatever the index kind (the candidate list widens
-    until the page is full or every allowed image was ranked). offset + k is at most `indexer.limits.MAX_K`."""
+    come back whenever offset + k images pass it, whatever the index kind. With `collapse`, a page that
+    folding left short is refetched with 4x, then 16x the candidates (WIDEN_ROUNDS, which bounds the cost
+    when almost every candidate is a copy of a few images). offset + k is at most `indexer.limits.MAX_K`."""
     _check_page(k, offset, collapse_threshold)
     flt = (filters or SearchFilter()).with_corpora(corpora)
     sp = get_space(ws, space)
@@ -59,7 +61,7 @@ def search(ws: Workspace, query: Query, *, space: str = "content", k: int = 10, 
     fetch = 3 * want + 10 if collapse else want
     if index.kind in LOSSY_KINDS:
         fetch = max(RERANK_FACTOR * fetch, 100)
-    while True:
+    for _round in range(WIDEN_ROUNDS + 1):
         found, complete = _nearest(ws, sp, index, qv, allow, fetch)
         page = _page(ws, found, collapse, collapse_threshold, offset, want)
         refs = image_refs(ws, [f.id for f in page])

@@ -26,6 +26,16 @@ def add_serve_command(sub, common: argparse.ArgumentParser) -> None:  # noqa: AN
     p.set_defaults(func=cmd_serve)
 
 
+def single_threaded_kernels() -> None:
+    """One thread per search inside torch and faiss: the server runs searches side by side instead (a
+    search fanning out over every core while others do the same only thrashes)."""
+    import faiss
+    import torch
+
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -37,6 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536 or not 1 <= args.threads <= 256:
         raise ValueError("--port must be 1..65535 and --threads 1..256")
     ws = open_workspace(args, writes="--allow-writes" if args.allow_writes else None)
+    single_threaded_kernels()
     app = create_app(ws, ServeSettings(token=token, allow_writes=args.allow_writes, threads=args.threads))
     uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
                 server_header=False)

@@ -8,6 +8,7 @@ object it started with).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -49,6 +50,8 @@ def create_app(ws: Workspace, settings: ServeSettings | None = None, *, warm: bo
                   description="Visual search in separate content and style spaces. Errors are "
                   "`{\"error\": message}`; with a server token, send `Authorization: Bearer TOKEN`.")
     app.state.ws, app.state.settings, app.state.metrics = ws, settings or ServeSettings(), Metrics()
+    # more searches computing than cores only thrash (each uses BLAS / faiss / onnxruntime threads): the rest queue
+    app.state.compute = threading.BoundedSemaphore(app.state.settings.compute_slots)
     for router in (search.router, images.router, collections.router):
         app.include_router(router)
     _add_service_routes(app)

@@ -8,19 +8,17 @@ from fastapi.responses import FileResponse, Response
 
 from indexer.limits import MAX_ID
 from indexer.status import workspace_status
-from retrieval.images import image_info, servable_file, thumbnail_jpeg
-
-from .schemas import ImageOut
+from retrieval.images import ImageInfo, image_info, servable_file, thumbnail_jpeg
 
 router = APIRouter(prefix="/v1", tags=["images"])
 ImageIdPath = Path(ge=1, le=MAX_ID, description="catalog image id")
 JPEG = {200: {"content": {"image/jpeg": {}}, "description": "the image"}}
 
 
-@router.get("/images/{image_id}", response_model=ImageOut)
-def get_image(request: Request, image_id: int = ImageIdPath) -> ImageOut:
+@router.get("/images/{image_id}", response_model=ImageInfo)
+def get_image(request: Request, image_id: int = ImageIdPath) -> ImageInfo:
     """An image's catalog record, with the collections and tags it has."""
-    return ImageOut(**image_info(request.app.state.ws, image_id).to_dict())
+    return image_info(request.app.state.ws, image_id)
 
 
 @router.get("/images/{image_id}/thumbnail", response_class=Response, responses=JPEG)

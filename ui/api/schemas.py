@@ -88,22 +88,6 @@ class SearchOut(BaseModel):
     explain: list[dict[str, Any]] = Field(description="what the text terms resolved to (labels, similarities)")
 
 
-class ImageOut(BaseModel):
-    id: int
-    path: str
-    corpus: str
-    status: str
-    width: int | None
-    height: int | None
-    format: str | None
-    bytes: int
-    sha256: str | None
-    taken_at: str | None
-    duplicate_of: int | None
-    collections: list[str]
-    tags: list[str]
-
-
 class CollectionOut(BaseModel):
     name: str
     description: str | None

@@ -27,7 +27,8 @@ class UploadTooLarge(ValueError):
 @router.post("/search", response_model=SearchOut)
 def search_json(body: SearchIn, request: Request) -> SearchOut:
     """Search by text, catalog id, base64 image, raw vector or a weighted +/- expression, with filters."""
-    return run_search(request.app.state.ws, body)
+    with request.app.state.compute:
+        return run_search(request.app.state.ws, body)
 
 
 @router.post("/search/upload", response_model=SearchOut)
@@ -45,7 +46,8 @@ def search_upload(request: Request, image: UploadFile = File(description="the qu
         raise QueryError("the uploaded image is empty")
     target = "content" if body.space == "joint" else "query"
     merged = _merge(getattr(body, target), part)
-    return run_search(request.app.state.ws, body.model_copy(update={target: merged}))
+    with request.app.state.compute:
+        return run_search(request.app.state.ws, body.model_copy(update={target: merged}))
 
 
 def run_search(ws: Workspace, body: SearchIn) -> SearchOut:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -19,7 +20,8 @@ class ServeSettings:
 
     token: str | None = None
     allow_writes: bool = False
-    threads: int = 40  # requests served at once (the thread pool of sync routes)
+    threads: int = 40  # requests accepted at once (the thread pool of sync routes)
+    compute_slots: int = field(default_factory=lambda: max(2, os.cpu_count() or 2))  # searches computing at once
 
 
 class ServeConfigError(ValueError):

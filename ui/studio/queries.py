@@ -1,14 +1,16 @@
-"""A search as the Search page's controls describe it, run through `retrieval.search` exactly as
-`stylelens search` runs it, and how a hit is captioned. (In an importable module: the page file is
+"""A search as the Search page's controls describe it, run as the library's `retrieval.request.SearchRequest`
+(the request `stylelens search` and the HTTP API build too), and how a hit is captioned. (In an importable module: the page file is
 re-executed on every run, and a request kept in the session must compare equal across runs.)"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from indexer.workspace import Workspace
 from retrieval.query import QueryError, QueryTerm, parse_query
-from retrieval.search import SearchHit, joint_search, search
+from retrieval.filters import SearchFilter
+from retrieval.request import SearchRequest as Request
+from retrieval.search import SearchHit
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class SearchRequest:
     alpha: float = 0.5
     corpora: tuple[str, ...] = ()
     k: int = 48
+    filters: SearchFilter = SearchFilter()  # path, dates, size, orientation, collection, tag (retrieval.filters)
 
     def is_empty(self) -> bool:
         return not self.text.strip() and self.image is None
@@ -35,18 +38,23 @@ class SearchRequest:
         style = " + ".join(filter(None, [self.style.strip(), self.style_image]))
         return f"content={content}; style={style}; alpha={self.alpha:g}"
 
-    def run(self, ws: Workspace) -> list[SearchHit]:
-        corpora = list(self.corpora) or None
+    def to_request(self) -> Request:
+        """The library's request (retrieval.request), the one the CLI and the HTTP API build too."""
+        flt = replace(self.filters, corpora=tuple(dict.fromkeys((*self.filters.corpora, *self.corpora))))
         content = query_terms(self.text, self.image)
         if self.mode != "joint":
             if not content:
                 raise QueryError("nothing to search for: type a query or drop an image")
-            return search(ws, content, space=self.mode, k=self.k, corpora=corpora)
+            return Request(tuple(content), space=self.mode, k=self.k, filters=flt)
         style = query_terms(self.style, self.style_image)
         if not content or not style:
             raise QueryError("a joint search needs a content query (text or image) and a style query "
                              "(text, an image, or “Use as style” on a result)")
-        return joint_search(ws, content, style, alpha=self.alpha, k=self.k, corpora=corpora)
+        return Request(space="joint", content=tuple(content), style=tuple(style), alpha=self.alpha, k=self.k,
+                       filters=flt)
+
+    def run(self, ws: Workspace) -> list[SearchHit]:
+        return self.to_request().run(ws)
 
 
 def query_terms(text: str, image: str | None) -> list[QueryTerm]:
