@@ -14,12 +14,13 @@ from indexer.workspace import Workspace
 
 _CACHE: dict[tuple[str, int], tuple[tuple, VectorIndex]] = {}
 _LOCK = threading.Lock()
-_LOADING = threading.Lock()  # one load at a time: concurrent requests wait for it instead of each loading
+_LOADING = threading.Lock()  # one load at a time (see get_index)
 _LOAD_TRIES = 3
 
 
 def get_index(ws: Workspace, space: SpaceInfo) -> VectorIndex:
-    """The space's up-to-date index, loaded once per change of the catalog."""
+    """The space's up-to-date index, loaded once per change of the catalog. A caller that finds another
+    thread loading a newer version searches the previous one meanwhile (never blocks, never fails)."""
     with ws.session() as s:
         version = (
             s.scalar(select(IndexSnapshot.file).where(IndexSnapshot.space_id == space.id,
@@ -30,17 +31,23 @@ def get_index(ws: Workspace, space: SpaceInfo) -> VectorIndex:
     key = (str(ws.home), space.id)
     with _LOCK:
         hit = _CACHE.get(key)
-        if hit is not None and hit[0] == version:
-            return hit[1]
-    with _LOADING:
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    # One load at a time. While it runs, other threads keep the index they had: a server under an indexing
+    # run (a new log entry every batch) would otherwise queue every request behind each reload.
+    if not _LOADING.acquire(blocking=hit is None):
+        return hit[1]
+    try:
         with _LOCK:
             hit = _CACHE.get(key)
-            if hit is not None and hit[0] == version:
-                return hit[1]
+        if hit is not None and hit[0] == version:
+            return hit[1]
         index = _load(ws, space)
         with _LOCK:
             _CACHE[key] = (version, index)
-    return index
+        return index
+    finally:
+        _LOADING.release()
 
 
 def _load(ws: Workspace, space: SpaceInfo) -> VectorIndex:

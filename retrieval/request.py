@@ -57,20 +57,3 @@ class SearchRequest:
         if self.space == "joint":
             return explain_joint(ws, list(self.content), list(self.style))
         return explain_query(ws, list(self.query), space=self.space)
-
-    def describe(self) -> str:
-        """The query as provenance (`added_by`), in the CLI's words."""
-        if self.space == "joint":
-            return f"content={_expr(self.content)}; style={_expr(self.style)}; alpha={self.alpha:g}"
-        return _expr(self.query)
-
-
-def _expr(terms: tuple[QueryTerm, ...]) -> str:
-    """Terms written back as an expression: `text + 2:id:5 - /x.jpg` (vectors as `<N-d vector>`)."""
-    out = ""
-    for i, t in enumerate(terms):
-        value = f"<{len(t.value)}-d vector>" if t.kind == "vector" else (f"id:{t.value}" if t.kind == "id" else t.value)
-        weight = "" if abs(t.weight) == 1 else f"{abs(t.weight):g}:"
-        sign = ("- " if t.weight < 0 else "") if i == 0 else (" - " if t.weight < 0 else " + ")
-        out += f"{sign}{weight}{value}"
-    return out

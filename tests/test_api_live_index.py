@@ -61,3 +61,23 @@ def test_indexing_during_a_query_stream_loses_no_query(tmp_path) -> None:
         hit = client.post("/v1/search", json={"query": {"image_id": new_id}, "k": 1, "filters": {"corpora": ["b"]}})
     assert hit.json()["items"][0]["id"] == new_id
     ws.close()
+
+
+def test_a_reload_in_progress_does_not_block_other_searches(tmp_path) -> None:
+    """While one thread loads a new snapshot, others search the index they had; then everyone gets the new one."""
+    from tiny_workspace import build_workspace, write_images
+
+    from indexer.spaces import get_space
+    from indexer.workspace import Workspace
+    from retrieval import indexes
+
+    build_workspace(tmp_path / "ws", write_images(tmp_path / "img"))
+    ws = Workspace.open(tmp_path / "ws")
+    sp = get_space(ws, "content")
+    old = indexes.get_index(ws, sp)
+    index_paths(ws, [str(write_images(tmp_path / "more", n=2, seed=5))], "c2", workers=0, progress=False)
+    with indexes._LOADING:  # another thread is loading
+        assert indexes.get_index(ws, sp) is old
+    new = indexes.get_index(ws, sp)
+    assert new is not old and new.ntotal == old.ntotal + 2
+    ws.close()
