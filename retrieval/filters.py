@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from dataclasses import asdict, dataclass, replace
-from datetime import date, datetime, time
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timezone
 from typing import Literal
 
 import numpy as np
@@ -39,7 +39,7 @@ class SearchFilter:
     collections: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     path_glob: str | None = None
-    after: datetime | None = None  # taken_at >= after
+    after: datetime | None = None  # taken_at >= after (a time with a zone is compared in UTC)
     before: datetime | None = None  # taken_at < before
     min_width: int | None = None
     min_height: int | None = None
@@ -51,6 +51,9 @@ class SearchFilter:
             if isinstance(values, str) or len(values) > MAX_FILTER_VALUES:
                 raise LimitError(f"{name} must be a list of at most {MAX_FILTER_VALUES} names")
             object.__setattr__(self, name, tuple(values))
+        for name in ("after", "before"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, naive_utc(getattr(self, name)))
         for name in ("min_width", "min_height"):
             if getattr(self, name) is not None:
                 check_int(getattr(self, name), name.replace("_", " "), 1, MAX_SIDE)
@@ -68,12 +71,6 @@ class SearchFilter:
         """This filter with `corpora` added (the library's older `corpora=` keyword)."""
         return replace(self, corpora=tuple(dict.fromkeys((*self.corpora, *(corpora or ())))))
 
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        for key in ("after", "before"):
-            out[key] = out[key].isoformat() if out[key] else None
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
-
 
 def parse_date(text: str, *, end: bool = False) -> datetime:
     """'2024-05-01' or '2024-05-01T10:30' -> datetime; a bare date as a `before` bound means the day after."""
@@ -81,9 +78,14 @@ def parse_date(text: str, *, end: bool = False) -> datetime:
         if len(text.strip()) == 10:
             day = date.fromisoformat(text.strip())
             return datetime.combine(date.fromordinal(day.toordinal() + 1) if end else day, time())
-        return datetime.fromisoformat(text.strip()).replace(tzinfo=None)
+        return naive_utc(datetime.fromisoformat(text.strip()))
     except ValueError:
         raise QueryError(f"cannot read the date {text!r}; write e.g. 2024-05-01 or 2024-05-01T10:30") from None
+
+
+def naive_utc(value: datetime) -> datetime:
+    """The form `images.taken_at` holds: a time with a zone becomes naive UTC; a naive one is kept as is."""
+    return value if value.tzinfo is None else value.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def allowed_ids(ws: Workspace, flt: SearchFilter | None) -> np.ndarray | None:

@@ -46,6 +46,7 @@ def by_id(fw, i: int) -> dict:
     ({"corpora": ["b"]}, set(range(20, 30))),
     ({"path_glob": "*/a/y/*"}, set(range(10, 20))),
     ({"after": "2020-01-03T00:00:00", "before": "2020-01-06T00:00:00"}, {2, 3, 4}),
+    ({"after": "2020-01-03T01:00:00+01:00", "before": "2020-01-06T00:00:00Z"}, {2, 3, 4}),  # zones: UTC
     ({"orientation": "portrait"}, {i for i in range(30) if i % 3 == 1}),
     ({"min_width": 70}, {i for i in range(30) if i % 3 == 0}),
     ({"min_height": 64, "corpora": ["b"]}, {i for i in range(20, 30) if i % 3 != 0}),

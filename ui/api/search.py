@@ -82,10 +82,8 @@ def terms(ws: Workspace, q: QueryIn | None) -> tuple[QueryTerm, ...]:
 
 
 def to_filter(f: FiltersIn) -> SearchFilter:
-    naive = {k: (v.replace(tzinfo=None) if v is not None else None) for k, v in (("after", f.after), ("before", f.before))}
-    return SearchFilter(corpora=tuple(f.corpora), collections=tuple(f.collections), tags=tuple(f.tags),
-                        path_glob=f.path_glob, min_width=f.min_width, min_height=f.min_height,
-                        orientation=f.orientation, **naive)
+    """The wire filter is `SearchFilter` field for field."""
+    return SearchFilter(**f.model_dump())
 
 
 def _stored_upload(ws: Workspace, encoded: str) -> str:
