@@ -120,6 +120,12 @@ def test_upload_size_limit(client, monkeypatch) -> None:
     assert r.status_code == 413 and "limited" in r.json()["error"]
 
 
+def test_oversized_bodies_are_refused_before_reading(client) -> None:
+    r = client.post("/v1/search/upload", content=b"x" * 10, headers={"content-length": str(2**31),
+                                                                       "content-type": "multipart/form-data"})
+    assert r.status_code == 413 and "MiB" in r.json()["error"]
+
+
 def test_image_metadata_thumbnail_and_file(fw, client) -> None:
     ws, ids, root = fw
     meta = client.get(f"/v1/images/{ids[2]}").json()

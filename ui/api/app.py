@@ -27,12 +27,13 @@ from retrieval.indexes import get_index
 
 from . import collections, images, search
 from .metrics import Metrics
-from .schemas import ErrorOut
+from .schemas import MAX_BASE64, ErrorOut
 from .security import ServeSettings, require_token
 
 log = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
 ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422, 500)}
+MAX_REQUEST_BYTES = MAX_BASE64 + 2**20  # a base64 image at the upload limit, plus the rest of the body
 
 
 def create_app(ws: Workspace, settings: ServeSettings | None = None, *, warm: bool = True) -> FastAPI:
@@ -124,7 +125,12 @@ async def _observe(request: Request, call_next):  # noqa: ANN001, ANN202 - Starl
     metrics.started()
     start = time.perf_counter()
     try:
-        response = await call_next(request)
+        if int(request.headers.get("content-length") or 0) > MAX_REQUEST_BYTES:  # refused before it is read
+            response = _error(413, f"the request body is over {MAX_REQUEST_BYTES // 2**20} MiB")
+        else:
+            response = await call_next(request)
+    except ValueError:  # a malformed Content-Length
+        response = _error(400, "bad Content-Length header")
     except Exception:  # noqa: BLE001 - the traceback goes to the log, the client gets one sentence
         log.exception("request %s %s failed", request.method, request.url.path)
         response = _error(500, "internal error; the server log has the details")
