@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import numpy as np
 import pytest
 from filter_workspace import build
 from sqlalchemy import select
@@ -159,3 +160,25 @@ def test_migration_backfills_dates_of_an_existing_workspace(tmp_path) -> None:
     assert taken[ids[0]] == datetime(2020, 9, 13, 12, 26, 40)
     assert taken[ids[1]] == datetime(2017, 7, 14, 2, 40)
     assert all(v is not None for v in taken.values())
+
+
+def test_allow_lists_over_16384_ids_on_ivf_and_hnsw_return_exactly_k() -> None:
+    """Above EXACT_SUBSET_MAX the index is asked with a selector; an IVF probe that visits one list (or an
+    HNSW walk) finds too few allowed ids, and the short row is completed exactly: k hits, the true top k."""
+    from indexer.vectors.index import EXACT_SUBSET_MAX, VectorIndex
+    from indexer.vectors.selection import parse_override
+
+    rng = np.random.default_rng(3)
+    n, dim, k = 24_000, 16, 400
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    allow = ids[rng.permutation(n)[:EXACT_SUBSET_MAX + 1]]
+    query = vectors[:1]
+    exact = vectors[allow - 1] @ query[0]
+    truth = allow[np.argsort(-exact, kind="stable")[:k]]
+    for factory in ("IVF64,Flat", "HNSW8"):
+        choice = parse_override(factory, dim, nprobe=1, ef_search=16)
+        index = VectorIndex.build(dim, "ip", choice, ids, vectors)
+        _scores, found = index.search(query, k, allow=allow)
+        assert (found[0] >= 0).sum() == k and set(found[0].tolist()) == set(truth.tolist()), factory
