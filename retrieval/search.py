@@ -138,7 +138,10 @@ def joint_search(ws: Workspace, content: Query, style: Query, *, alpha: float = 
     fused = fuse(exact[0], exact[1], ref_scores[0], ref_scores[1], alpha, layout_scores)
     order = fused_order(fused, exact[0], exact[1], alpha)
     found = [(cand[j], float(fused[j])) for j in order]
-    page = _page(ws, found[: 3 * want + 10] if collapse else found, collapse, collapse_threshold, offset, want)
+    window = found[: 3 * want + 10] if collapse else found
+    page = _page(ws, window, collapse, collapse_threshold, offset, want)
+    if len(page) < want - offset and len(window) < len(found):  # folding left it short: fold every candidate
+        page = _page(ws, found, collapse, collapse_threshold, offset, want)
     refs = image_refs(ws, [f.id for f in page])
     pos = {c: j for j, c in enumerate(cand)}
     shown = [("content", exact[0]), ("style", exact[1])] + ([("layout", layout_scores[0])] if layout_scores else [])

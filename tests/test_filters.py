@@ -182,3 +182,22 @@ def test_allow_lists_over_16384_ids_on_ivf_and_hnsw_return_exactly_k() -> None:
         index = VectorIndex.build(dim, "ip", choice, ids, vectors)
         _scores, found = index.search(query, k, allow=allow)
         assert (found[0] >= 0).sum() == k and set(found[0].tolist()) == set(truth.tolist()), factory
+
+
+def test_pages_short_after_folding_are_refilled(fw, monkeypatch) -> None:
+    """When near-duplicate folding eats the candidates, search widens and joint search folds them all: k hits."""
+    import retrieval.search as search_module
+    from retrieval.duplicates import Folded
+
+    def greedy(_ws, found, _threshold=None):  # noqa: ANN001, ANN202 - the first 20 are copies of the best
+        head, rest = found[:20], found[20:]
+        return [Folded(head[0][0], head[0][1], tuple(i for i, _ in head[1:]))] + [Folded(i, s) for i, s in rest]
+
+    ws, ids = fw
+    plain = [h.id for h in search(ws, f"id:{ids[4]}", k=30, collapse=False)]
+    monkeypatch.setattr(search_module, "fold_duplicates", greedy)
+    hits = search(ws, f"id:{ids[4]}", k=3)
+    assert [h.id for h in hits] == [plain[0], plain[20], plain[21]] and len(hits[0].duplicates) == 19
+    joint_plain = [h.id for h in joint_search(ws, f"id:{ids[4]}", f"id:{ids[4]}", k=30, collapse=False)]
+    joint = joint_search(ws, f"id:{ids[4]}", f"id:{ids[4]}", k=3)
+    assert [h.id for h in joint] == [joint_plain[0], joint_plain[20], joint_plain[21]]
