@@ -37,6 +37,8 @@ def term_vector(ws: Workspace, space: SpaceInfo, term: QueryTerm, *, corpora: li
         vec = np.asarray(term.value, dtype=np.float32).ravel()
         if vec.shape != (space.dim,):
             raise QueryError(f"a raw vector for space {space.name!r} needs {space.dim} values, got {vec.size}")
+        if not np.isfinite(vec).all():
+            raise QueryError("a raw vector must hold finite numbers only")
         return l2_normalize(vec)
     if term.kind == "id":
         return stored_vectors(ws, space, [int(term.value)])[int(term.value)]

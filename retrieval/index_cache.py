@@ -9,14 +9,18 @@ from indexer.catalog.schema import IndexLogEntry, IndexSnapshot
 from indexer.index_sync import load_index
 from indexer.spaces import SpaceInfo
 from indexer.vectors.faiss_index import VectorIndex
+from indexer.vectors.storage import IndexFileError
 from indexer.workspace import Workspace
 
 _CACHE: dict[tuple[str, int], tuple[tuple, VectorIndex]] = {}
 _LOCK = threading.Lock()
+_LOADING = threading.Lock()  # one load at a time (see get_index)
+_LOAD_TRIES = 3
 
 
 def get_index(ws: Workspace, space: SpaceInfo) -> VectorIndex:
-    """The space's up-to-date index, loaded once per change of the catalog."""
+    """The space's up-to-date index, loaded once per change of the catalog. A caller that finds another
+    thread loading a newer version searches the previous one meanwhile (never blocks, never fails)."""
     with ws.session() as s:
         version = (
             s.scalar(select(IndexSnapshot.file).where(IndexSnapshot.space_id == space.id,
@@ -27,9 +31,31 @@ def get_index(ws: Workspace, space: SpaceInfo) -> VectorIndex:
     key = (str(ws.home), space.id)
     with _LOCK:
         hit = _CACHE.get(key)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    # One load at a time. While it runs, other threads keep the index they had: a server under an indexing
+    # run (a new log entry every batch) would otherwise queue every request behind each reload.
+    if not _LOADING.acquire(blocking=hit is None):
+        return hit[1]
+    try:
+        with _LOCK:
+            hit = _CACHE.get(key)
         if hit is not None and hit[0] == version:
             return hit[1]
-    index = load_index(ws, space)
-    with _LOCK:
-        _CACHE[key] = (version, index)
-    return index
+        index = _load(ws, space)
+        with _LOCK:
+            _CACHE[key] = (version, index)
+        return index
+    finally:
+        _LOADING.release()
+
+
+def _load(ws: Workspace, space: SpaceInfo) -> VectorIndex:
+    """`load_index`, again when a checkpoint replaced the snapshot between reading its row and opening its file
+    (the old file is deleted once the new one is current): searches in flight never see that race."""
+    for _attempt in range(_LOAD_TRIES - 1):
+        try:
+            return load_index(ws, space)
+        except IndexFileError:
+            continue
+    return load_index(ws, space)

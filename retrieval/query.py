@@ -38,8 +38,9 @@ class QueryTerm:
         return f"{self.weight:+g} x {self.kind}:{value}"
 
 
-def parse_query(expr: str) -> list[QueryTerm]:
-    """Split an expression into signed, weighted terms."""
+def parse_query(expr: str, *, files: bool = True) -> list[QueryTerm]:
+    """Split an expression into signed, weighted terms. With `files=False` (requests from the network) a term
+    is never looked up on disk: one that looks like a file path is refused, anything else is text."""
     if expr is None or not expr.strip():
         raise QueryError("empty query")
     text = expr.strip()
@@ -52,13 +53,13 @@ def parse_query(expr: str) -> list[QueryTerm]:
         text = text[2:]
     parts = _SPLIT.split(text)
     check_query_terms(len(parts) // 2 + 1)
-    terms = [_term(parts[0], sign)]
+    terms = [_term(parts[0], sign, files)]
     for op, raw in zip(parts[1::2], parts[2::2]):
-        terms.append(_term(raw, 1.0 if op == "+" else -1.0))
+        terms.append(_term(raw, 1.0 if op == "+" else -1.0, files))
     return terms
 
 
-def _term(raw: str, sign: float) -> QueryTerm:
+def _term(raw: str, sign: float, files: bool = True) -> QueryTerm:
     weight = 1.0
     raw = raw.strip().strip("\"'")
     match = _WEIGHT.match(raw)
@@ -74,6 +75,10 @@ def _term(raw: str, sign: float) -> QueryTerm:
         except ValueError:
             raise QueryError(f"bad catalog id in {raw!r}; write id:123") from None
         return QueryTerm("id", image_id, weight)
+    if not files:
+        if _looks_like_path(raw):
+            raise QueryError(f"file paths are not accepted here ({raw[:80]!r}); send the image itself")
+        return QueryTerm("text", raw, weight)
     path = os.path.expanduser(raw)
     if os.path.isfile(path):
         return QueryTerm("image", os.path.abspath(path), weight)

@@ -152,3 +152,24 @@ def test_open_vocabulary_text_goes_through_the_clip_text_tower(tmp_path) -> None
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True) and len(hits) == 4
     finally:
         ws.close()
+
+
+def test_api_search_with_the_starter_models_explains_text_labels(demo) -> None:
+    """The HTTP API over the real starter models: exact ids, and the text term resolved to ImageNet labels."""
+    from fastapi.testclient import TestClient
+
+    from ui.api.app import create_app
+
+    ws, ids, *_ = demo
+    with TestClient(create_app(ws, warm=False)) as client:
+        body = client.post("/v1/search", json={"query": {"text": "espresso"}, "k": 1,
+                                                "filters": {"corpora": ["photos"]}}).json()
+        joint = client.post("/v1/search", json={"space": "joint", "content": {"text": "a cat"},
+                                                 "style": {"image_id": ids["chelsea-style-07.jpg"]}, "k": 1,
+                                                 "filters": {"corpora": ["styled"]}}).json()
+    assert [h["id"] for h in body["items"]] == [ids["coffee.png"]]
+    explained = body["explain"][0]
+    assert explained["method"] == "labels" and explained["labels"][0]["label"] == "espresso"
+    expected = joint_search(ws, "a cat", f"id:{ids['chelsea-style-07.jpg']}", k=1, corpora=["styled"])
+    assert [h["id"] for h in joint["items"]] == [h.id for h in expected]
+    assert names(expected, ids)[0].endswith("-style-07.jpg")  # the style of the style query

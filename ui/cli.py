@@ -11,8 +11,10 @@ from ui.cli_common import CliParser, emit, open_workspace, workspace_layout
 from ui.cli_corpus import add_corpus_commands
 from ui.cli_datasets import add_dataset_commands
 from ui.cli_errors import report
+from ui.cli_filters import add_filter_flags, filter_from_args
 from ui.cli_generate import add_generate_commands, generator_rows
 from ui.cli_parasol import add_parasol_commands
+from ui.cli_serve import add_serve_command
 from ui.cli_spaces import add_space_commands
 from ui.cli_styo import add_styo_commands
 from ui.cli_train import add_train_commands
@@ -63,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content", metavar="QUERY", help="joint search: what is shown (with --style)")
     p.add_argument("--style", metavar="QUERY", help="joint search: how it is shown (with --content)")
     p.add_argument("--alpha", type=float, default=0.5, help="joint search: weight of content vs style (0..1)")
-    p.add_argument("--corpus", action="append", default=[], metavar="NAME", help="restrict to a corpus (repeatable)")
+    add_filter_flags(p)
     p.add_argument("-k", "--k", type=int, default=10, metavar="N",
                    help=f"number of results (default 10; offset + k at most {MAX_K:,})")
     p.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N results (the next page)")
@@ -86,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_space_commands(sub, common)
     add_corpus_commands(sub, common)
     add_ui_command(sub, common)
+    add_serve_command(sub, common)
     add_generate_commands(sub, common)
     add_styo_commands(sub, common)
     add_parasol_commands(sub, common)
@@ -163,9 +166,11 @@ def parse_size(text: str) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    import os
+
     from retrieval.query import QueryError, QueryTerm, parse_query
-    from retrieval.search import joint_search, search
-    from ui.cli_explain import print_explanations, search_explanations, with_explanations
+    from retrieval.request import SearchRequest
+    from ui.cli_explain import print_explanations, with_explanations
 
     ws = open_workspace(args, writes="--add-to" if args.add_to else None)
     if args.add_to:
@@ -173,25 +178,19 @@ def cmd_search(args: argparse.Namespace) -> int:
 
         require_collection(ws, args.add_to)  # before the search: a typo costs nothing
     page = {"k": args.k, "offset": args.offset, "collapse": not args.no_collapse,
-            "collapse_threshold": args.collapse_threshold}
-    corpora = args.corpus or None
+            "collapse_threshold": args.collapse_threshold, "filters": filter_from_args(args)}
     if args.content is not None or args.style is not None:
         if args.content is None or args.style is None or args.query or args.image or args.like:
             raise QueryError("a joint search takes exactly --content QUERY and --style QUERY")
-        hits = joint_search(ws, args.content, args.style, alpha=args.alpha, corpora=corpora, **page)
-        terms = None
+        request = SearchRequest(space="joint", content=args.content, style=args.style, alpha=args.alpha, **page)
     else:
         terms = parse_query(args.query) if args.query else []
         terms += [QueryTerm("image", p) for p in args.image] + [QueryTerm("id", i) for i in args.like]
-        if not terms:
-            raise QueryError("nothing to search for: give a query, --image PATH or --like ID")
         for t in terms:
-            if t.kind == "image":
-                import os
-
-                if not os.path.isfile(str(t.value)):
-                    raise QueryError(f"no such image file: {t.value}")
-        hits = search(ws, terms, space=args.space, corpora=corpora, **page)
+            if t.kind == "image" and not os.path.isfile(str(t.value)):
+                raise QueryError(f"no such image file: {t.value}")
+        request = SearchRequest(tuple(terms), space=args.space, **page)
+    hits = request.run(ws)
 
     if args.add_to:
         from retrieval.collections import add_images
@@ -202,7 +201,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         added = add_images(ws, args.add_to, [h.id for h in hits], added_by=f"query:{query}")
         print(f"stylelens: {len(added.added)} added to {args.add_to}"
               + (f", {len(added.already)} already in it" if added.already else ""), file=sys.stderr)
-    explained = search_explanations(ws, args, terms)
+    explained = request.explain(ws)
     print_explanations(args, explained)
 
     def human() -> None:

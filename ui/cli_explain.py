@@ -13,17 +13,7 @@ import argparse
 import sys
 from typing import TextIO
 
-from indexer.workspace import Workspace
-from retrieval.explain import TextExplanation, explain_joint, explain_query, weak_terms
-from retrieval.query import QueryTerm
-
-
-def search_explanations(ws: Workspace, args: argparse.Namespace,
-                        terms: list[QueryTerm] | None) -> list[TextExplanation]:
-    """Explanations of the text terms of this `search` command (joint: --content then --style)."""
-    if terms is None:
-        return explain_joint(ws, args.content, args.style)
-    return explain_query(ws, terms, space=args.space)
+from retrieval.explain import TextExplanation, weak_terms
 
 
 def print_explanations(args: argparse.Namespace, explanations: list[TextExplanation],

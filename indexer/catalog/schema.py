@@ -81,6 +81,7 @@ class ImageRecord(Base):
     format: Mapped[str | None] = mapped_column(String(16))
     bytes: Mapped[int] = mapped_column(BigInteger)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)  # EXIF date, else mtime (UTC)
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"))

@@ -19,9 +19,12 @@ import os
 import stat
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from .taken import exif_taken_at
 
 DEFAULT_MAX_PIXELS = 178_956_970
 """Pillow's own hard limit (2 x Image.MAX_IMAGE_PIXELS, ~179 MP: 13,400 x 13,400): generous for photos and
@@ -70,6 +73,7 @@ class DecodedImage:
     sha256: str
     size: int
     format: str
+    taken_at: datetime | None = None  # EXIF DateTimeOriginal (else DateTime), as written by the camera
 
 
 def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
@@ -167,6 +171,7 @@ def decode_bytes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side:
             except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error, ...
                 raise ImageRejected(f"truncated or corrupt image data: {_describe(exc)}") from None
             orientation = _orientation(im)
+            taken_at = exif_taken_at(im)
             try:
                 rgb = to_rgb(im)
             except MemoryError:
@@ -190,7 +195,8 @@ def decode_bytes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side:
         finally:
             im.close()
     rgb.info = {}  # stale EXIF orientation / ICC / palette info no longer describe these pixels
-    return DecodedImage(image=rgb, width=width, height=height, sha256=digest, size=len(data), format=fmt)
+    return DecodedImage(image=rgb, width=width, height=height, sha256=digest, size=len(data), format=fmt,
+                        taken_at=taken_at)
 
 
 def to_rgb(im: Image.Image) -> Image.Image:

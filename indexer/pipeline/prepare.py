@@ -5,6 +5,7 @@ This module is imported by spawned worker processes, so it stays light: no torch
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
@@ -29,6 +30,7 @@ class Prepared:
     width: int | None = None
     height: int | None = None
     format: str | None = None
+    taken_at: datetime | None = None  # EXIF date; the writer falls back to the file's mtime
     pixels: dict[str, np.ndarray] = field(default_factory=dict)  # space -> uint8 crop (Preprocess.pixels)
 
     @property
@@ -58,4 +60,5 @@ def prepare(task: PrepareTask) -> Prepared:
     except Exception as exc:  # noqa: BLE001 - one odd file must not stop a whole indexing run
         return Prepared(task.path, error=f"cannot prepare model input: {type(exc).__name__}: {exc}")
     return Prepared(task.path, sha256=decoded.sha256, width=decoded.width, height=decoded.height,
-                    format=decoded.format, pixels=pixels)
+                    format=decoded.format, taken_at=decoded.taken_at,
+                    pixels=pixels)

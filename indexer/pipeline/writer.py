@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from ..catalog.paths import RootMap
 from ..catalog.schema import Embedding, ImageRecord, IndexLogEntry
 from ..imaging.scan import FoundFile
+from ..imaging.taken import mtime_taken_at
 from .prepare import Prepared
 
 INDEXED, DUPLICATE, FAILED = "indexed", "duplicate", "failed"
@@ -51,6 +52,7 @@ def record_batch(s: Session, roots: RootMap, space_ids: dict[str, int], items: l
     for (found, prepared), (image, was_new) in zip(items, images):
         image.sha256, image.width, image.height = prepared.sha256, prepared.width, prepared.height
         image.format, image.error = prepared.format, None
+        image.taken_at = prepared.taken_at or mtime_taken_at(found.mtime_ns)
         ids_by_path[found.path] = image.id
         original = duplicate_of.get(found.path)
         if isinstance(original, str):

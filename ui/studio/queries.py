@@ -1,15 +1,17 @@
-"""A search as the Search page's controls describe it, run through `retrieval.search` exactly as
-`stylelens search` runs it, and how a hit is captioned. (In an importable module: the page file is
+"""A search as the Search page's controls describe it, run as the library's `retrieval.request.SearchRequest`
+(the request `stylelens search` and the HTTP API build too), and how a hit is captioned. (In an importable module: the page file is
 re-executed on every run, and a request kept in the session must compare equal across runs.)"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from indexer.workspace import Workspace
-from retrieval.explain import TextExplanation, explain_joint, explain_query
+from retrieval.explain import TextExplanation
 from retrieval.query import QueryError, QueryTerm, parse_query
-from retrieval.search import SearchHit, joint_search, search
+from retrieval.filters import SearchFilter
+from retrieval.request import SearchRequest as Request
+from retrieval.search import SearchHit
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class SearchRequest:
     corpora: tuple[str, ...] = ()
     k: int = 48
     collapse: bool = True  # fold near-duplicates onto the best hit (each hit lists them)
+    filters: SearchFilter = SearchFilter()  # path, dates, size, orientation, collection, tag (retrieval.filters)
 
     def is_empty(self) -> bool:
         return not self.text.strip() and self.image is None
@@ -37,25 +40,27 @@ class SearchRequest:
         style = " + ".join(filter(None, [self.style.strip(), self.style_image]))
         return f"content={content}; style={style}; alpha={self.alpha:g}"
 
-    def run(self, ws: Workspace) -> list[SearchHit]:
-        corpora = list(self.corpora) or None
+    def to_request(self) -> Request:
+        """The library's request (retrieval.request), the one the CLI and the HTTP API build too."""
+        flt = replace(self.filters, corpora=tuple(dict.fromkeys((*self.filters.corpora, *self.corpora))))
         content = query_terms(self.text, self.image)
         if self.mode != "joint":
             if not content:
                 raise QueryError("nothing to search for: type a query or drop an image")
-            return search(ws, content, space=self.mode, k=self.k, corpora=corpora, collapse=self.collapse)
+            return Request(tuple(content), space=self.mode, k=self.k, collapse=self.collapse, filters=flt)
         style = query_terms(self.style, self.style_image)
         if not content or not style:
             raise QueryError("a joint search needs a content query (text or image) and a style query "
                              "(text, an image, or “Use as style” on a result)")
-        return joint_search(ws, content, style, alpha=self.alpha, k=self.k, corpora=corpora, collapse=self.collapse)
+        return Request(space="joint", content=tuple(content), style=tuple(style), alpha=self.alpha, k=self.k,
+                       collapse=self.collapse, filters=flt)
+
+    def run(self, ws: Workspace) -> list[SearchHit]:
+        return self.to_request().run(ws)
 
     def explain(self, ws: Workspace) -> list[TextExplanation]:
         """What each text term resolved to (`stylelens search --explain`); nothing for pictures only."""
-        content = query_terms(self.text, self.image)
-        if self.mode != "joint":
-            return explain_query(ws, content, space=self.mode)
-        return explain_joint(ws, content, query_terms(self.style, self.style_image))
+        return self.to_request().explain(ws)
 
 
 def query_terms(text: str, image: str | None) -> list[QueryTerm]:

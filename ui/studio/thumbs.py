@@ -8,6 +8,7 @@ import os
 import streamlit as st
 
 from indexer.imaging.decode import ImageRejected, decode_file
+from retrieval.images import render_thumbnail
 
 THUMB_SIDE = 256  # longer side in pixels: sharp in a 4-column grid, small to send
 
@@ -15,13 +16,7 @@ THUMB_SIDE = 256  # longer side in pixels: sharp in a 4-column grid, small to se
 @st.cache_data(max_entries=4096, show_spinner=False)
 def _thumbnail(path: str, mtime_ns: int, size: int) -> bytes | str:
     """JPEG bytes of the thumbnail, or the reason there is none (cached: the key pins the file version)."""
-    try:
-        image = decode_file(path, max_side=THUMB_SIDE).image
-    except ImageRejected as exc:
-        return exc.reason
-    buf = io.BytesIO()
-    image.save(buf, "JPEG", quality=85)
-    return buf.getvalue()
+    return render_thumbnail(path, THUMB_SIDE)
 
 
 def thumbnail(path: str) -> bytes | str:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from indexer.catalog.paths import join_root, relative_to, root_abspath, stored_root
 
 revision = '0005'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
