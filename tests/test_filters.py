@@ -12,9 +12,10 @@ from sqlalchemy import select
 
 from indexer.catalog.schema import ImageRecord
 from indexer.imaging.taken import file_taken_at
-from indexer.vectors import index as vector_index
+from indexer.vectors import faiss_index as vector_index
+from retrieval.catalog_lookup import image_refs
 from retrieval.filters import SearchFilter, allowed_ids, parse_date
-from retrieval.indexes import get_index
+from retrieval.index_cache import get_index
 from retrieval.query import QueryError
 from retrieval.search import joint_search, search
 
@@ -92,7 +93,7 @@ def test_selective_filters_on_hnsw_return_exactly_k(fw, monkeypatch) -> None:
 def test_short_index_answers_fall_back_to_exact_ranking(fw, monkeypatch) -> None:
     """An ANN index that comes back short (here: one that finds nothing) still yields exactly k hits."""
     ws, ids = fw
-    from indexer.vectors.index import VectorIndex
+    from indexer.vectors.faiss_index import VectorIndex
 
     real = VectorIndex.search
 
@@ -113,7 +114,7 @@ def test_dates_are_recorded_at_indexing_and_backfilled(fw, tmp_path) -> None:
         rows = dict(s.execute(select(ImageRecord.id, ImageRecord.taken_at)).all())
         assert rows[ids[4]] == datetime(2020, 1, 5, 12, 0)
         assert rows[ids[21]] == datetime(2024, 3, 2)
-        path = s.scalar(select(ImageRecord.path).where(ImageRecord.id == ids[4]))
+    path = image_refs(ws, [ids[4]])[ids[4]].path  # absolute (the catalog keeps it relative to its root)
     assert file_taken_at(path, 0) == datetime(2020, 1, 5, 12, 0)  # the backfill reads EXIF from the file ...
     assert file_taken_at(str(tmp_path / "gone.jpg"), 1_700_000_000 * 10**9) == datetime(2023, 11, 14, 22, 13, 20)
 
@@ -165,7 +166,7 @@ def test_migration_backfills_dates_of_an_existing_workspace(tmp_path) -> None:
 def test_allow_lists_over_16384_ids_on_ivf_and_hnsw_return_exactly_k() -> None:
     """Above EXACT_SUBSET_MAX the index is asked with a selector; an IVF probe that visits one list (or an
     HNSW walk) finds too few allowed ids, and the short row is completed exactly: k hits, the true top k."""
-    from indexer.vectors.index import EXACT_SUBSET_MAX, VectorIndex
+    from indexer.vectors.faiss_index import EXACT_SUBSET_MAX, VectorIndex
     from indexer.vectors.selection import parse_override
 
     rng = np.random.default_rng(3)

@@ -1,7 +1,7 @@
 """The FastAPI app of `stylelens serve` for one workspace: routers, token guard, JSON errors, metrics.
 
 Requests run in FastAPI's thread pool, concurrently; models and indexes stay loaded in this process
-(`retrieval.indexes` reloads an index when the catalog says a new snapshot or log entries appeared, so an
+(`retrieval.index_cache` reloads an index when the catalog says a new snapshot or log entries appeared, so an
 indexing run in another process is picked up without a restart, and a search in flight keeps the index
 object it started with).
 """
@@ -19,11 +19,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException
 
-from indexer.index_store import current_snapshot
+from indexer.index_sync import current_snapshot
 from indexer.spaces import list_spaces, space_encoder
 from indexer.workspace import Workspace, WorkspaceError
 from retrieval.images import ImageNotFound
-from retrieval.indexes import get_index
+from retrieval.index_cache import get_index
 
 from . import collections, images, search
 from .metrics import Metrics

@@ -34,13 +34,12 @@ def _home() -> str | None:
 
 
 def _unique_name(columns: list[str]) -> str:
-    """The name of images' unique constraint on `columns` (SQLite's unnamed one gets NAMING's)."""
+    """The name of images' unique constraint on `columns`; an unnamed one (SQLite's original table) is known
+    to batch mode by NAMING's name."""
     bind = op.get_bind()
-    if bind.dialect.name == 'sqlite':
-        return f"uq_images_{columns[0]}"
     for uq in sa.inspect(bind).get_unique_constraints('images'):
         if uq['column_names'] == columns:
-            return uq['name']
+            return uq['name'] or f"uq_images_{columns[0]}"
     raise RuntimeError(f"images has no unique constraint on {columns}")
 
 
@@ -120,4 +119,5 @@ def downgrade() -> None:
         b.drop_column('path')
         b.drop_column('root_id')
         b.alter_column('relpath', new_column_name='path', existing_type=sa.Text(), nullable=False)
+    with op.batch_alter_table('images') as b:  # after the rename: in the same batch the constraint was lost
         b.create_unique_constraint('images_corpus_id_path_key', ['corpus_id', 'path'])
