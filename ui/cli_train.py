@@ -45,9 +45,8 @@ def add_train_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa: A
 
 
 def add_dualstylegan_arguments(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
-    """The `codes`, `stage2` and `stage3` actions of DualStyleGAN training, with the paper's defaults."""
-    from generation.dualstylegan.training import Stage2Config
-
+    """The `codes`, `stage2` and `stage3` actions of DualStyleGAN training, with the paper's defaults (filled in
+    when the stage runs: building the parser must not import torch, every command's start-up pays for it)."""
     run = argparse.ArgumentParser(add_help=False)
     run.add_argument("--checkpoint-dir", help="the official checkpoint/ folder")
     run.add_argument("--images", help="training images (faces for stage2, the style set otherwise)")
@@ -61,8 +60,8 @@ def add_dualstylegan_arguments(p: argparse.ArgumentParser, common: argparse.Argu
     run.add_argument("--tiny", action="store_true", help="random tiny models and images (a CPU check)")
     sub = p.add_subparsers(dest="stage", required=True, metavar="STAGE")
     p2 = sub.add_parser("stage2", parents=[common, run], help="stages I and II (pretraining on faces)")
-    p2.add_argument("--iters", type=int, nargs="+", default=list(Stage2Config().iters))
-    p2.add_argument("--mix-layers", type=int, nargs="+", default=list(Stage2Config().mix_layers))
+    p2.add_argument("--iters", type=int, nargs="+", help="iterations per stage (default: the paper's 300 300 3000)")
+    p2.add_argument("--mix-layers", type=int, nargs="+", help="mixing layer per stage (default: the paper's 7 6 5)")
     p3 = sub.add_parser("stage3", parents=[common, run], help="stage III (the target style)")
     p3.add_argument("style")
     p3.add_argument("--pretrained", help="default CHECKPOINT_DIR/generator-pretrain.pt")

@@ -94,7 +94,8 @@ def _real_nets(args: argparse.Namespace) -> tuple:
 
 def stage2(args: argparse.Namespace) -> Path:
     """Stage I (initialisation) + stage II (style mixing targets, l = 7, 6, 5) -> generator-pretrain.pt."""
-    config = Stage2Config(iters=tuple(args.iters), mix_layers=tuple(args.mix_layers))
+    paper = Stage2Config()
+    config = Stage2Config(iters=tuple(args.iters or paper.iters), mix_layers=tuple(args.mix_layers or paper.mix_layers))
     if args.tiny:
         trainer = _tiny_trainer(args.seed)
         data = iter(lambda: torch.rand(args.batch, 3, TINY_SIZE, TINY_SIZE) * 2 - 1, None)
