@@ -90,6 +90,18 @@ def pattern_image(size: tuple[int, int], colours: tuple[RGB, RGB, RGB, RGB] = PA
     return im if mode == "RGB" else im.convert(mode)
 
 
+def write_random_patterns(folder, n: int, seed: int, size: tuple[int, int] = (64, 48), prefix: str = "") -> list:
+    """`n` quadrant images of seeded random colours saved as `folder/{prefix}{i}.png` (folder created); the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        colours = tuple(tuple(int(c) for c in rng.integers(0, 255, 3)) for _ in range(4))
+        pattern_image(size, colours).save(path := folder / f"{prefix}{i}.png")
+        paths.append(path)
+    return paths
+
+
 def quadrant_colours(image: Image.Image) -> tuple[RGB, RGB, RGB, RGB]:
     """RGB at the centres of the four quadrants (TL, TR, BL, BR) of an image of any size."""
     rgb = image.convert("RGB")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from blend_stylizer import BLEND, register_blend
 from cli_runner import cli_error, cli_json
-from corpus_factory import pattern_image
+from corpus_factory import write_random_patterns
 from PIL import Image
 
 from generation.fonts import dejavu_path, label_font
@@ -21,11 +21,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path]:
     """A tiny-profile workspace of 4 patterns; (the --workspace args, the image folder)."""
     root = tmp_path_factory.mktemp("defects")
     imgs = root / "imgs"
-    imgs.mkdir()
-    rng = np.random.default_rng(7)
-    for i in range(4):
-        pattern_image((64, 48), tuple(tuple(int(c) for c in rng.integers(0, 255, 3)) for _ in range(4))).save(
-            imgs / f"{i}.png")
+    write_random_patterns(imgs, 4, seed=7)
     ws = ["--workspace", str(root / "ws")]
     assert main(["index", str(imgs), "--corpus", "c", "--profile", "tiny", "--workers", "0", *ws]) == 0
     register_blend()
@@ -71,13 +67,13 @@ def test_export_refusal_names_only_the_cli_flag(capsys, indexed, tmp_path: Path)
 
 def test_search_add_to_checks_the_collection_first_and_counts(capsys, indexed, monkeypatch) -> None:
     ws, _ = indexed
-    import retrieval.search
+    import retrieval.request  # the CLI runs its searches through SearchRequest
 
     def no_search(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("searched before checking the collection")
 
     with monkeypatch.context() as m:
-        m.setattr(retrieval.search, "search", no_search)
+        m.setattr(retrieval.request, "search", no_search)
         err = cli_error(capsys, "search", "--like", "1", "--add-to", "nope", *ws)
     assert "no collection named 'nope'" in err
     cli_json(capsys, "collection", "create", "found", *ws)
@@ -106,11 +102,7 @@ def test_strip_labels_use_a_real_font_and_never_overlap() -> None:
 def test_mine_triplets_defaults_corpora_by_role(capsys, indexed, tmp_path: Path) -> None:
     ws, _ = indexed
     art = tmp_path / "art"
-    art.mkdir()
-    rng = np.random.default_rng(11)
-    for i in range(3):
-        pattern_image((64, 48), tuple(tuple(int(c) for c in rng.integers(0, 255, 3)) for _ in range(4))).save(
-            art / f"a{i}.png")
+    write_random_patterns(art, 3, seed=11, prefix="a")
     assert main(["index", str(art), "--corpus", "art", "--role", "style", "--workers", "0", *ws]) == 0
     capsys.readouterr()
     summary = cli_json(capsys, "mine-triplets", "-k", "3", "--run", "by-role", *ws)

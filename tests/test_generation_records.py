@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from blend_stylizer import BLEND, register_blend
 from conftest import catalog_paths
-from corpus_factory import pattern_image
+from corpus_factory import pattern_image, write_random_patterns
 from sqlalchemy import select, update
 
 from generation import StyleRef, create_stylizer
@@ -32,11 +32,7 @@ def indexed(tmp_path_factory):
     """A tiny-profile workspace with 4 indexed images and one failed file; name -> catalog id."""
     root = tmp_path_factory.mktemp("gen")
     imgs = root / "imgs"
-    imgs.mkdir()
-    rng = np.random.default_rng(2)
-    for i in range(4):
-        pattern_image((64, 48), tuple(tuple(int(c) for c in rng.integers(0, 255, 3)) for _ in range(4))).save(
-            imgs / f"{i}.png")
+    write_random_patterns(imgs, 4, seed=2)
     (imgs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     ws = Workspace.open(root / "ws")
     index_paths(ws, [str(imgs)], "c", profile="tiny", workers=0, progress=False)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from blend_stylizer import BLEND, register_blend
 from cli_runner import cli_json
-from corpus_factory import pattern_image
+from corpus_factory import write_random_patterns
 
 from generation.history import count_generations, fresh_out_dir, list_generations, regenerate_record
 from indexer.workspace import Workspace
@@ -20,11 +19,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[dic
     """A workspace with three runs: a stylize, an interpolation strip, another stylize (ids 1, 2, 3)."""
     root = tmp_path_factory.mktemp("history")
     imgs = root / "imgs"
-    imgs.mkdir()
-    rng = np.random.default_rng(5)
-    for i in range(3):
-        pattern_image((48, 48), tuple(tuple(int(c) for c in rng.integers(0, 255, 3)) for _ in range(4))).save(
-            imgs / f"{i}.png")
+    write_random_patterns(imgs, 3, seed=5, size=(48, 48))
     register_blend()
     home = root / "ws"
     runs = []
