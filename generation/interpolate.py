@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from indexer.vectors.interpolation import path_weights
 
 from .base import ContentRef, StyleRef, StylizeError, Stylizer, StylizeResult
+from .method import ProgressCallback, stylize_reporting
 
 Weights = tuple[float, ...]
 
@@ -37,12 +38,14 @@ def interpolation_weights(n_styles: int, steps: int) -> list[Weights]:
 def interpolation_strip(stylizer: Stylizer, content: ContentRef, styles: Sequence[StyleRef], steps: int,
                         params: Any = None, seed: int = 0, *, weights: Sequence[Sequence[float]] | None = None,
                         progress: bool | None = None,
-                        on_step: Callable[[int, int], None] | None = None) -> list[StylizeResult]:
+                        on_step: Callable[[int, int], None] | None = None,
+                        on_progress: ProgressCallback | None = None) -> list[StylizeResult]:
     """One `stylize` call per step, same content, params and seed, styles reweighted along the path.
 
     `weights` replaces the computed path (one row per step, one weight per style), e.g. to replay a
     recorded strip. `progress`: None shows a bar only on a terminal. `on_step(done, total)` is called
-    after every step (e.g. by the Studio's progress bar).
+    after every step (e.g. by the Studio's progress bar); `on_progress` gets every denoising step of every
+    image with its ETA (`generation.method.ProgressEvent`).
     """
     rows = [tuple(float(w) for w in row) for row in weights] if weights is not None else \
         interpolation_weights(len(styles), steps)
@@ -53,7 +56,7 @@ def interpolation_strip(stylizer: Stylizer, content: ContentRef, styles: Sequenc
                disable=None if progress is None else not progress)
     for row in bar:
         step_styles = [dataclasses.replace(s, weight=w) for s, w in zip(styles, row) if w > 0]
-        results.append(stylizer.stylize(content, step_styles, params, seed))
+        results.append(stylize_reporting(stylizer, content, step_styles, params, seed, on_progress))
         if on_step is not None:
             on_step(len(results), len(rows))
     return results

@@ -25,6 +25,7 @@ from .base import (
 )
 from .inputs import DEFAULT_MAX_SIDE, describe_inputs
 from .interpolate import Weights, interpolation_strip
+from .method import ProgressCallback, stylize_reporting
 from .outputs import (
     SavedFile,
     SavedOutputs,
@@ -96,12 +97,14 @@ def describe_request(stylizer: Stylizer, request: GenerationRequest) -> dict[str
 
 def generate(stylizer: Stylizer, request: GenerationRequest, out_dir: str | Path, *, overwrite: bool = False,
              names: Sequence[str] | None = None, grid: str | None = None,
-             progress: bool | None = None, on_step: Callable[[int, int], None] | None = None) -> Generated:
+             progress: bool | None = None, on_step: Callable[[int, int], None] | None = None,
+             on_progress: ProgressCallback | None = None) -> Generated:
     """Make the request's images with `stylizer` and save them (PNG) in `out_dir`.
 
     `names` / `grid` replace the generated file names (one per image / the strip grid's; a regeneration
     reuses the recorded ones). Refuses before running when the files already exist, unless `overwrite`.
-    `on_step(done, total)` reports each image (or strip step) made.
+    `on_step(done, total)` reports each image (or strip step) made; `on_progress` each denoising step of
+    each image, with its ETA (`generation.method.ProgressEvent`).
     """
     out = prepare_out_dir(out_dir)
     description = describe_request(stylizer, request)
@@ -112,12 +115,14 @@ def generate(stylizer: Stylizer, request: GenerationRequest, out_dir: str | Path
     else:
         check_names(out, [*names, grid] if request.steps is not None else names, overwrite=overwrite)
     if request.steps is None:
-        calls = [stylizer.stylize(request.content, request.styles, request.params, request.seed)]
+        calls = [stylize_reporting(stylizer, request.content, request.styles, request.params, request.seed,
+                                   on_progress)]
         if on_step is not None:
             on_step(1, 1)
     else:
         calls = interpolation_strip(stylizer, request.content, request.styles, len(request.steps), request.params,
-                                    request.seed, weights=request.steps, progress=progress, on_step=on_step)
+                                    request.seed, weights=request.steps, progress=progress, on_step=on_step,
+                                    on_progress=on_progress)
     images = [im for call in calls for im in call.images]
     counts = [len(call.images) for call in calls]
     if names is None:

@@ -91,6 +91,15 @@ class ProgressEvent:
 ProgressCallback = Callable[[ProgressEvent], None]
 
 
+def stylize_reporting(stylizer: Any, content: Any, styles: list, params: Any, seed: int,
+                      on_progress: ProgressCallback | None) -> Any:
+    """`stylizer.stylize`, with per-step progress when asked and the stylizer is a `Method` (a plain
+    `Stylizer`, e.g. a test double, has no steps to report)."""
+    if on_progress is not None and isinstance(stylizer, Method):
+        return stylizer.stylize(content, styles, params, seed, on_progress=on_progress)
+    return stylizer.stylize(content, styles, params, seed)
+
+
 class Progress:
     """Per-step progress of one run: a tqdm bar on a terminal, and the caller's callback with an ETA
     (the mean time of the steps so far times the steps left). A context manager; `update(n)` per step."""

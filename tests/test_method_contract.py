@@ -193,3 +193,29 @@ def test_progress_is_reported_per_step_with_a_sane_eta(method, images) -> None:
     assert all(e.total == case.steps and e.eta >= 0 and e.elapsed >= 0 for e in events)
     assert events[-1].eta == 0
     assert all(a.elapsed <= b.elapsed for a, b in zip(events, events[1:]))
+
+
+
+@pytest.mark.parametrize("method", ["instantstyle", "parasol"], indirect=True)
+def test_generate_reports_every_step_of_every_strip_image(method, images, tmp_path) -> None:
+    """What the CLI and the Studio call: a 3-image strip reports each image's steps in order, then the image."""
+    name, case = method
+    content, styles = _refs(images)
+    styles = [styles[0], StyleRef(image=Image.open(images["content"]).convert("RGB"))]
+    request = GenerationRequest(content, styles, case.params, 5, [(1.0, 0.0), (0.5, 0.5), (0.0, 1.0)])
+    seen: list[tuple] = []
+    generate(case.create(name), request, tmp_path / "out", progress=False,
+             on_step=lambda done, total: seen.append(("image", done, total)),
+             on_progress=lambda e: seen.append(("step", e.done, e.total)))
+    assert [x for x in seen if x[0] == "image"] == [("image", n, 3) for n in (1, 2, 3)]
+    chunks, chunk = [], []
+    for entry in seen:
+        if entry[0] == "image":
+            chunks.append(chunk)
+            chunk = []
+        else:
+            chunk.append(entry)
+    assert len(chunks) == 3 and chunks[0] == [("step", n, case.steps) for n in range(1, case.steps + 1)]
+    for steps in chunks[1:]:  # a cached part (e.g. the content's inversion) may be reported as one jump
+        done = [d for _kind, d, _total in steps]
+        assert done == sorted(set(done)) and done[-1] == steps[-1][2] == case.steps, steps

@@ -226,3 +226,12 @@ def test_missing_weights_are_worded_with_the_studio_fields_and_keep_their_lines(
     shown = message(exc)
     assert shown == exc.message("studio") != exc.message("cli")
     assert "\n" in shown and "unet.safetensors" in shown and "--model" not in shown
+
+
+def test_generation_step_text_names_the_image_the_step_and_the_time_left() -> None:
+    from generation.method import ProgressEvent
+    from ui.studio.generate_panel import step_text
+
+    assert step_text("parasol", 1, 3, ProgressEvent(12, 50, 6.0, 19.0)) == \
+        "Generating with parasol: image 2 of 3, step 12 of 50, about 19 s left for this image"
+    assert step_text("fast", 0, 1, ProgressEvent(1, 1, 0.2, 0.0)) == "Generating with fast: image 1 of 1, step 1 of 1"
