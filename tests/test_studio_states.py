@@ -160,3 +160,15 @@ def test_a_weak_text_match_is_flagged_on_the_page(studio: AppTest) -> None:
     studio.text_input(key="q_text").set_value("quantum entanglement")
     run(studio)
     assert "'quantum entanglement' matches none of the 1000 labels" in texts(studio.warning)
+
+
+def test_search_filters_are_the_libraries_and_a_bad_value_is_said(studio: AppTest, corpus: StudioCorpus) -> None:
+    studio.text_input(key="q_text").set_value("a cup of coffee")
+    studio.text_input(key="f_path").set_value("*/photos/c*")
+    run(studio)
+    names = [c.split(" · ")[0].split(" ", 1)[1] for c in result_captions(studio)]
+    expected = sorted(n for n in corpus.ids if n.startswith("c") and (corpus.photos / n).exists())
+    assert sorted(names) == expected and expected  # exactly the photos whose names start with c
+    studio.text_input(key="f_after").set_value("next tuesday")
+    run(studio)
+    assert "Filters not applied: cannot read the date 'next tuesday'" in texts(studio.warning)

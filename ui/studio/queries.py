@@ -8,8 +8,8 @@ from pathlib import Path
 
 from indexer.workspace import Workspace
 from retrieval.explain import TextExplanation
-from retrieval.query import QueryError, QueryTerm, parse_query
 from retrieval.filters import SearchFilter
+from retrieval.query import QueryError, QueryTerm, parse_query
 from retrieval.request import SearchRequest as Request
 from retrieval.search import SearchHit
 

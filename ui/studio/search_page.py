@@ -12,6 +12,7 @@ from ui.cli_explain import format_explanation
 from ui.studio import actions, state, thumbs, uploads, url_state, viewer
 from ui.studio.context import workspace
 from ui.studio.errors import shown_errors
+from ui.studio.filters_panel import filter_inputs
 from ui.studio.grid import Card, image_grid, reset_pager
 from ui.studio.queries import SearchRequest, caption, query_pictures
 
@@ -35,7 +36,7 @@ def _controls(ws: Workspace) -> SearchRequest:
                                help="Fold near-duplicates (resized, re-encoded, slightly cropped copies: near-identical "
                                "in every space) onto the best hit; its caption says how many")
     request = SearchRequest(mode, text, str(image.path) if image else None, corpora=tuple(corpora), k=int(k),
-                            collapse=collapse)
+                            collapse=collapse, filters=filter_inputs(ws))
     if mode == "joint":
         style_col, upload_col = st.columns(2)
         style = style_col.text_input("Style query", key=state.Q_STYLE, placeholder="id:12 · words · an image path",
@@ -46,7 +47,7 @@ def _controls(ws: Workspace) -> SearchRequest:
         alpha = st.slider("Fusion weight α: content ← → style", 0.0, 1.0, step=0.05, key=state.Q_ALPHA,
                           help="alpha × content + (1 − alpha) × style, each a 0-1 percentile in its space")
         request = SearchRequest(mode, text, request.image, style, str(style_image.path) if style_image else None,
-                                float(alpha), request.corpora, request.k, request.collapse)
+                                float(alpha), request.corpora, request.k, request.collapse, request.filters)
     return request
 
 
