@@ -14,7 +14,18 @@ from .base import StylizeError
 
 Interface = Literal["library", "cli", "studio"]
 INTERFACES: tuple[Interface, ...] = ("library", "cli", "studio")
-HF_CACHE = "the local Hugging Face cache or the given folder"
+HF_CACHE = "the local Hugging Face cache or the given folder"  # kept for callers; messages name the folder
+STUDIO_FIELDS = ("model",)  # the options the Studio offers as a field (its Model list); others are CLI/library
+
+
+def hf_cache_place() -> str:
+    """Where hub models are looked for, with the real folder ($HF_HUB_CACHE / $HF_HOME respected)."""
+    try:
+        from huggingface_hub import constants
+
+        return f"the Hugging Face cache ({constants.HF_HUB_CACHE}) or the given folder"
+    except ImportError:  # pragma: no cover - huggingface_hub comes with diffusers
+        return HF_CACHE
 
 
 def spell_option(option: str, value: str, interface: Interface) -> str:
@@ -57,10 +68,10 @@ class WeightsMissingError(StylizeError):
     reason: set instead of `where` when loading failed for another reason (the loader's message).
     """
 
-    def __init__(self, what: str, missing: Sequence[tuple[str, str]] = (), *, where: str = HF_CACHE,
+    def __init__(self, what: str, missing: Sequence[tuple[str, str]] = (), *, where: str | None = None,
                  fixes: Sequence[tuple[str, str]] = (), notes: Sequence[str] = (), hub: bool = True,
                  reason: str | None = None) -> None:
-        self.what, self.missing, self.where = what, list(missing), where
+        self.what, self.missing, self.where = what, list(missing), where or hf_cache_place()
         self.fixes, self.notes, self.hub, self.reason = list(fixes), list(notes), hub, reason
         super().__init__(self.message("library"))
 
@@ -78,6 +89,9 @@ class WeightsMissingError(StylizeError):
             lines = [f"{self.what} cannot load: these files are not in {self.where}{downloads}:"]
         lines += _source_lines(self.missing, self.hub)
         lines += self.notes
-        if self.fixes:
-            lines.append("or pass " + ", ".join(spell_option(o, v, interface) for o, v in self.fixes) + ".")
+        fixes = [(o, v) for o, v in self.fixes if interface != "studio" or o in STUDIO_FIELDS]
+        if fixes and interface == "studio":
+            lines.append("or choose another model in the \"Model\" list.")
+        elif fixes:
+            lines.append("or pass " + ", ".join(spell_option(o, v, interface) for o, v in fixes) + ".")
         return "\n".join(lines)

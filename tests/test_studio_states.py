@@ -92,6 +92,11 @@ def test_missing_weights_are_said_before_any_parameter(studio: AppTest) -> None:
     [warning] = [w.value for w in studio.warning if "not on this machine" in w.value]
     assert warning.startswith("The weights of diffstyle/celebahq are not on this machine")
     assert "  \n" in warning  # its line break is kept on the page
+    from huggingface_hub import constants
+
+    # the files, the exact folder to put them in, and only what this page offers (no CLI flags, no API options)
+    assert "unet/diffusion_pytorch_model.safetensors" in warning and f"({constants.HF_HUB_CACHE})" in warning
+    assert 'choose another model in the "Model" list' in warning and "--" not in warning and "=True" not in warning
     assert not [n for n in studio.number_input if n.key.startswith("gen-diffstyle-")]  # no parameter form
     run(studio.selectbox(key="gen-diffstyle-model").set_value("diffstyle/tiny-pixel"))
     assert studio.number_input(key="gen-diffstyle-gamma") and not studio.warning

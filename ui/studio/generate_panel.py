@@ -17,6 +17,7 @@ from generation.inputs import resolve_content, resolve_style
 from generation.interpolate import interpolation_weights
 from generation.jobs import GenerationRequest, build_stylizer, generate
 from generation.method import ProgressEvent
+from generation.weights import WeightsMissingError
 from generation.records import record_generation
 from indexer.layout import WorkspaceLayout
 from indexer.workspace import Workspace
@@ -60,12 +61,20 @@ def _model_picker(ws: Workspace, method: str) -> tuple[str | None, bool]:
     return model, present[model]
 
 
-def weights_note(method: str, model: str | None) -> str:
-    """What to do when the chosen model's weights are not on this machine (before any parameter is shown)."""
+def weights_note(ws: Workspace, method: str, model: str | None) -> str:
+    """What to do when the chosen model's weights are not on this machine (before any parameter is shown):
+    the method's own missing-weights message in the Studio's words (the files, the exact folder), which
+    building and loading the stylizer raises at once; a general note if it cannot be had."""
     name = model or method
-    return (f"The weights of {name} are not on this machine, so {method} cannot run with it here.\n"
-            "Choose a model without “(weights not here)” in the Model list, or put its weights in place "
-            "(see the README's model section), then come back to this page.")
+    head = f"The weights of {name} are not on this machine, so {method} cannot run with it here.\n"
+    try:
+        _stylizer(method, model, str(ws.home)).load()
+    except WeightsMissingError as exc:
+        return head + exc.message("studio")
+    except Exception:  # noqa: BLE001 - any other failure is shown when the form runs; keep the general note
+        pass
+    return head + ("Choose a model without “(weights not here)” in the Model list, or put its weights in place "
+                   "(see the README's model section), then come back to this page.")
 
 
 def run_generation(ws: Workspace, stylizer: Stylizer, content: state.Pick | None, styles: list[state.Pick],
@@ -140,7 +149,7 @@ def render(ws: Workspace, styles: list[state.Pick], steps: int) -> None:
                           index=methods.index(DEFAULT_METHOD) if DEFAULT_METHOD in methods else 0)
     model, weights_here = _model_picker(ws, method)
     if not weights_here:
-        state.show_message("warning", weights_note(method, model))
+        state.show_message("warning", weights_note(ws, method, model))
         return
     stylizer = None
     with shown_errors(f"Method {method} cannot run here"):
