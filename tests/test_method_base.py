@@ -49,8 +49,12 @@ def test_the_message_names_the_files_the_folder_and_each_interfaces_own_option()
         "a note line",
         "or pass checkpoint_dir=DIR, allow_download=True."]
     assert cli.splitlines()[-1] == "or pass --checkpoint-dir DIR, --allow-download."
-    assert studio.splitlines()[-1] == 'or pass the "Checkpoint dir" field (DIR), the "Allow download" field.'
-    assert cli.splitlines()[:3] == studio.splitlines()[:3] == library.splitlines()[:3]
+    # the Studio has no checkpoint-folder or download field: it names nothing it does not offer
+    assert studio.splitlines() == library.splitlines()[:3]
+    with_model = WeightsMissingError("Demo model 'demo/x'", [("/m", "u.safetensors")], where="/m", hub=False,
+                                     fixes=[("model", "<folder>"), ("allow_download", "")])
+    assert with_model.message("studio").splitlines()[-1] == 'or choose another model in the "Model" list.'
+    assert cli.splitlines()[:3] == library.splitlines()[:3]
     assert err.files == ["/models/demo/unet.safetensors", "/models/demo/vae.safetensors"]
     with pytest.raises(ValueError, match="interface"):
         spell_option("model", "x", "web")  # type: ignore[arg-type]
