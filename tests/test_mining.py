@@ -125,6 +125,11 @@ def test_an_interrupted_run_resumes_to_the_same_manifest(families, monkeypatch) 
     import pyarrow.parquet as pq
 
     assert pq.read_table(resumed.manifest_parquet).equals(pq.read_table(whole.manifest_parquet))
+    import json
+
+    rows = [json.loads(line) for line in Path(whole.manifest_jsonl).read_text().splitlines()]
+    paths = [r[c] for r in rows for c in ("x_path", "y_path", "s_path") if r[c] is not None]
+    assert paths and all(Path(p).is_absolute() and Path(p).is_file() for p in paths)  # never root-relative
     with Image.open(resumed.histograms) as png:
         assert png.format == "PNG" and png.size[0] > 400
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from indexer.atomic import atomic_path
+from indexer.catalog.paths import RootMap
 from indexer.catalog.schema import ImageRecord, Triplet
 from indexer.triplet_manifest import COLUMNS, write_manifest_files
 from indexer.workspace import Workspace
@@ -17,16 +18,22 @@ if TYPE_CHECKING:
 
 
 def manifest_rows(ws: Workspace, run_id: int) -> list[dict]:
-    """Every triplet of a run with the three paths, ordered by x id (so reruns write identical files)."""
+    """Every triplet of a run with the three absolute paths, ordered by x id (so reruns write identical files)."""
     x, y, s = aliased(ImageRecord), aliased(ImageRecord), aliased(ImageRecord)
     with ws.session() as session:
+        roots = RootMap.load(session, ws.home)
         rows = session.execute(
-            select(Triplet.x_id, x.path, Triplet.y_id, y.path, Triplet.s_id, s.path, Triplet.s_style_sim,
-                   Triplet.s_content_sim, Triplet.y_content_sim, Triplet.y_style_sim)
+            select(Triplet.x_id, x.root_id, x.path, Triplet.y_id, y.root_id, y.path, Triplet.s_id, s.root_id, s.path,
+                   Triplet.s_style_sim, Triplet.s_content_sim, Triplet.y_content_sim, Triplet.y_style_sim)
             .outerjoin(x, x.id == Triplet.x_id).outerjoin(y, y.id == Triplet.y_id).outerjoin(s, s.id == Triplet.s_id)
             .where(Triplet.run_id == run_id).order_by(Triplet.x_id)
         ).all()
-    return [dict(zip(COLUMNS, row)) for row in rows]
+
+    def where(root_id: int | None, rel: str | None) -> str | None:  # the catalog keeps paths relative to a root
+        return None if root_id is None else roots.abspath(root_id, rel)
+
+    return [dict(zip(COLUMNS, (xi, where(xr, xp), yi, where(yr, yp), si, where(sr, sp), *sims)))
+            for xi, xr, xp, yi, yr, yp, si, sr, sp, *sims in rows]
 
 
 def write_manifest(ws: Workspace, run_id: int, out_dir: Path) -> list[dict]:
