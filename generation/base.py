@@ -8,7 +8,9 @@ model ids. Recording that in the catalog is `generation.records`' job, not the s
 from __future__ import annotations
 
 import dataclasses
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -18,6 +20,19 @@ from PIL import Image
 from indexer.limits import check_seed
 
 ColourMatch = Literal["none", "style", "content"]
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One progress report: `done` of `total` steps after `elapsed` seconds; `eta` seconds still to go."""
+
+    done: int
+    total: int
+    elapsed: float
+    eta: float
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
 
 
 class StylizeError(ValueError):
@@ -100,6 +115,7 @@ class Stylizer(ABC):
     name: ClassVar[str]
     Params: ClassVar[type]
     supports_prompt: ClassVar[bool] = False
+    _on_progress: ProgressCallback | None = None  # set by `stylize` for the run under way
 
     @property
     @abstractmethod
@@ -115,9 +131,13 @@ class Stylizer(ABC):
     def _run(self, content: ContentRef, styles: list[StyleRef], params: Any, seed: int) -> list[Image.Image]:
         """Make the images. `params` is an instance of `self.Params`, already validated."""
 
-    def stylize(self, content: ContentRef, styles: list[StyleRef], params: Any = None,
-                seed: int = 0) -> StylizeResult:
-        """Stylize `content` with the weighted `styles`; deterministic for a given seed on CPU."""
+    def stylize(self, content: ContentRef, styles: list[StyleRef], params: Any = None, seed: int = 0,
+                on_progress: ProgressCallback | None = None) -> StylizeResult:
+        """Stylize `content` with the weighted `styles`; deterministic for a given seed on CPU.
+
+        `on_progress(ProgressEvent)` gets each step a method reports while it runs (`_on_progress`, which
+        `generation.method.Method.progress` feeds); a stylizer without steps of its own (one feed-forward
+        pass) reports one step when it is done."""
         if params is None or isinstance(params, dict):
             params = params_from_dict(self.Params, params)
         if not isinstance(params, self.Params):
@@ -127,7 +147,20 @@ class Stylizer(ABC):
         check_seed(seed)
         params = self.resolve_params(params, content)
         normalized_weights(styles)  # refuses an empty list or all-zero weights early
-        images = self._run(content, styles, params, int(seed))
+        events: list[ProgressEvent] = []
+
+        def report(event: ProgressEvent) -> None:
+            events.append(event)
+            on_progress(event)
+
+        self._on_progress = report if on_progress is not None else None
+        start = time.monotonic()
+        try:
+            images = self._run(content, styles, params, int(seed))
+        finally:
+            self._on_progress = None
+        if on_progress is not None and not events:
+            on_progress(ProgressEvent(1, 1, time.monotonic() - start, 0.0))
         images = self._post_process(images, content, styles, params)
         return StylizeResult(self.name, images, dataclasses.asdict(params), int(seed), dict(self.model_ids))
 

@@ -21,8 +21,7 @@ from tqdm.auto import tqdm
 
 from indexer.vectors.interpolation import path_weights
 
-from .base import ContentRef, StyleRef, StylizeError, Stylizer, StylizeResult
-from .method import ProgressCallback, stylize_reporting
+from .base import ContentRef, ProgressCallback, StyleRef, StylizeError, Stylizer, StylizeResult
 
 Weights = tuple[float, ...]
 
@@ -45,7 +44,7 @@ def interpolation_strip(stylizer: Stylizer, content: ContentRef, styles: Sequenc
     `weights` replaces the computed path (one row per step, one weight per style), e.g. to replay a
     recorded strip. `progress`: None shows a bar only on a terminal. `on_step(done, total)` is called
     after every step (e.g. by the Studio's progress bar); `on_progress` gets every denoising step of every
-    image with its ETA (`generation.method.ProgressEvent`).
+    image with its ETA (`generation.base.ProgressEvent`).
     """
     rows = [tuple(float(w) for w in row) for row in weights] if weights is not None else \
         interpolation_weights(len(styles), steps)
@@ -56,7 +55,7 @@ def interpolation_strip(stylizer: Stylizer, content: ContentRef, styles: Sequenc
                disable=None if progress is None else not progress)
     for row in bar:
         step_styles = [dataclasses.replace(s, weight=w) for s, w in zip(styles, row) if w > 0]
-        results.append(stylize_reporting(stylizer, content, step_styles, params, seed, on_progress))
+        results.append(stylizer.stylize(content, step_styles, params, seed, on_progress=on_progress))
         if on_step is not None:
             on_step(len(results), len(rows))
     return results

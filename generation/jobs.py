@@ -17,6 +17,7 @@ from indexer.limits import check_seed
 
 from .base import (
     ContentRef,
+    ProgressCallback,
     StyleRef,
     StylizeError,
     Stylizer,
@@ -25,7 +26,6 @@ from .base import (
 )
 from .inputs import DEFAULT_MAX_SIDE, describe_inputs
 from .interpolate import Weights, interpolation_strip
-from .method import ProgressCallback, stylize_reporting
 from .outputs import (
     SavedFile,
     SavedOutputs,
@@ -104,7 +104,7 @@ def generate(stylizer: Stylizer, request: GenerationRequest, out_dir: str | Path
     `names` / `grid` replace the generated file names (one per image / the strip grid's; a regeneration
     reuses the recorded ones). Refuses before running when the files already exist, unless `overwrite`.
     `on_step(done, total)` reports each image (or strip step) made; `on_progress` each denoising step of
-    each image, with its ETA (`generation.method.ProgressEvent`).
+    each image, with its ETA (`generation.base.ProgressEvent`).
     """
     out = prepare_out_dir(out_dir)
     description = describe_request(stylizer, request)
@@ -115,8 +115,8 @@ def generate(stylizer: Stylizer, request: GenerationRequest, out_dir: str | Path
     else:
         check_names(out, [*names, grid] if request.steps is not None else names, overwrite=overwrite)
     if request.steps is None:
-        calls = [stylize_reporting(stylizer, request.content, request.styles, request.params, request.seed,
-                                   on_progress)]
+        calls = [stylizer.stylize(request.content, request.styles, request.params, request.seed,
+                                  on_progress=on_progress)]
         if on_step is not None:
             on_step(1, 1)
     else:

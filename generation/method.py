@@ -21,7 +21,7 @@ import dataclasses
 import time
 from abc import abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -29,7 +29,7 @@ from PIL import Image
 
 from indexer.layout import WorkspaceLayout
 
-from .base import ContentRef, StyleRef, StylizeError, Stylizer, StylizeResult
+from .base import ContentRef, ProgressCallback, ProgressEvent, StyleRef, StylizeError, Stylizer
 from .weights import WeightsMissingError
 
 if TYPE_CHECKING:
@@ -76,28 +76,6 @@ def output_size(params: Any, default: int, multiple: int) -> tuple[int, int]:
         if v % multiple:
             raise StylizeError(f"{name} {v} is not a multiple of {multiple}, which this model needs")
     return int(height), int(width)
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One progress report: `done` of `total` steps after `elapsed` seconds; `eta` seconds still to go."""
-
-    done: int
-    total: int
-    elapsed: float
-    eta: float
-
-
-ProgressCallback = Callable[[ProgressEvent], None]
-
-
-def stylize_reporting(stylizer: Any, content: Any, styles: list, params: Any, seed: int,
-                      on_progress: ProgressCallback | None) -> Any:
-    """`stylizer.stylize`, with per-step progress when asked and the stylizer is a `Method` (a plain
-    `Stylizer`, e.g. a test double, has no steps to report)."""
-    if on_progress is not None and isinstance(stylizer, Method):
-        return stylizer.stylize(content, styles, params, seed, on_progress=on_progress)
-    return stylizer.stylize(content, styles, params, seed)
 
 
 class Progress:
@@ -176,7 +154,6 @@ class Method(Stylizer):
         self.dtype = self.resolve_dtype(options.dtype) if hasattr(options, "dtype") else None
         self._loaded: Any = None
         self._caches: dict[str, ResultCache[Any]] = {}
-        self._on_progress: ProgressCallback | None = None
 
     # -- the registry entry ---------------------------------------------------------------------------
 
@@ -235,26 +212,6 @@ class Method(Stylizer):
     def progress(self, total: int, desc: str | None = None) -> Progress:
         """A progress reporter for `total` steps of this run (to the bar and the caller's `on_progress`)."""
         return Progress(total, desc or self.name, self._on_progress)
-
-    def stylize(self, content: ContentRef, styles: list[StyleRef], params: Any = None, seed: int = 0,
-                on_progress: ProgressCallback | None = None) -> StylizeResult:
-        """`Stylizer.stylize`, reporting each step to `on_progress(ProgressEvent)` when given; a method
-        without steps of its own (one feed-forward pass) reports one step when it is done."""
-        events: list[ProgressEvent] = []
-
-        def report(event: ProgressEvent) -> None:
-            events.append(event)
-            on_progress(event)
-
-        self._on_progress = report if on_progress is not None else None
-        start = time.monotonic()
-        try:
-            result = super().stylize(content, styles, params, seed)
-        finally:
-            self._on_progress = None
-        if on_progress is not None and not events:
-            on_progress(ProgressEvent(1, 1, time.monotonic() - start, 0.0))
-        return result
 
     @abstractmethod
     def _run(self, content: ContentRef, styles: list[StyleRef], params: Any, seed: int) -> list[Image.Image]:

@@ -125,3 +125,16 @@ def test_dualstylegan_side_files_are_written_in_the_format_and_old_ones_read(tmp
     assert list(load_style_codes(converted)) == ["a.png", "b.png"]
     side.write_text(json.dumps({"names": ["a.png", "b.png"]}))  # as the converter wrote it before
     assert list(load_style_codes(converted)) == ["a.png", "b.png"]
+
+
+def test_a_stylizer_without_steps_of_its_own_reports_one_when_done() -> None:
+    """Progress lives in `Stylizer.stylize` itself, so every stylizer (not only a `Method`) reports."""
+    from blend_stylizer import BlendStylizer
+    from PIL import Image
+
+    from generation import ContentRef, StyleRef
+
+    events = []
+    image = Image.new("RGB", (16, 16), (200, 30, 30))
+    result = BlendStylizer().stylize(ContentRef(image=image), [StyleRef(image=image)], on_progress=events.append)
+    assert result.images and [(e.done, e.total, e.eta) for e in events] == [(1, 1, 0.0)]
