@@ -66,10 +66,12 @@ def stored_vectors(ws: Workspace, space: SpaceInfo, ids: list[int]) -> dict[int,
     return out
 
 
-def available_vectors(ws: Workspace, space: SpaceInfo, ids: list[int]) -> dict[int, np.ndarray]:
+def available_vectors(ws: Workspace, space: SpaceInfo, ids: list[int],
+                      refs: dict[int, ImageRef] | None = None) -> dict[int, np.ndarray]:
     """Like `stored_vectors`, but ids without a vector in the space (e.g. a space added and not yet
-    backfilled) are left out instead of failing; unknown ids still fail."""
-    refs = image_refs(ws, ids)
+    backfilled) are left out instead of failing; unknown ids still fail. `refs`: `image_refs` of the ids,
+    when the caller already has them (reading several spaces for one list)."""
+    refs = image_refs(ws, ids) if refs is None else refs
     missing = [i for i in ids if i not in refs]
     if missing:
         raise QueryError(f"no image with id {missing[0]} in the catalog")
@@ -78,6 +80,18 @@ def available_vectors(ws: Workspace, space: SpaceInfo, ids: list[int]) -> dict[i
         found_ids, vectors = vectors_for(s, space, sorted(set(source.values())))
     by_id = dict(zip(found_ids.tolist(), vectors))
     return {i: by_id[source[i]] for i in ids if source[i] in by_id}
+
+
+def available_matrix(ws: Workspace, space: SpaceInfo, ids: list[int],
+                     refs: dict[int, ImageRef] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`available_vectors` as (a row per id, zero where the space has no vector for it; which rows have one)."""
+    stored = available_vectors(ws, space, ids, refs)
+    mat = np.zeros((len(ids), space.dim), np.float32)
+    have = np.zeros(len(ids), bool)
+    for n, i in enumerate(ids):
+        if i in stored:
+            mat[n], have[n] = stored[i], True
+    return mat, have
 
 
 def corpus_vectors(ws: Workspace, space: SpaceInfo, corpus: str) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ from indexer.encoders.registry import near_duplicate_cosine
 from indexer.spaces import SpaceInfo, list_spaces
 from indexer.workspace import Workspace
 
-from .catalog_lookup import available_vectors
+from .catalog_lookup import available_matrix, image_refs
 
 CONTENT_SPACE = "content"
 
@@ -35,7 +35,11 @@ class Folded:
 def duplicate_thresholds(ws: Workspace, content_threshold: float | None = None) -> dict[str, float]:
     """{space: cosine at or above which two images count as near-identical there}; `content_threshold`
     overrides the content space's (the CLI's --collapse-threshold)."""
-    out = {sp.name: near_duplicate_cosine(sp.encoder_id) for sp in list_spaces(ws)}
+    return _thresholds(list_spaces(ws), content_threshold)
+
+
+def _thresholds(spaces: list[SpaceInfo], content_threshold: float | None) -> dict[str, float]:
+    out = {sp.name: near_duplicate_cosine(sp.encoder_id) for sp in spaces}
     if content_threshold is not None and CONTENT_SPACE in out:
         out[CONTENT_SPACE] = content_threshold
     return out
@@ -48,9 +52,10 @@ def collapse(ws: Workspace, found: list[tuple[int, float]], content_threshold: f
     if not found:
         return []
     ids = [i for i, _ in found]
-    thresholds = duplicate_thresholds(ws, content_threshold)
-    spaces = {sp.name: sp for sp in list_spaces(ws) if sp.name in thresholds}
-    mats = [_vectors(ws, spaces[name], ids) + (thresholds[name],) for name in spaces]
+    spaces = list_spaces(ws)
+    thresholds = _thresholds(spaces, content_threshold)
+    refs = image_refs(ws, ids)  # once for every space
+    mats = [available_matrix(ws, sp, ids, refs) + (thresholds[sp.name],) for sp in spaces]
     kept: list[int] = []
     folded: dict[int, list[int]] = {}
     for j in range(len(ids)):
@@ -60,17 +65,6 @@ def collapse(ws: Workspace, found: list[tuple[int, float]], content_threshold: f
         else:
             folded.setdefault(owner, []).append(ids[j])
     return [Folded(ids[j], found[j][1], tuple(folded.get(j, ()))) for j in kept]
-
-
-def _vectors(ws: Workspace, space: SpaceInfo, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """(matrix with a row per id, zero where missing; mask of ids that have a vector)."""
-    stored = available_vectors(ws, space, ids)
-    mat = np.zeros((len(ids), space.dim), np.float32)
-    have = np.zeros(len(ids), bool)
-    for n, i in enumerate(ids):
-        if i in stored:
-            mat[n], have[n] = stored[i], True
-    return mat, have
 
 
 def _first_duplicate(kept: list[int], j: int, mats: list[tuple[np.ndarray, np.ndarray, float]]) -> int | None:

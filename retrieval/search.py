@@ -9,7 +9,7 @@ from indexer.limits import check_fraction, check_k
 from indexer.spaces import get_space, list_spaces
 from indexer.workspace import Workspace
 
-from .catalog_lookup import available_vectors, image_refs, stored_vectors
+from .catalog_lookup import available_matrix, available_vectors, image_refs, stored_vectors
 from .duplicates import Folded, collapse as fold_duplicates
 from .embed import query_vector
 from .filters import SearchFilter, allowed_ids as filter_ids
@@ -134,7 +134,8 @@ def joint_search(ws: Workspace, content: Query, style: Query, *, alpha: float = 
     ref_scores = [reference_vectors(ws, sp) @ qv for sp, qv in zip(spaces, vectors)]
     layout_scores = None
     if layout:
-        layout_scores = (_available_matrix(ws, layout[0], cand) @ layout[1], reference_vectors(ws, layout[0]) @ layout[1])
+        layout_scores = (available_matrix(ws, layout[0], cand)[0] @ layout[1],  # not backfilled: cosine 0
+                         reference_vectors(ws, layout[0]) @ layout[1])
     fused = fuse(exact[0], exact[1], ref_scores[0], ref_scores[1], alpha, layout_scores)
     order = fused_order(fused, exact[0], exact[1], alpha)
     found = [(cand[j], float(fused[j])) for j in order]
@@ -174,13 +175,6 @@ def _ranked(ids: list[int], matrix: np.ndarray, qv: np.ndarray) -> list[tuple[in
     exact = matrix @ qv
     order = np.argsort(-exact, kind="stable")
     return [(ids[j], float(exact[j])) for j in order]
-
-
-def _available_matrix(ws: Workspace, space, ids: list[int]) -> np.ndarray:  # noqa: ANN001
-    """Like `_matrix`, zero rows for ids without a vector in the space (not backfilled yet): cosine 0."""
-    stored = available_vectors(ws, space, ids)
-    zero = np.zeros(space.dim, np.float32)
-    return np.stack([stored.get(i, zero) for i in ids])
 
 
 def _matrix(ws: Workspace, space, ids: list[int]) -> np.ndarray:  # noqa: ANN001
