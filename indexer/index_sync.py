@@ -1,6 +1,7 @@
 """Keeps each space's FAISS index in step with the catalog.
 
-The catalog's `embeddings` table is the source of truth; every change to it appends to `index_log` in the
+The vector store (`embeddings` rows pointing into `vectors/` shards, `indexer.vectors.store`) is the source of
+truth; every change to it appends to `index_log` in the
 same transaction. A snapshot is a FAISS file written atomically plus the last log entry it contains, so
 the live index is always "current snapshot + replay of the newer log entries". A crash at any moment
 leaves either the old or the new snapshot current, never a half-written one, and loses no change.
@@ -9,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from .catalog.schema import Embedding, IndexLogEntry, IndexSnapshot
+from .catalog.schema import IndexLogEntry, IndexSnapshot
 from .spaces import SpaceInfo
+from .vectors import store
+from .vectors.compaction import compact
 from .vectors.faiss_index import IndexFileError, VectorIndex
 from .vectors.storage import TEMP_GLOB
 from .vectors.selection import IndexChoice, choose_index, parse_override
@@ -81,10 +85,12 @@ def checkpoint(ws: Workspace, space: SpaceInfo, *, memory_budget_bytes: int | No
         )
         if rebuild:
             log.info("space %s: rebuilding %s -> %s (%s)", space.name, index.factory, choice.factory, choice.reason)
-            index = _build_from_catalog(s, space, choice)
+            index = _build_from_catalog(ws, s, space, choice)
             trained_on = index.ntotal
         if snapshot is not None and not rebuild and snapshot.log_seq == seq and snapshot.ntotal == index.ntotal:
-            return _snapshot_info(space, snapshot)
+            info = _snapshot_info(space, snapshot)
+            store.remove_orphans(ws, space)  # shards of a rolled-back or killed batch
+            return info
         file = f"{space.name}-{seq}-{uuid.uuid4().hex[:8]}.faiss"
         index.save(ws.index_dir / file)
         s.execute(update(IndexSnapshot).where(IndexSnapshot.space_id == space.id).values(is_current=False))
@@ -97,6 +103,8 @@ def checkpoint(ws: Workspace, space: SpaceInfo, *, memory_budget_bytes: int | No
         s.flush()
         info = _snapshot_info(space, row)
     remove_orphan_files(ws, space)
+    compact(ws, space)
+    store.remove_orphans(ws, space)
     return info
 
 
@@ -139,19 +147,9 @@ def remove_stale_temporaries(ws: Workspace) -> list[str]:
     return removed
 
 
-def vectors_for(s: Session, space: SpaceInfo, image_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, vectors) of the given images that have a vector in this space."""
-    ids: list[int] = []
-    rows: list[bytes] = []
-    for start in range(0, len(image_ids), 900):
-        chunk = image_ids[start:start + 900]
-        for image_id, blob in s.execute(
-            select(Embedding.image_id, Embedding.vector).where(
-                Embedding.space_id == space.id, Embedding.image_id.in_(chunk))
-        ):
-            ids.append(image_id)
-            rows.append(blob)
-    return stack_vectors(ids, rows, space.dim)
+def vectors_for(ws: Workspace, s: Session, space: SpaceInfo, image_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(ids ascending, vectors) of the given images that have a vector in this space (`store.read_vectors`)."""
+    return store.read_vectors(ws, s, space, image_ids)
 
 
 def _load_current(ws: Workspace, s: Session, space: SpaceInfo,
@@ -168,13 +166,13 @@ def _load_current(ws: Workspace, s: Session, space: SpaceInfo,
             log.warning("space %s: snapshot %s unusable (%s); rebuilding from the catalog", space.name,
                         snapshot.file, exc)
     if index is None:
-        n = s.scalar(select(func.count()).select_from(Embedding).where(Embedding.space_id == space.id))
-        return _build_from_catalog(s, space, desired_choice(space, n, budget)), None, seq
-    _replay(s, space, index, after=snapshot.log_seq, up_to=seq)
+        n = store.count_vectors(s, space)
+        return _build_from_catalog(ws, s, space, desired_choice(space, n, budget)), None, seq
+    _replay(ws, s, space, index, after=snapshot.log_seq, up_to=seq)
     return index, snapshot, seq
 
 
-def _replay(s: Session, space: SpaceInfo, index: VectorIndex, after: int, up_to: int) -> None:
+def _replay(ws: Workspace, s: Session, space: SpaceInfo, index: VectorIndex, after: int, up_to: int) -> None:
     last_op: dict[int, str] = {}
     for image_id, op in s.execute(
         select(IndexLogEntry.image_id, IndexLogEntry.op)
@@ -185,7 +183,7 @@ def _replay(s: Session, space: SpaceInfo, index: VectorIndex, after: int, up_to:
     if not last_op:
         return
     touched = sorted(last_op)
-    ids, vectors = vectors_for(s, space, [i for i in touched if last_op[i] == "add"])
+    ids, vectors = vectors_for(ws, s, space, [i for i in touched if last_op[i] == "add"])
     gone = np.setdiff1d(np.asarray(touched, dtype=np.int64), ids)
     if len(gone):
         index.remove(gone)
@@ -193,26 +191,28 @@ def _replay(s: Session, space: SpaceInfo, index: VectorIndex, after: int, up_to:
         index.upsert(ids, vectors)
 
 
-def _build_from_catalog(s: Session, space: SpaceInfo, choice: IndexChoice) -> VectorIndex:
-    ids: list[int] = []
-    rows: list[bytes] = []
-    result = s.execute(
-        select(Embedding.image_id, Embedding.vector).where(Embedding.space_id == space.id).order_by(Embedding.image_id)
-        .execution_options(yield_per=10_000)
-    )
-    for image_id, blob in result:
-        ids.append(image_id)
-        rows.append(blob)
-    id_arr, vectors = stack_vectors(ids, rows, space.dim)
+def _build_from_catalog(ws: Workspace, s: Session, space: SpaceInfo, choice: IndexChoice) -> VectorIndex:
+    """Build the space's index from every vector in the store, streamed in bounded chunks (in `s`'s
+    transaction, so it matches the log position read there) into one preallocated matrix, ids ascending."""
+    id_arr, vectors = stack_vectors(store.count_vectors(s, space), store.iter_vectors(ws, space, session=s), space.dim)
     return VectorIndex.build(space.dim, space.metric, choice, id_arr, vectors)
 
 
-def stack_vectors(ids: list[int], rows: list[bytes], dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Catalog vector blobs -> (int64 ids, float32 (n, dim) matrix)."""
-    if not ids:
-        return np.empty(0, np.int64), np.empty((0, dim), np.float32)
-    vectors = np.frombuffer(b"".join(rows), dtype=np.float32).reshape(len(ids), dim)
-    return np.asarray(ids, dtype=np.int64), vectors
+def stack_vectors(n: int, chunks: Iterable[tuple[np.ndarray, np.ndarray]], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """`n` vectors from (ids, vectors) chunks -> (int64 ids ascending, float32 (n, dim) matrix), filled in place."""
+    ids, vectors = np.empty(n, np.int64), np.empty((n, dim), np.float32)
+    at = 0
+    for chunk_ids, chunk in chunks:
+        if at + len(chunk_ids) > n:
+            raise RuntimeError(f"the vector store changed while it was read ({n} vectors expected)")
+        ids[at:at + len(chunk_ids)], vectors[at:at + len(chunk_ids)] = chunk_ids, chunk
+        at += len(chunk_ids)
+    if at != n:
+        raise RuntimeError(f"the vector store changed while it was read ({at} of {n} vectors)")
+    if n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        order = np.argsort(ids, kind="stable")
+        ids, vectors = ids[order], vectors[order]
+    return ids, vectors
 
 
 def _current_row(s: Session, space: SpaceInfo) -> IndexSnapshot | None:

@@ -4,6 +4,7 @@
     .workspace.lock         held while the catalog is created or its schema upgraded
     .index.lock             held by an indexing run
     indexes/                FAISS index snapshots
+    vectors/<space>/        a space's vectors: immutable float32 .npy shards (`indexer.vectors.store`)
     mining/<run>/           a triplet mining run's manifest and histograms
     parasol/<run>/          a PARASOL training run (checkpoints, loss curve)
     models/<method>/        models a method keeps in the workspace (e.g. StyO's fine-tuned ones)
@@ -28,6 +29,7 @@ CATALOG_FILE = "catalog.sqlite"
 MIGRATION_LOCK_FILE = ".workspace.lock"
 INDEX_LOCK_FILE = ".index.lock"
 INDEX_DIR = "indexes"
+VECTORS_DIR = "vectors"
 MINING_DIR = "mining"
 PARASOL_DIR = "parasol"
 MODELS_DIR = "models"
@@ -70,6 +72,14 @@ class WorkspaceLayout:
     @property
     def index_dir(self) -> Path:
         return self.home / INDEX_DIR
+
+    @property
+    def vectors_dir(self) -> Path:
+        return self.home / VECTORS_DIR
+
+    def space_vectors_dir(self, space: str) -> Path:
+        """vectors/<space>: the vector shards of one embedding space (`space` must be a plain name)."""
+        return self.vectors_dir / check_plain_name(space, "a space name")
 
     @property
     def mining_dir(self) -> Path:

@@ -99,6 +99,7 @@ class Workspace(WorkspaceLayout):
     def session(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error."""
         with self._sessions.begin() as session:
+            session.info["workspace"] = self  # where the vector store's shards are (indexer.vectors.store)
             yield session
 
     def get_setting(self, key: str) -> str | None:

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from indexer.catalog.paths import RootMap
 from indexer.catalog.schema import Corpus, ImageRecord
-from indexer.index_sync import stack_vectors, vectors_for
 from indexer.spaces import SpaceInfo
+from indexer.vectors.store import read_vectors
 from indexer.workspace import Workspace
 
 from .query import QueryError
@@ -77,7 +77,7 @@ def available_vectors(ws: Workspace, space: SpaceInfo, ids: list[int],
         raise QueryError(f"no image with id {missing[0]} in the catalog")
     source = {i: (refs[i].duplicate_of if refs[i].status == "duplicate" and refs[i].duplicate_of else i) for i in ids}
     with ws.session() as s:
-        found_ids, vectors = vectors_for(s, space, sorted(set(source.values())))
+        found_ids, vectors = read_vectors(ws, s, space, sorted(set(source.values())))
     by_id = dict(zip(found_ids.tolist(), vectors))
     return {i: by_id[source[i]] for i in ids if source[i] in by_id}
 
@@ -101,11 +101,10 @@ def corpus_vectors(ws: Workspace, space: SpaceInfo, corpus: str) -> tuple[np.nda
     with ws.session() as s:
         if s.scalar(select(Corpus.id).where(Corpus.name == corpus)) is None:
             raise QueryError(f"no corpus named {corpus!r}")
-        rows = s.execute(
-            select(Embedding.image_id, Embedding.vector)
+        ids = np.fromiter(s.scalars(
+            select(Embedding.image_id)
             .join(ImageRecord, ImageRecord.id == Embedding.image_id)
             .join(Corpus, Corpus.id == ImageRecord.corpus_id)
             .where(Corpus.name == corpus, Embedding.space_id == space.id, ImageRecord.status == "indexed")
-            .order_by(Embedding.image_id)
-        ).all()
-    return stack_vectors([r[0] for r in rows], [r[1] for r in rows], space.dim)
+        ), dtype=np.int64)
+        return read_vectors(ws, s, space, ids.tolist())

@@ -27,7 +27,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from indexer.catalog.schema import Embedding, IndexLogEntry
-from indexer.index_sync import vectors_for
+from indexer.vectors.store import read_vectors
 from indexer.spaces import SpaceInfo
 from indexer.workspace import Workspace
 
@@ -61,7 +61,7 @@ def _draw_reference(ws: Workspace, space: SpaceInfo, size: int) -> np.ndarray:
                                     .order_by(Embedding.image_id)), dtype=np.int64)
         if len(ids) > size:
             ids = np.sort(np.random.default_rng(REFERENCE_SEED).choice(ids, size, replace=False))
-        _ids, vectors = vectors_for(s, space, ids.tolist())
+        _ids, vectors = read_vectors(ws, s, space, ids.tolist())
     return vectors.reshape(len(_ids), space.dim).astype(np.float32)
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete
 from tiny_workspace import build_workspace, write_images
 
 from indexer.catalog.schema import Embedding
 from indexer.spaces import get_space
+from indexer.vectors import store
 from indexer.workspace import Workspace
 from retrieval.fusion import percentiles
 from retrieval.query import QueryTerm
@@ -50,11 +51,9 @@ def corpus(tmp_path_factory) -> tuple[Workspace, list[int], list[QueryTerm], lis
     for name, cosines in (("content", CONTENT), ("style", STYLE)):
         space = get_space(ws, name)
         query, rows = _vectors(cosines, space.dim)
-        with ws.session() as s:
-            for image_id, row in zip(ids, rows):
-                s.execute(update(Embedding).where(Embedding.image_id == image_id, Embedding.space_id == space.id)
-                          .values(vector=row.tobytes()))
-            s.commit()
+        with ws.session() as s:  # the hand-made vectors replace the stored ones (a new shard)
+            s.execute(delete(Embedding).where(Embedding.image_id.in_(list(ids)), Embedding.space_id == space.id))
+            store.append(s, ws, space.id, list(ids), np.asarray(rows[:len(ids)], np.float32))
         terms.append([QueryTerm("vector", query)])
     yield ws, ids, terms[0], terms[1]
     ws.close()

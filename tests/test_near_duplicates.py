@@ -19,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
 from quality_corpus import duotone, halftone, load_photo, mosaic, near_duplicate, posterise  # noqa: E402
 
 from indexer.catalog.schema import Embedding, ImageRecord  # noqa: E402
+from indexer.vectors import store  # noqa: E402
+from indexer.vectors.store import read_vectors  # noqa: E402
 from indexer.pipeline.run import index_paths  # noqa: E402
 from indexer.spaces import get_space  # noqa: E402
 from indexer.workspace import Workspace  # noqa: E402
@@ -116,9 +118,9 @@ def test_every_space_votes_and_one_without_the_vector_abstains(corpus) -> None:
     # a layout vector that is missing (space added, not backfilled) abstains; a wrong one vetoes
     layout = get_space(ws, "layout")
     with ws.session() as s:
-        saved = s.get(Embedding, (copy, layout.id)).vector
+        saved = read_vectors(ws, s, layout, [copy])[1][0]
     try:
-        _set_vector(ws, copy, layout.id, np.roll(np.frombuffer(saved, np.float32), 1).tobytes())  # another layout
+        _set_vector(ws, copy, layout.id, np.roll(saved, 1))  # another layout
         assert [f.id for f in collapse(ws, found)] == [source, copy]
         _set_vector(ws, copy, layout.id, None)
         assert collapse(ws, found) == [Folded(source, 1.0, (copy,))]
@@ -151,15 +153,15 @@ def _stored(ws: Workspace, space: str, image_ids: list[int]) -> np.ndarray:
     return np.stack([vectors[i] for i in image_ids])
 
 
-def _set_vector(ws: Workspace, image_id: int, space_id: int, vector: bytes | None) -> None:
-    """Replace (or with None delete) one stored vector in the catalog, as a space not yet backfilled has none."""
+def _set_vector(ws: Workspace, image_id: int, space_id: int, vector: np.ndarray | None) -> None:
+    """Replace (or with None delete) one stored vector, as a space not yet backfilled has none."""
     with ws.session() as s:
         row = s.get(Embedding, (image_id, space_id))
         if row is not None:
             s.delete(row)
             s.flush()
         if vector is not None:
-            s.add(Embedding(image_id=image_id, space_id=space_id, vector=vector))
+            store.append(s, ws, space_id, [image_id], vector[None])
 
 
 def test_the_studio_request_folds_or_keeps_copies_and_captions_the_count(corpus) -> None:

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from conftest import assert_consistent, catalog_paths
 from corpus_factory import render_family_image, write_content_style_families
-from sqlalchemy import select
 
 import indexer.pipeline.backfill as backfill_mod
-from indexer.catalog.schema import Embedding
+from indexer.vectors.store import iter_vectors
 from indexer.pipeline.backfill import backfill_space, missing_count
 from indexer.pipeline.prepare import PrepareTask, prepare
 from indexer.pipeline.run import index_paths
@@ -31,9 +30,7 @@ def indexed(tmp_path: Path):
 
 def _vectors(ws: Workspace, space: str) -> dict[int, np.ndarray]:
     sp = get_space(ws, space)
-    with ws.session() as s:
-        return {i: np.frombuffer(v, np.float32) for i, v in
-                s.execute(select(Embedding.image_id, Embedding.vector).where(Embedding.space_id == sp.id))}
+    return {int(i): v for ids, vecs in iter_vectors(ws, sp) for i, v in zip(ids, vecs)}
 
 
 def test_space_add_backfills_every_indexed_image_with_the_vector_index_would_write(indexed, capsys) -> None:

@@ -11,7 +11,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -101,13 +100,33 @@ class Space(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class VectorShard(Base):
+    """An immutable float32 (rows, dim) `.npy` file of one space's vectors (`indexer.vectors.store`).
+
+    Written atomically before the transaction that adds this row, so the catalog never names a half-written
+    file; a file no row names (a rolled-back or killed run, a compaction's old shards) is an orphan."""
+
+    __tablename__ = "vector_shards"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), index=True)
+    file: Mapped[str] = mapped_column(Text)  # relative to the workspace's vectors directory: <space>/shard-*.npy
+    rows: Mapped[int] = mapped_column(BigInteger)
+    dim: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Embedding(Base):
-    """The vector of one image in one space: the source of truth the FAISS index is derived from."""
+    """That an image has a vector in a space, and where it is: row `row` of shard `shard_id`. The vectors
+    themselves live in the shard files (the source of truth the FAISS index is derived from); duplicates
+    that inherit an original's vector point at the same row."""
 
     __tablename__ = "embeddings"
+    __table_args__ = (Index("ix_embeddings_shard_row", "shard_id", "row"),)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
     space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), primary_key=True)
-    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    shard_id: Mapped[int] = mapped_column(ForeignKey("vector_shards.id"))
+    row: Mapped[int] = mapped_column(BigInteger)
 
 
 class IndexLogEntry(Base):

@@ -24,7 +24,7 @@ from .lock import index_lock
 from .parallel import ordered_map, worker_pool
 from .prepare import Prepared, PrepareTask, prepare
 from .run import CHUNK, default_workers, embed_prepared
-from .writer import INDEXED, add_vector
+from .writer import INDEXED, add_vectors
 
 
 @dataclass
@@ -107,8 +107,7 @@ def _write(ws: Workspace, space_id: int, name: str, encoder, batch: list[tuple[i
         return 0
     vectors = embed_prepared(name, encoder, [p for _id, p in batch])
     with ws.session() as s:
-        for (image_id, _p), vec in zip(batch, vectors):
-            add_vector(s, image_id, space_id, vec)
+        add_vectors(s, ws, space_id, [image_id for image_id, _p in batch], vectors)
     done = len(batch)
     summary.embedded += done
     batch.clear()

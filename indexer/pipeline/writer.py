@@ -13,6 +13,8 @@ from ..catalog.paths import RootMap
 from ..catalog.schema import Embedding, ImageRecord, IndexLogEntry
 from ..imaging.scan import FoundFile
 from ..imaging.taken import mtime_taken_at
+from ..layout import WorkspaceLayout
+from ..vectors import store
 from .prepare import Prepared
 
 INDEXED, DUPLICATE, FAILED = "indexed", "duplicate", "failed"
@@ -28,11 +30,14 @@ class Outcome:
 
 
 def record_batch(s: Session, roots: RootMap, space_ids: dict[str, int], items: list[tuple[FoundFile, Prepared]],
-                 vectors: dict[str, np.ndarray], duplicate_of: dict[str, int | str]) -> list[Outcome]:
+                 vectors: dict[str, np.ndarray], duplicate_of: dict[str, int | str],
+                 layout: WorkspaceLayout | None = None) -> list[Outcome]:
     """Write decoded files: the embedded ones with their vectors, exact duplicates pointing at their original.
 
-    `vectors[space][i]` belongs to the i-th item not in `duplicate_of` (see `find_duplicates`).
-    Rows are fetched and inserted a batch at a time: per-row round trips dominated indexing time.
+    `vectors[space][i]` belongs to the i-th item not in `duplicate_of` (see `find_duplicates`). Each space's
+    vectors of the batch go into one new shard (`layout`: the workspace's, default the one whose session `s`
+    is, see `session_layout`). Rows are fetched and inserted a batch at a time: per-row round trips dominated
+    indexing time.
     """
     existing = _existing_rows(s, roots, [found.path for found, _p in items])
     images: list[tuple[ImageRecord, bool]] = []
@@ -48,7 +53,7 @@ def record_batch(s: Session, roots: RootMap, space_ids: dict[str, int], items: l
     s.flush()  # one multi-row INSERT assigns the new ids
     outcomes: list[Outcome] = []
     ids_by_path: dict[str, int] = {}
-    row_index = 0
+    embedded: list[int] = []
     for (found, prepared), (image, was_new) in zip(items, images):
         image.sha256, image.width, image.height = prepared.sha256, prepared.width, prepared.height
         image.format, image.error = prepared.format, None
@@ -61,19 +66,28 @@ def record_batch(s: Session, roots: RootMap, space_ids: dict[str, int], items: l
             image.status, image.duplicate_of = DUPLICATE, original
         else:
             image.status, image.duplicate_of = INDEXED, None
-            for space, space_id in space_ids.items():
-                add_vector(s, image.id, space_id, vectors[space][row_index])
-            row_index += 1
+            embedded.append(image.id)
         outcomes.append(Outcome(found.path, image.status, was_new, image.id))
+    if embedded:
+        layout = layout or session_layout(s)
+        for space, space_id in space_ids.items():
+            add_vectors(s, layout, space_id, embedded, vectors[space][:len(embedded)])
     return outcomes
 
 
-def add_vector(s: Session, image_id: int, space_id: int, vector: np.ndarray) -> None:
-    """Store an image's vector in a space (the catalog's copy is the source of truth) and log the addition
-    so the space's FAISS index picks it up at its next load or checkpoint."""
-    vec = np.ascontiguousarray(vector, dtype=np.float32)
-    s.add(Embedding(image_id=image_id, space_id=space_id, vector=vec.tobytes()))
-    s.add(IndexLogEntry(space_id=space_id, image_id=image_id, op="add"))
+def add_vectors(s: Session, layout: WorkspaceLayout, space_id: int, image_ids: list[int], vectors: np.ndarray) -> None:
+    """Store images' vectors in a space (one new shard of the vector store, the source of truth) and log the
+    additions so the space's FAISS index picks them up at its next load or checkpoint."""
+    store.append(s, layout, space_id, image_ids, vectors)
+    s.add_all([IndexLogEntry(space_id=space_id, image_id=i, op="add") for i in image_ids])
+
+
+def session_layout(s: Session) -> WorkspaceLayout:
+    """The workspace a catalog session belongs to (`Workspace.session` records it in `s.info`)."""
+    layout = s.info.get("workspace")
+    if layout is None:
+        raise RuntimeError("this session is not a workspace's (Workspace.session): pass the workspace layout")
+    return layout
 
 
 def _new_image(roots: RootMap, found: FoundFile) -> ImageRecord:
@@ -171,8 +185,8 @@ def _release(s: Session, image: ImageRecord, space_ids: dict[str, int]) -> None:
     heir = s.scalar(select(ImageRecord).where(ImageRecord.duplicate_of == image.id,
                                               ImageRecord.status == DUPLICATE).order_by(ImageRecord.id))
     if heir is not None:
-        for emb in s.scalars(select(Embedding).where(Embedding.image_id == image.id)):
-            s.merge(Embedding(image_id=heir.id, space_id=emb.space_id, vector=emb.vector))
+        for emb in s.scalars(select(Embedding).where(Embedding.image_id == image.id)):  # the heir shares the row
+            s.merge(Embedding(image_id=heir.id, space_id=emb.space_id, shard_id=emb.shard_id, row=emb.row))
             s.add(IndexLogEntry(space_id=emb.space_id, image_id=heir.id, op="add"))
         heir.status, heir.duplicate_of = INDEXED, None
         for other in s.scalars(select(ImageRecord).where(ImageRecord.duplicate_of == image.id)):
