@@ -99,7 +99,7 @@ def _rewrite(ws: Workspace, s: Session, space: SpaceInfo, old_ids: list[int], to
              chunk_rows: int) -> list[str]:
     """Copy the live rows of shards `old_ids` into new shards (image-id order) and point the embeddings at
     them, in `s`. Two passes over the same ordered rows: one writes the files, one moves the locations."""
-    files_by_id = dict(s.execute(select(VectorShard.id, VectorShard.file).where(VectorShard.id.in_(old_ids))))
+    files_by_id = dict(s.execute(select(VectorShard.id, VectorShard.file).where(VectorShard.id.in_(old_ids))).all())
     written, new_shards, after = [], [], -1
     for start in range(0, total, shard_rows):
         size = min(shard_rows, total - start)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from indexer.layout import WorkspaceLayout
-from indexer.vectors.store import new_shard_file, shard_path, write_shard
+from indexer.vectors import store as vector_store
 
 revision = '0006'
 down_revision = '0005'
@@ -81,7 +81,7 @@ def _move_space(bind: sa.Connection, layout: WorkspaceLayout, space_id: int, nam
         size = min(SHARD_ROWS, total - start)
         first = bind.execute(sa.select(sa.func.min(emb_t.c.image_id))
                              .where(emb_t.c.space_id == space_id, emb_t.c.image_id > after)).scalar()
-        file = new_shard_file(name, first)
+        file = vector_store.new_shard_file(name, first)
         shard_id = bind.execute(sa.insert(shards_t).values(space_id=space_id, file=file, rows=size, dim=dim, bytes=0,
                                                            created_at=sa.func.now()).returning(shards_t.c.id)).scalar()
         last: list[int] = [after]
@@ -105,7 +105,7 @@ def _move_space(bind: sa.Connection, layout: WorkspaceLayout, space_id: int, nam
                 last[0] = rows[-1][0]
                 yield np.frombuffer(b"".join(blob for _i, blob in rows), dtype=np.float32).reshape(len(rows), dim)
 
-        nbytes = write_shard(shard_path(layout, file), pages(), size, dim)
+        nbytes = vector_store.write_shard(vector_store.shard_path(layout, file), pages(), size, dim)
         bind.execute(sa.update(shards_t).where(shards_t.c.id == shard_id).values(bytes=nbytes))
         after = last[0]
 
@@ -116,7 +116,7 @@ def downgrade() -> None:
     with op.batch_alter_table('embeddings') as b:
         b.add_column(sa.Column('vector', sa.LargeBinary(), nullable=True))
     for shard_id, file, dim in bind.execute(sa.select(shards_t.c.id, shards_t.c.file, shards_t.c.dim)).all():
-        matrix = np.load(shard_path(layout, file), mmap_mode='r')
+        matrix = np.load(vector_store.shard_path(layout, file), mmap_mode='r')
         after = -1
         while True:
             rows = bind.execute(sa.select(emb_t.c.image_id, emb_t.c.space_id, emb_t.c.row)
