@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import insert
 
+CHUNK = 50_000  # images per transaction: one vector-store shard per space each, bounded memory
+
 
 def mixture(n: int, dim: int, rng: np.random.Generator, clusters: int = 256) -> np.ndarray:
     centres = rng.standard_normal((clusters, dim)).astype(np.float32)
@@ -25,9 +27,10 @@ def mixture(n: int, dim: int, rng: np.random.Generator, clusters: int = 256) -> 
 
 def fill_workspace(root: Path, n_train: int, n_db: int, content_dim: int, style_dim: int, seed: int = 0):
     """A workspace with corpora train/style_db/content_db holding synthetic vectors in a tiny-profile layout."""
-    from indexer.catalog.schema import Corpus, CorpusRoot, Embedding, ImageRecord, IndexLogEntry, Space
+    from indexer.catalog.schema import Corpus, CorpusRoot, ImageRecord, IndexLogEntry, Space
     from indexer.index_sync import checkpoint
     from indexer.spaces import list_spaces
+    from indexer.vectors import store
     from indexer.workspace import Workspace
 
     ws = Workspace.open(root / "ws")
@@ -41,18 +44,18 @@ def fill_workspace(root: Path, n_train: int, n_db: int, content_dim: int, style_
     spaces = {sp.name: sp for sp in list_spaces(ws)}
     next_id = 1
     for corpus_id, n in ((1, n_train), (2, n_db), (3, n_db)):
-        ids = np.arange(next_id, next_id + n)
-        next_id += n
-        content, style = mixture(n, content_dim, rng), mixture(n, style_dim, rng)
-        with ws.engine.begin() as conn:
-            conn.execute(insert(ImageRecord), [dict(id=int(i), corpus_id=corpus_id, root_id=corpus_id, path=f"{i}.jpg",
+        for start in range(0, n, CHUNK):
+            ids = np.arange(next_id, next_id + min(CHUNK, n - start))
+            next_id += len(ids)
+            content, style = mixture(len(ids), content_dim, rng), mixture(len(ids), style_dim, rng)
+            with ws.session() as s:
+                s.execute(insert(ImageRecord), [dict(id=int(i), corpus_id=corpus_id, root_id=corpus_id, path=f"{i}.jpg",
                                                      sha256=f"{i:064x}", bytes=1, mtime_ns=0, status="indexed")
                                                 for i in ids])
-            for name, vecs in (("content", content), ("style", style)):
-                sid = spaces[name].id
-                conn.execute(insert(Embedding), [dict(image_id=int(i), space_id=sid, vector=v.tobytes())
-                                                 for i, v in zip(ids, vecs)])
-                conn.execute(insert(IndexLogEntry), [dict(space_id=sid, image_id=int(i), op="add") for i in ids])
+                for name, vecs in (("content", content), ("style", style)):
+                    sid = spaces[name].id
+                    store.append(s, ws, sid, ids, vecs)
+                    s.execute(insert(IndexLogEntry), [dict(space_id=sid, image_id=int(i), op="add") for i in ids])
     for sp in spaces.values():
         checkpoint(ws, sp)
     return ws
