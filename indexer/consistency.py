@@ -2,7 +2,8 @@
 
 After any crash and one completed re-run these must hold: every indexed image has exactly one vector in
 each space and appears exactly once in each index, no index holds an id the catalog does not list as
-indexed, no file is catalogued twice in a corpus (e.g. under two nested roots) or under another corpus's
+indexed, every vector shard the catalog names is on disk whole and holds the rows pointed at, no file is
+catalogued twice in a corpus (e.g. under two nested roots) or under another corpus's
 root, and no duplicate record points nowhere. The tests and `scripts/check_reliability.py` read the same
 report.
 """
@@ -14,7 +15,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from .catalog.paths import RootMap
-from .catalog.schema import CorpusRoot, Embedding, ImageRecord
+from .catalog.schema import CorpusRoot, Embedding, ImageRecord, VectorShard
 from .index_sync import load_index
 from .spaces import list_spaces
 from .workspace import Workspace
@@ -53,6 +54,14 @@ def check_consistency(ws: Workspace) -> ConsistencyReport:
     for space in list_spaces(ws):
         with ws.session() as s:
             embedded = set(s.scalars(select(Embedding.image_id).where(Embedding.space_id == space.id)))
+            shards = s.execute(select(VectorShard.file, VectorShard.rows, VectorShard.bytes, func.max(Embedding.row))
+                               .outerjoin(Embedding, Embedding.shard_id == VectorShard.id)
+                               .where(VectorShard.space_id == space.id)
+                               .group_by(VectorShard.id, VectorShard.file, VectorShard.rows, VectorShard.bytes)).all()
+        broken = [f for f, rows, size, top in shards if not _shard_whole(ws, f, size) or (top is not None and top >= rows)]
+        if broken:
+            report.problems.append(f"{space.name} stored vectors: {len(broken)} shard file(s) missing, resized or "
+                                   f"too short (e.g. {broken[0]})")
         ids = load_index(ws, space).ids()
         if len(ids) != len(np.unique(ids)):
             report.problems.append(f"the {space.name} index holds {len(ids) - len(np.unique(ids))} id(s) twice")
@@ -64,3 +73,8 @@ def check_consistency(ws: Workspace) -> ConsistencyReport:
             if extra:
                 report.problems.append(f"{space.name} {label}: {len(extra)} id(s) not indexed in the catalog")
     return report
+
+
+def _shard_whole(ws: Workspace, file: str, size: int) -> bool:
+    path = ws.vectors_dir / file
+    return path.is_file() and path.stat().st_size == size

@@ -157,3 +157,20 @@ def test_a_reader_that_read_locations_before_a_compaction_still_gets_the_vectors
     with ws.session() as s:
         ids, got = store.read_vectors(ws, s, space, list(range(1, 11)))
     assert len(calls) == 2 and ids.tolist() == list(range(1, 11)) and got.tobytes() == vectors.tobytes()
+
+
+def test_the_consistency_check_names_a_lost_shard(ws: Workspace) -> None:
+    from indexer.consistency import check_consistency
+    from indexer.index_sync import checkpoint
+    from indexer.pipeline.lock import index_lock
+
+    rng = np.random.default_rng(6)
+    _add(ws, range(1, 6), rng)
+    _add(ws, range(6, 9), rng)
+    with index_lock(ws):
+        checkpoint(ws, get_space(ws, "content"))
+    assert check_consistency(ws).ok
+    lost = sorted(_catalog_files(ws))[0]
+    (ws.vectors_dir / lost).unlink()
+    assert f"content stored vectors: 1 shard file(s) missing, resized or too short (e.g. {lost})" in \
+        check_consistency(ws).problems
