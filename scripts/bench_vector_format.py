@@ -3,7 +3,7 @@
 
 For N x D float32 vectors (default 1 M x 512, 2 GB) it times, for each format: writing the file (`.npy` through
 `indexer.vectors.store.write_shard`, Parquet with pyarrow in row groups of 65,536 rows, uncompressed: float
-embeddings do not compress), reading every row sequentially in chunks of 65,536 (what index builds do), and a
+embeddings do not compress; both fsynced), reading every row sequentially in chunks of 65,536 (what index builds do), and a
 gather of 1,000 random rows (what `read_vectors` does for a query, a replay or a mining batch). The page cache
 is warm (the file was just written; a shared machine's caches are not ours to drop): the figures compare the
 formats' own work (decoding, copies), not the disk. Prints one line per format and the ratios.
@@ -13,6 +13,7 @@ Run: nice -n 10 python scripts/bench_vector_format.py [--rows 1000000 --dim 512]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -64,6 +65,8 @@ def bench_parquet(folder: Path, rows: int, dim: int, picks: np.ndarray) -> dict[
             writer.write_table(pa.table({"id": pa.array(np.arange(at, at + len(chunk))), "vector": vectors},
                                         schema=schema), row_group_size=CHUNK)
             at += len(chunk)
+    with open(path, "rb+") as f:  # durable, as write_shard's file is
+        os.fsync(f.fileno())
     write = time.perf_counter() - t0
     t0 = time.perf_counter()
     total = 0.0
