@@ -1,8 +1,7 @@
 """Keeps each space's FAISS index in step with the catalog.
 
-The vector store (`embeddings` rows pointing into `vectors/` shards, `indexer.vectors.store`) is the source of
-truth; every change to it appends to `index_log` in the
-same transaction. A snapshot is a FAISS file written atomically plus the last log entry it contains, so
+The vector store (`embeddings` rows pointing into `vectors/` shards, `indexer.vectors.store`) is the source
+of truth; every change to it appends to `index_log` in the same transaction. A snapshot is a FAISS file written atomically plus the last log entry it contains, so
 the live index is always "current snapshot + replay of the newer log entries". A crash at any moment
 leaves either the old or the new snapshot current, never a half-written one, and loses no change.
 """
@@ -85,7 +84,7 @@ def checkpoint(ws: Workspace, space: SpaceInfo, *, memory_budget_bytes: int | No
         )
         if rebuild:
             log.info("space %s: rebuilding %s -> %s (%s)", space.name, index.factory, choice.factory, choice.reason)
-            index = _build_from_catalog(ws, s, space, choice)
+            index = _build_from_catalog(s, space, choice)
             trained_on = index.ntotal
         if snapshot is not None and not rebuild and snapshot.log_seq == seq and snapshot.ntotal == index.ntotal:
             info = _snapshot_info(space, snapshot)
@@ -147,9 +146,10 @@ def remove_stale_temporaries(ws: Workspace) -> list[str]:
     return removed
 
 
-def vectors_for(ws: Workspace, s: Session, space: SpaceInfo, image_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """(ids ascending, vectors) of the given images that have a vector in this space (`store.read_vectors`)."""
-    return store.read_vectors(ws, s, space, image_ids)
+def vectors_for(s: Session, space: SpaceInfo, image_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(ids ascending, vectors) of the given images that have a vector in this space (`store.read_vectors`;
+    `s` must be a `Workspace.session`)."""
+    return store.read_vectors(store.session_workspace(s), s, space, image_ids)
 
 
 def _load_current(ws: Workspace, s: Session, space: SpaceInfo,
@@ -167,12 +167,12 @@ def _load_current(ws: Workspace, s: Session, space: SpaceInfo,
                         snapshot.file, exc)
     if index is None:
         n = store.count_vectors(s, space)
-        return _build_from_catalog(ws, s, space, desired_choice(space, n, budget)), None, seq
-    _replay(ws, s, space, index, after=snapshot.log_seq, up_to=seq)
+        return _build_from_catalog(s, space, desired_choice(space, n, budget)), None, seq
+    _replay(s, space, index, after=snapshot.log_seq, up_to=seq)
     return index, snapshot, seq
 
 
-def _replay(ws: Workspace, s: Session, space: SpaceInfo, index: VectorIndex, after: int, up_to: int) -> None:
+def _replay(s: Session, space: SpaceInfo, index: VectorIndex, after: int, up_to: int) -> None:
     last_op: dict[int, str] = {}
     for image_id, op in s.execute(
         select(IndexLogEntry.image_id, IndexLogEntry.op)
@@ -183,7 +183,7 @@ def _replay(ws: Workspace, s: Session, space: SpaceInfo, index: VectorIndex, aft
     if not last_op:
         return
     touched = sorted(last_op)
-    ids, vectors = vectors_for(ws, s, space, [i for i in touched if last_op[i] == "add"])
+    ids, vectors = vectors_for(s, space, [i for i in touched if last_op[i] == "add"])
     gone = np.setdiff1d(np.asarray(touched, dtype=np.int64), ids)
     if len(gone):
         index.remove(gone)
@@ -191,10 +191,11 @@ def _replay(ws: Workspace, s: Session, space: SpaceInfo, index: VectorIndex, aft
         index.upsert(ids, vectors)
 
 
-def _build_from_catalog(ws: Workspace, s: Session, space: SpaceInfo, choice: IndexChoice) -> VectorIndex:
+def _build_from_catalog(s: Session, space: SpaceInfo, choice: IndexChoice) -> VectorIndex:
     """Build the space's index from every vector in the store, streamed in bounded chunks (in `s`'s
     transaction, so it matches the log position read there) into one preallocated matrix, ids ascending."""
-    id_arr, vectors = stack_vectors(store.count_vectors(s, space), store.iter_vectors(ws, space, session=s), space.dim)
+    chunks = store.iter_vectors(store.session_workspace(s), space, session=s)
+    id_arr, vectors = stack_vectors(store.count_vectors(s, space), chunks, space.dim)
     return VectorIndex.build(space.dim, space.metric, choice, id_arr, vectors)
 
 

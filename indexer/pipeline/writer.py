@@ -36,7 +36,7 @@ def record_batch(s: Session, roots: RootMap, space_ids: dict[str, int], items: l
 
     `vectors[space][i]` belongs to the i-th item not in `duplicate_of` (see `find_duplicates`). Each space's
     vectors of the batch go into one new shard (`layout`: the workspace's, default the one whose session `s`
-    is, see `session_layout`). Rows are fetched and inserted a batch at a time: per-row round trips dominated
+    is, see `store.session_workspace`). Rows are fetched and inserted a batch at a time: per-row round trips dominated
     indexing time.
     """
     existing = _existing_rows(s, roots, [found.path for found, _p in items])
@@ -69,7 +69,7 @@ def record_batch(s: Session, roots: RootMap, space_ids: dict[str, int], items: l
             embedded.append(image.id)
         outcomes.append(Outcome(found.path, image.status, was_new, image.id))
     if embedded:
-        layout = layout or session_layout(s)
+        layout = layout or store.session_workspace(s)
         for space, space_id in space_ids.items():
             add_vectors(s, layout, space_id, embedded, vectors[space][:len(embedded)])
     return outcomes
@@ -80,14 +80,6 @@ def add_vectors(s: Session, layout: WorkspaceLayout, space_id: int, image_ids: l
     additions so the space's FAISS index picks them up at its next load or checkpoint."""
     store.append(s, layout, space_id, image_ids, vectors)
     s.add_all([IndexLogEntry(space_id=space_id, image_id=i, op="add") for i in image_ids])
-
-
-def session_layout(s: Session) -> WorkspaceLayout:
-    """The workspace a catalog session belongs to (`Workspace.session` records it in `s.info`)."""
-    layout = s.info.get("workspace")
-    if layout is None:
-        raise RuntimeError("this session is not a workspace's (Workspace.session): pass the workspace layout")
-    return layout
 
 
 def _new_image(roots: RootMap, found: FoundFile) -> ImageRecord:

@@ -110,6 +110,15 @@ def append(s: Session, layout: WorkspaceLayout, space_id: int, ids: np.ndarray |
     return shard
 
 
+def session_workspace(s: Session) -> Workspace:
+    """The workspace a catalog session belongs to (`Workspace.session` records itself in `s.info`), so code
+    that is handed only a session can still find the shard files."""
+    ws = s.info.get("workspace")
+    if ws is None:
+        raise RuntimeError("this session is not a workspace's (Workspace.session): pass the workspace")
+    return ws
+
+
 def count_vectors(s: Session, space: SpaceInfo) -> int:
     """How many images have a vector in the space."""
     return int(s.scalar(select(func.count()).select_from(Embedding).where(Embedding.space_id == space.id)) or 0)

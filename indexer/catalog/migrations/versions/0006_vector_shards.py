@@ -5,7 +5,8 @@ Every space's blobs are streamed, `PAGE` rows at a time (never all in memory), i
 (shard_id, row) and the blob column is dropped. `db.upgrade` runs this in one transaction (SQLite included):
 a kill mid-way leaves the old catalog untouched, and the shard files already written are orphans that the
 next index checkpoint deletes (`indexer.vectors.store.remove_orphans`). Downgrade puts the blobs back (the
-shard files stay, unreferenced). Needs the workspace folder (`db.upgrade(engine, home)`).
+shard files stay, unreferenced). Needs the workspace folder (`db.upgrade(engine, home)`; for a SQLite catalog
+its folder is assumed).
 
 Revision ID: 0006
 Revises: 0005
@@ -39,7 +40,12 @@ emb_t = sa.table('embeddings', sa.column('image_id', sa.Integer), sa.column('spa
 
 
 def _layout() -> WorkspaceLayout:
+    """The workspace's folders: the home StyleLens passes, else the folder of a SQLite catalog file (a workspace
+    keeps its catalog at its top, e.g. when the alembic command line runs this)."""
     home = op.get_context().config.attributes.get('workspace_home')
+    url = op.get_bind().engine.url
+    if home is None and url.get_backend_name() == 'sqlite' and url.database not in (None, '', ':memory:'):
+        home = Path(url.database.removeprefix('file:')).parent
     if home is None:
         raise RuntimeError("migration 0006 moves the vectors into the workspace folder: run it through StyleLens "
                            "(opening the workspace), or set config.attributes['workspace_home']")
