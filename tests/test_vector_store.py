@@ -174,3 +174,6 @@ def test_the_consistency_check_names_a_lost_shard(ws: Workspace) -> None:
     (ws.vectors_dir / lost).unlink()
     assert f"content stored vectors: 1 shard file(s) missing, resized or too short (e.g. {lost})" in \
         check_consistency(ws).problems
+    store._OPEN.clear()  # noqa: SLF001 - a process that had not opened it
+    with pytest.raises(store.VectorStoreError, match="vector shard the catalog names is missing"), ws.session() as s:
+        store.read_vectors(ws, s, get_space(ws, "content"), range(1, 9))

@@ -134,7 +134,12 @@ def read_vectors(ws: Workspace, s: Session, space: SpaceInfo, image_ids: Iterabl
         return _gather(ws, _locations(s, space, wanted), space.dim)
     except FileNotFoundError:
         with ws.session() as fresh:
-            return _gather(ws, _locations(fresh, space, wanted), space.dim)
+            locations = _locations(fresh, space, wanted)
+        try:
+            return _gather(ws, locations, space.dim)
+        except FileNotFoundError as exc:
+            raise VectorStoreError(f"a {space.name} vector shard the catalog names is missing ({exc.filename}); the "
+                                   "workspace's vectors/ folder is incomplete") from None
 
 
 def iter_vectors(ws: Workspace, space: SpaceInfo, chunk_rows: int = CHUNK_ROWS,
