@@ -261,9 +261,11 @@ class VectorIndex:
         save_index(path, self._index, header)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "VectorIndex":
-        """Read a file written by `save`; raises IndexFileError if it is missing, corrupt or foreign."""
-        index, header = load_index(path)
+    def load(cls, path: str | os.PathLike[str], *, verify: str = "auto",
+             expected_bytes: int | None = None) -> "VectorIndex":
+        """Read a file written by `save`; raises IndexFileError if it is missing, corrupt or foreign
+        (`verify`, `expected_bytes`: how much is checked first, see `storage`)."""
+        index, header = load_index(path, verify=verify, expected_bytes=expected_bytes)
         if header.get("file_kind") != FILE_KIND:
             raise IndexFileError(f"{path} is not a StyleLens vector index ({header.get('file_kind')!r})")
         try:
