@@ -49,7 +49,7 @@ class SnapshotInfo:
     file: str
     kind: str
     factory: str
-    ntotal: int
+    ntotal: int  # vectors the live index holds (checkpoint, current_snapshot: base and delta together)
     bytes: int
     log_seq: int
     pending: int = 0  # images changed since the snapshot (served from the delta and tombstones)
@@ -137,14 +137,15 @@ def checkpoint(ws: Workspace, space: SpaceInfo, *, memory_budget_bytes: int | No
 
 
 def current_snapshot(ws: Workspace, space: SpaceInfo) -> SnapshotInfo | None:
-    """The current snapshot (its `ntotal`: vectors in the base file; `pending`: images changed since)."""
+    """The current snapshot, with `ntotal` the vectors searches see (the catalog's count: base minus
+    tombstones plus delta) and `pending` the images changed since the snapshot."""
     with ws.session() as s:
         row = _current_row(s, space)
         if row is None:
             return None
         pending = s.scalar(select(func.count(func.distinct(IndexLogEntry.image_id))).where(
             IndexLogEntry.space_id == space.id, IndexLogEntry.seq > row.log_seq))
-        return _snapshot_info(space, row, pending=int(pending or 0))
+        return _snapshot_info(space, row, ntotal=_vector_count(s, space), pending=int(pending or 0))
 
 
 def pending_changes(ws: Workspace, space: SpaceInfo) -> int:

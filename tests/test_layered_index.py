@@ -210,6 +210,8 @@ def test_a_run_of_100_adds_and_a_delete_leaves_the_base_file_untouched(ws: Works
     info = index_sync.checkpoint(ws, sp)
     assert file_state(path) == before and snapshot_file(ws, sp) == path
     assert info.pending == 101 and info.ntotal == 5 + N_BASE + 100 - 2
+    now = index_sync.current_snapshot(ws, sp)  # what `status` and /metrics report: the live count
+    assert (now.ntotal, now.pending, now.file) == (info.ntotal, 101, path.name)
     assert index_sync.pending_changes(ws, sp) == 102  # the log is kept (100 adds, 2 removals)
     assert_same_answers(index_sync.load_index(ws, sp), full_build(ws, sp))
     assert len(assert_consistent(ws)) == 5 + N_BASE + 98

@@ -7,7 +7,8 @@ Guarantees, for every kind (flat, hnsw, ivf, ivfpq):
 * an id is stored at most once: `add` refuses ids already present, `upsert` replaces them;
 * `remove` works everywhere. Flat (IndexIDMap2) and IVF delete natively; HNSW, which faiss cannot
   delete from, is rebuilt from its own stored vectors without the removed ids (cost of a fresh build,
-  which `selection.HNSW_MAX_VECTORS` keeps to ~30 s);
+  which `selection.HNSW_MAX_VECTORS` keeps to ~30 s). `index_sync` calls it only when it folds a
+  delta into a new snapshot: a deleted file is a tombstone of the `layered.LayeredIndex` until then;
 * `ids()` lists exactly what the index holds; removed ids are never returned by `search`.
 Not thread-safe for concurrent mutation; concurrent searches on an unchanging index are fine.
 """
