@@ -1,9 +1,23 @@
 """Keeps each space's FAISS index in step with the catalog.
 
 The vector store (`embeddings` rows pointing into `vectors/` shards, `indexer.vectors.store`) is the source
-of truth; every change to it appends to `index_log` in the same transaction. A snapshot is a FAISS file written atomically plus the last log entry it contains, so
-the live index is always "current snapshot + replay of the newer log entries". A crash at any moment
-leaves either the old or the new snapshot current, never a half-written one, and loses no change.
+of truth; every change to it appends to `index_log` in the same transaction. A snapshot is a FAISS file
+written atomically plus the last log entry it contains, so the live index is always "current snapshot + the newer log entries". A crash at any moment leaves either
+the old or the new snapshot current, never a half-written one, and loses no change.
+
+Layers (`indexer.vectors.layered`): the snapshot is the BASE, opened as it is; the newer log entries become
+a small exact DELTA (the current vectors of added or replaced ids, read through `vectors_for`) and
+TOMBSTONES (base ids removed or replaced), so loading costs the base's read plus the delta's size.
+`checkpoint` folds the delta into a new base file only when `layered.fold_reason` says so (delta past 10 %
+of the base, or tombstones past 20 %), or when the index type must change; otherwise it writes nothing and
+keeps the log, whose length the fold threshold bounds. An indexing run therefore costs what it changed,
+not the corpus size, and a deletion never rebuilds an HNSW graph when it happens: the id is tombstoned, and
+the graph is rebuilt once, at the fold that the accumulated tombstones trigger (amortised over those runs).
+
+Integrity: a snapshot's framing, size (against the row's `bytes`) and header checksum are checked on every
+open; the payload hash on every open of a small file, and for large ones when written, when a checkpoint
+loads the base to fold into it, and by `stylelens check` (`load_index(verify="full")`, see
+`indexer.vectors.storage`).
 """
 from __future__ import annotations
 
@@ -21,7 +35,8 @@ from .spaces import SpaceInfo
 from .vectors import store
 from .vectors.compaction import compact
 from .vectors.faiss_index import IndexFileError, VectorIndex
-from .vectors.storage import TEMP_GLOB
+from .vectors.layered import LayeredIndex, fold_reason
+from .vectors.storage import TEMP_GLOB, verify_file
 from .vectors.selection import IndexChoice, choose_index, parse_override
 from .workspace import Workspace
 
@@ -37,9 +52,10 @@ class SnapshotInfo:
     file: str
     kind: str
     factory: str
-    ntotal: int
+    ntotal: int  # vectors the live index holds (checkpoint, current_snapshot: base and delta together)
     bytes: int
     log_seq: int
+    pending: int = 0  # images changed since the snapshot (served from the delta and tombstones)
 
 
 def desired_choice(space: SpaceInfo, n_vectors: int, memory_budget: int | None = None) -> IndexChoice:
@@ -57,15 +73,22 @@ def memory_budget(ws: Workspace) -> int | None:
     return int(value) if value else None
 
 
-def load_index(ws: Workspace, space: SpaceInfo) -> VectorIndex:
-    """The space's index as the catalog has it now (snapshot + log replay), in memory."""
+def load_index(ws: Workspace, space: SpaceInfo, *, previous: LayeredIndex | None = None,
+               verify: str = "auto") -> LayeredIndex:
+    """The space's index as the catalog has it now: the current snapshot as base, the newer log entries as
+    delta and tombstones. `previous` (a view this process already holds): its base object is reused when
+    the snapshot file is still current, so only the delta is rebuilt. `verify`: see `vectors.storage`."""
     with ws.session() as s:
-        index, _snapshot, _seq = _load_current(ws, s, space, memory_budget(ws))
+        index, _snapshot, _seq = _load_current(ws, s, space, memory_budget(ws), previous=previous, verify=verify)
         return index
 
 
-def checkpoint(ws: Workspace, space: SpaceInfo, *, memory_budget_bytes: int | None = None) -> SnapshotInfo:
-    """Fold the log into a new snapshot file, switching index type when the corpus size calls for it.
+def checkpoint(ws: Workspace, space: SpaceInfo, *, memory_budget_bytes: int | None = None,
+               force_fold: bool = False) -> SnapshotInfo:
+    """Make the snapshot what the corpus needs: a new base when the delta is due for a fold
+    (`layered.fold_reason`, or `force_fold`) or the corpus size calls for another index type; otherwise
+    nothing is read or written (the base stays, the log is kept). Returns the live state (`ntotal` counts
+    what searches see, `pending` the images changed since the snapshot).
 
     `space.index_factory` and `memory_budget_bytes` (default: the workspace's setting) choose the index, so a
     run can try a choice before it is kept. Call it holding the workspace's index lock (it writes snapshots
@@ -73,44 +96,67 @@ def checkpoint(ws: Workspace, space: SpaceInfo, *, memory_budget_bytes: int | No
     """
     budget = memory_budget_bytes or memory_budget(ws)
     with ws.session() as s:
-        index, snapshot, seq = _load_current(ws, s, space, budget)
-        n = index.ntotal
-        choice = desired_choice(space, n, budget)
-        trained_on = snapshot.trained_on if snapshot is not None else n
-        rebuild = index.factory != choice.factory and (
-            space.index_factory is not None
-            or index.kind != choice.kind
-            or (choice.kind in ("ivf", "ivfpq") and n > IVF_RETRAIN_GROWTH * max(trained_on, 1))
-        )
-        if rebuild:
-            log.info("space %s: rebuilding %s -> %s (%s)", space.name, index.factory, choice.factory, choice.reason)
-            index = _build_from_catalog(s, space, choice)
-            trained_on = index.ntotal
-        if snapshot is not None and not rebuild and snapshot.log_seq == seq and snapshot.ntotal == index.ntotal:
-            info = _snapshot_info(space, snapshot)
-            store.remove_orphans(ws, space)  # shards of a rolled-back or killed batch
-            return info
-        file = f"{space.name}-{seq}-{uuid.uuid4().hex[:8]}.faiss"
-        index.save(ws.index_dir / file)
-        s.execute(update(IndexSnapshot).where(IndexSnapshot.space_id == space.id).values(is_current=False))
-        row = IndexSnapshot(space_id=space.id, file=file, factory=index.factory, kind=index.kind,
-                            ntotal=index.ntotal, trained_on=trained_on, log_seq=seq,
-                            bytes=(ws.index_dir / file).stat().st_size, is_current=True)
-        s.add(row)
-        s.execute(delete(IndexLogEntry).where(IndexLogEntry.space_id == space.id, IndexLogEntry.seq <= seq))
-        s.execute(delete(IndexSnapshot).where(IndexSnapshot.space_id == space.id, IndexSnapshot.is_current.is_(False)))
-        s.flush()
-        info = _snapshot_info(space, row)
+        info = _checkpoint_in(ws, s, space, budget, force_fold)
     remove_orphan_files(ws, space)
-    compact(ws, space)
-    store.remove_orphans(ws, space)
+    compact(ws, space)  # batch shards merge whatever the snapshot did: vector locations are not in the index
+    store.remove_orphans(ws, space)  # shards of a rolled-back or killed batch
     return info
 
 
+def _checkpoint_in(ws: Workspace, s: Session, space: SpaceInfo, budget: int | None,
+                   force_fold: bool) -> SnapshotInfo:
+    """`checkpoint`'s work inside one catalog session."""
+    seq, snapshot = _log_head(s, space)
+    n = store.count_vectors(s, space)
+    choice = desired_choice(space, n, budget)
+    index: VectorIndex | None = None
+    if snapshot is not None:
+        trained_on = snapshot.trained_on
+        rebuild = snapshot.factory != choice.factory and (
+            space.index_factory is not None
+            or snapshot.kind != choice.kind
+            or (choice.kind in ("ivf", "ivfpq") and n > IVF_RETRAIN_GROWTH * max(trained_on, 1))
+        )
+        if not rebuild:
+            ops = _last_ops(s, space, after=snapshot.log_seq, up_to=seq)
+            delta_n = sum(op == "add" for op in ops.values())
+            reason = "forced" if force_fold and ops else fold_reason(snapshot.ntotal, delta_n, len(ops))
+            if reason is None and _base_intact(ws, snapshot, space):
+                return _snapshot_info(space, snapshot, ntotal=n, pending=len(ops))
+            if reason is not None:
+                log.info("space %s: folding %d change(s) into a new snapshot (%s)", space.name, len(ops), reason)
+                index = _open_base(ws, snapshot, space, verify="full")
+                if index is not None:
+                    _fold(s, space, index, ops)
+        else:
+            log.info("space %s: rebuilding %s -> %s (%s)", space.name, snapshot.factory, choice.factory,
+                     choice.reason)
+    if index is None:
+        index = _build_from_catalog(s, space, choice)
+        trained_on = index.ntotal
+    file = f"{space.name}-{seq}-{uuid.uuid4().hex[:8]}.faiss"
+    index.save(ws.index_dir / file)
+    s.execute(update(IndexSnapshot).where(IndexSnapshot.space_id == space.id).values(is_current=False))
+    row = IndexSnapshot(space_id=space.id, file=file, factory=index.factory, kind=index.kind,
+                        ntotal=index.ntotal, trained_on=trained_on, log_seq=seq,
+                        bytes=(ws.index_dir / file).stat().st_size, is_current=True)
+    s.add(row)
+    s.execute(delete(IndexLogEntry).where(IndexLogEntry.space_id == space.id, IndexLogEntry.seq <= seq))
+    s.execute(delete(IndexSnapshot).where(IndexSnapshot.space_id == space.id, IndexSnapshot.is_current.is_(False)))
+    s.flush()
+    return _snapshot_info(space, row)
+
+
 def current_snapshot(ws: Workspace, space: SpaceInfo) -> SnapshotInfo | None:
+    """The current snapshot, with `ntotal` the vectors searches see (the catalog's count: base minus
+    tombstones plus delta) and `pending` the images changed since the snapshot."""
     with ws.session() as s:
         row = _current_row(s, space)
-        return _snapshot_info(space, row) if row else None
+        if row is None:
+            return None
+        pending = s.scalar(select(func.count(func.distinct(IndexLogEntry.image_id))).where(
+            IndexLogEntry.space_id == space.id, IndexLogEntry.seq > row.log_seq))
+        return _snapshot_info(space, row, ntotal=store.count_vectors(s, space), pending=int(pending or 0))
 
 
 def pending_changes(ws: Workspace, space: SpaceInfo) -> int:
@@ -152,27 +198,58 @@ def vectors_for(s: Session, space: SpaceInfo, image_ids: list[int]) -> tuple[np.
     return store.read_vectors(store.session_workspace(s), s, space, image_ids)
 
 
-def _load_current(ws: Workspace, s: Session, space: SpaceInfo,
-                  budget: int | None) -> tuple[VectorIndex, IndexSnapshot | None, int]:
+def _load_current(ws: Workspace, s: Session, space: SpaceInfo, budget: int | None, *,
+                  previous: LayeredIndex | None = None,
+                  verify: str = "auto") -> tuple[LayeredIndex, IndexSnapshot | None, int]:
+    seq, snapshot = _log_head(s, space)
+    base = None
+    if snapshot is not None:
+        if previous is not None and previous.base_file == snapshot.file:
+            base = previous.base  # only the log grew: keep the base this process has
+        else:
+            base = _open_base(ws, snapshot, space, verify=verify)
+    if base is None:
+        n = store.count_vectors(s, space)
+        return LayeredIndex(_build_from_catalog(s, space, desired_choice(space, n, budget))), None, seq
+    ops = _last_ops(s, space, after=snapshot.log_seq, up_to=seq)
+    ids, vectors = vectors_for(s, space, sorted(i for i, op in ops.items() if op == "add"))
+    return LayeredIndex(base, ids, vectors, tombstones=np.fromiter(ops, np.int64, len(ops)),
+                        base_file=snapshot.file), snapshot, seq
+
+
+def _open_base(ws: Workspace, snapshot: IndexSnapshot, space: SpaceInfo, *, verify: str) -> VectorIndex | None:
+    """The snapshot's index file, or None (logged) when it is missing or damaged: the caller rebuilds from the
+    catalog. The one place a base is opened (an on-disk index kind would be dispatched here)."""
+    try:
+        return VectorIndex.load(ws.index_dir / snapshot.file, verify=verify, expected_bytes=snapshot.bytes)
+    except (IndexFileError, FileNotFoundError) as exc:
+        log.warning("space %s: snapshot %s unusable (%s); rebuilding from the catalog", space.name,
+                    snapshot.file, exc)
+        return None
+
+
+def _base_intact(ws: Workspace, snapshot: IndexSnapshot, space: SpaceInfo) -> bool:
+    """The snapshot file's framing, size and header check out (no payload hash: milliseconds at any size)."""
+    try:
+        verify_file(ws.index_dir / snapshot.file, verify="quick", expected_bytes=snapshot.bytes)
+        return True
+    except IndexFileError as exc:
+        log.warning("space %s: snapshot %s unusable (%s); rebuilding it from the catalog", space.name,
+                    snapshot.file, exc)
+        return False
+
+
+def _log_head(s: Session, space: SpaceInfo) -> tuple[int, IndexSnapshot | None]:
+    """(last log sequence number, current snapshot row)."""
     seq = s.scalar(select(func.max(IndexLogEntry.seq)).where(IndexLogEntry.space_id == space.id))
     snapshot = _current_row(s, space)
     if seq is None:
         seq = snapshot.log_seq if snapshot is not None else 0
-    index = None
-    if snapshot is not None:
-        try:
-            index = VectorIndex.load(ws.index_dir / snapshot.file)
-        except (IndexFileError, FileNotFoundError) as exc:
-            log.warning("space %s: snapshot %s unusable (%s); rebuilding from the catalog", space.name,
-                        snapshot.file, exc)
-    if index is None:
-        n = store.count_vectors(s, space)
-        return _build_from_catalog(s, space, desired_choice(space, n, budget)), None, seq
-    _replay(s, space, index, after=snapshot.log_seq, up_to=seq)
-    return index, snapshot, seq
+    return seq, snapshot
 
 
-def _replay(s: Session, space: SpaceInfo, index: VectorIndex, after: int, up_to: int) -> None:
+def _last_ops(s: Session, space: SpaceInfo, after: int, up_to: int) -> dict[int, str]:
+    """{image id: its last logged op} for the log entries in (after, up_to]."""
     last_op: dict[int, str] = {}
     for image_id, op in s.execute(
         select(IndexLogEntry.image_id, IndexLogEntry.op)
@@ -180,6 +257,11 @@ def _replay(s: Session, space: SpaceInfo, index: VectorIndex, after: int, up_to:
         .order_by(IndexLogEntry.seq)
     ):
         last_op[image_id] = op
+    return last_op
+
+
+def _fold(s: Session, space: SpaceInfo, index: VectorIndex, last_op: dict[int, str]) -> None:
+    """Apply the logged changes to a base in place (HNSW: the one graph rebuild the tombstones were waiting for)."""
     if not last_op:
         return
     touched = sorted(last_op)
@@ -220,5 +302,7 @@ def _current_row(s: Session, space: SpaceInfo) -> IndexSnapshot | None:
     return s.scalar(select(IndexSnapshot).where(IndexSnapshot.space_id == space.id, IndexSnapshot.is_current.is_(True)))
 
 
-def _snapshot_info(space: SpaceInfo, row: IndexSnapshot) -> SnapshotInfo:
-    return SnapshotInfo(space.name, row.file, row.kind, row.factory, row.ntotal, row.bytes, row.log_seq)
+def _snapshot_info(space: SpaceInfo, row: IndexSnapshot, *, ntotal: int | None = None,
+                   pending: int = 0) -> SnapshotInfo:
+    return SnapshotInfo(space.name, row.file, row.kind, row.factory, row.ntotal if ntotal is None else ntotal,
+                        row.bytes, row.log_seq, pending)

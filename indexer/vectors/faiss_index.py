@@ -7,7 +7,8 @@ Guarantees, for every kind (flat, hnsw, ivf, ivfpq):
 * an id is stored at most once: `add` refuses ids already present, `upsert` replaces them;
 * `remove` works everywhere. Flat (IndexIDMap2) and IVF delete natively; HNSW, which faiss cannot
   delete from, is rebuilt from its own stored vectors without the removed ids (cost of a fresh build,
-  which `selection.HNSW_MAX_VECTORS` keeps to ~30 s);
+  which `selection.HNSW_MAX_VECTORS` keeps to ~30 s). `index_sync` calls it only when it folds a
+  delta into a new snapshot: a deleted file is a tombstone of the `layered.LayeredIndex` until then;
 * `ids()` lists exactly what the index holds; removed ids are never returned by `search`.
 Not thread-safe for concurrent mutation; concurrent searches on an unchanging index are fine.
 """
@@ -261,9 +262,11 @@ class VectorIndex:
         save_index(path, self._index, header)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "VectorIndex":
-        """Read a file written by `save`; raises IndexFileError if it is missing, corrupt or foreign."""
-        index, header = load_index(path)
+    def load(cls, path: str | os.PathLike[str], *, verify: str = "auto",
+             expected_bytes: int | None = None) -> "VectorIndex":
+        """Read a file written by `save`; raises IndexFileError if it is missing, corrupt or foreign
+        (`verify`, `expected_bytes`: how much is checked first, see `storage`)."""
+        index, header = load_index(path, verify=verify, expected_bytes=expected_bytes)
         if header.get("file_kind") != FILE_KIND:
             raise IndexFileError(f"{path} is not a StyleLens vector index ({header.get('file_kind')!r})")
         try:

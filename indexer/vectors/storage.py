@@ -6,9 +6,18 @@ Layout (all integers little-endian)::
     | payload (faiss.write_index bytes)
     | u64 payload length | sha256(payload) | sha256(header) | b"SLVIDEND"
 
-`load_index` checks the magic numbers, the sizes and both checksums *before* handing a single byte to
-FAISS, so a truncated or bit-flipped file raises `IndexFileError` instead of reaching FAISS's reader
-(which can abort or crash the process on garbage). `save_index` writes a temporary file in the target
+`load_index` checks the framing *before* handing a single byte to FAISS, so a truncated or damaged file raises
+`IndexFileError` instead of reaching FAISS's reader (which can abort or crash the process on garbage).
+What is checked when (`verify`):
+
+* always: magic numbers, format version, header length, end marker, that the sizes add up to the file's
+  size (and to `expected_bytes`, the size the catalog recorded when the file was written), the header's
+  sha256;
+* "full": also the payload's sha256 (~1.7 s per GB here). "auto" (the default) does that for payloads up to
+  FULL_VERIFY_BYTES (a small file costs ~50 ms at most, so a bit-flipped small file is always refused) and
+  skips it above, where a per-query hash of GBs would dominate a cold CLI search. Large files get the full
+  hash when written (computed from the bytes streamed out), whenever a checkpoint loads them to fold changes
+  in, and from `stylelens check` (`indexer.consistency`). `save_index` writes a temporary file in the target
 directory, flushes and fsyncs it, `os.replace`s it over the target and fsyncs the directory: readers see
 either the old file or the new one, never a half-written one.
 """
@@ -32,6 +41,8 @@ _PREFIX = struct.Struct("<8sII")  # magic, version, header length
 _TRAILER = struct.Struct("<Q32s32s8s")  # payload length, sha256(payload), sha256(header), end magic
 _MAX_HEADER = 1 << 20
 _CHUNK = 1 << 22
+FULL_VERIFY_BYTES = 32 << 20  # payloads up to this size are hashed on every load (verify="auto")
+VERIFY_MODES = ("auto", "full", "quick")
 TEMP_SUFFIX = ".faiss.tmp"  # save_index writes `.<target name>.<random>.faiss.tmp` beside the target
 TEMP_GLOB = f".*{TEMP_SUFFIX}"
 
@@ -71,12 +82,17 @@ def write_payload(index: faiss.Index, f: BinaryIO) -> tuple[int, bytes]:
     return written, hasher.digest()
 
 
-def load_index(path: str | os.PathLike[str]) -> tuple[faiss.Index, dict[str, Any]]:
-    """Verify and read a file written by `save_index`; return (CPU index, header)."""
+def load_index(path: str | os.PathLike[str], *, verify: str = "auto",
+               expected_bytes: int | None = None) -> tuple[faiss.Index, dict[str, Any]]:
+    """Verify (see the module docstring for what `verify` checks) and read a file written by `save_index`;
+    return (CPU index, header)."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            header, start, size = _verify(f, os.fstat(f.fileno()).st_size, path)
+            file_size = os.fstat(f.fileno()).st_size
+            if expected_bytes is not None and file_size != expected_bytes:
+                raise IndexFileError(f"{path} has {file_size} bytes; {expected_bytes} were written")
+            header, start, size = _verify(f, file_size, path, verify)
             f.seek(start)
             index = _read_payload(f, size, path)
     except OSError as exc:
@@ -84,8 +100,25 @@ def load_index(path: str | os.PathLike[str]) -> tuple[faiss.Index, dict[str, Any
     return index, header
 
 
-def _verify(f: BinaryIO, file_size: int, path: Path) -> tuple[dict[str, Any], int, int]:
-    """Check framing and checksums; return (header, payload offset, payload length)."""
+def verify_file(path: str | os.PathLike[str], *, verify: str = "quick",
+                expected_bytes: int | None = None) -> dict[str, Any]:
+    """Check a file written by `save_index` without handing it to FAISS (`verify` as in `load_index`);
+    return its header. Raises IndexFileError."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            file_size = os.fstat(f.fileno()).st_size
+            if expected_bytes is not None and file_size != expected_bytes:
+                raise IndexFileError(f"{path} has {file_size} bytes; {expected_bytes} were written")
+            return _verify(f, file_size, path, verify)[0]
+    except OSError as exc:
+        raise IndexFileError(f"cannot read index file {path}: {exc}") from exc
+
+
+def _verify(f: BinaryIO, file_size: int, path: Path, verify: str = "full") -> tuple[dict[str, Any], int, int]:
+    """Check framing and checksums (the payload's per `verify`); return (header, payload offset, length)."""
+    if verify not in VERIFY_MODES:
+        raise ValueError(f"verify must be one of {VERIFY_MODES}, not {verify!r}")
     if file_size < _PREFIX.size + _TRAILER.size:
         raise IndexFileError(f"{path} is too short ({file_size} bytes) to be a StyleLens index file")
     magic, version, header_len = _PREFIX.unpack(f.read(_PREFIX.size))
@@ -105,8 +138,9 @@ def _verify(f: BinaryIO, file_size: int, path: Path) -> tuple[dict[str, Any], in
         raise IndexFileError(f"{path} is truncated or corrupt (sizes do not add up to {file_size} bytes)")
     if hashlib.sha256(header_bytes).digest() != header_sha:
         raise IndexFileError(f"{path} is corrupt (header checksum mismatch)")
+    full = verify == "full" or (verify == "auto" and size <= FULL_VERIFY_BYTES)
     f.seek(start)
-    if _sha256_of(f, size) != payload_sha:
+    if full and _sha256_of(f, size) != payload_sha:
         raise IndexFileError(f"{path} is corrupt (payload checksum mismatch)")
     try:
         header = json.loads(header_bytes.decode("utf-8"))
