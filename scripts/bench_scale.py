@@ -49,7 +49,7 @@ def add_images(ws, n: int, seed: int) -> list[int]:  # noqa: ANN001
     from sqlalchemy import select
 
     from indexer.catalog.schema import Corpus, CorpusRoot, ImageRecord
-    from indexer.pipeline.writer import add_vector
+    from indexer.pipeline.writer import add_vectors
     from indexer.spaces import list_spaces
 
     rng = np.random.default_rng(seed)
@@ -63,8 +63,7 @@ def add_images(ws, n: int, seed: int) -> list[int]:  # noqa: ANN001
         for sp in list_spaces(ws):
             vecs = rng.standard_normal((n, sp.dim)).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-            for row, vec in zip(rows, vecs):
-                add_vector(s, row.id, sp.id, vec)
+            add_vectors(s, ws, sp.id, [row.id for row in rows], vecs)
         return [r.id for r in rows]
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 
 from indexer import index_sync
 from indexer.catalog.schema import Corpus, CorpusRoot, Embedding, ImageRecord, IndexLogEntry
-from indexer.pipeline.writer import add_vector, remove_images
+from indexer.pipeline.writer import add_vectors, remove_images
 from indexer.spaces import SpaceInfo, get_space, list_spaces, set_index_factory
 from indexer.vectors import VectorIndex, faiss_ops, storage
 from indexer.vectors.layered import DELTA_MIN, LayeredIndex, fold_reason
@@ -151,8 +151,7 @@ def add_images(ws: Workspace, n: int, seed: int) -> list[int]:
         for sp in spaces:
             vecs = rng.standard_normal((n, sp.dim)).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-            for row, vec in zip(rows, vecs):
-                add_vector(s, row.id, sp.id, vec)
+            add_vectors(s, ws, sp.id, [row.id for row in rows], vecs)
         return [r.id for r in rows]
 
 
@@ -163,7 +162,7 @@ def replace_vectors(ws: Workspace, sp: SpaceInfo, ids: list[int], seed: int) -> 
         for image_id in ids:
             s.execute(delete(Embedding).where(Embedding.image_id == image_id, Embedding.space_id == sp.id))
             vec = rng.standard_normal(sp.dim).astype(np.float32)
-            add_vector(s, image_id, sp.id, vec / np.linalg.norm(vec))
+            add_vectors(s, ws, sp.id, [image_id], (vec / np.linalg.norm(vec))[None])
 
 
 def remove(ws: Workspace, ids: list[int]) -> None:
