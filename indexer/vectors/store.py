@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..atomic import atomic_file
@@ -119,6 +119,16 @@ def session_workspace(s: Session) -> Workspace:
     return ws
 
 
+def mark_dead(s: Session, shard_ids: Iterable[int]) -> None:
+    """Count rows released from their shards (one entry per row), so `compact` finds mostly-dead shards from
+    `vector_shards` alone instead of counting every embedding at each checkpoint."""
+    counts: dict[int, int] = {}
+    for shard_id in shard_ids:
+        counts[shard_id] = counts.get(shard_id, 0) + 1
+    for shard_id, n in sorted(counts.items()):
+        s.execute(update(VectorShard).where(VectorShard.id == shard_id).values(dead=VectorShard.dead + n))
+
+
 def count_vectors(s: Session, space: SpaceInfo) -> int:
     """How many images have a vector in the space."""
     return int(s.scalar(select(func.count()).select_from(Embedding).where(Embedding.space_id == space.id)) or 0)
@@ -165,7 +175,7 @@ def iter_vectors(ws: Workspace, space: SpaceInfo, chunk_rows: int = CHUNK_ROWS,
             pairs = np.fromiter((v for r in part for v in r), dtype=np.int64, count=2 * len(part)).reshape(-1, 2)
             if matrix is None:
                 matrix = open_shard(ws, file, space.dim)
-            yield pairs[:, 0].copy(), take_rows(matrix, pairs[:, 1])
+            yield pairs[:, 0].copy(), _read_rows(shard_path(ws, file), matrix, pairs[:, 1])
 
 
 def open_shard(layout: WorkspaceLayout, file: str, dim: int | None = None) -> np.ndarray:
@@ -197,6 +207,20 @@ def take_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if len(rows) and rows[-1] - rows[0] + 1 == len(rows) and (len(rows) < 2 or bool(np.all(np.diff(rows) == 1))):
         return np.array(matrix[int(rows[0]):int(rows[-1]) + 1], dtype=np.float32)
     return np.asarray(matrix[rows], dtype=np.float32)
+
+
+def _read_rows(path: Path, matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Rows (ascending) of a shard for a stream: read from the file (pread) rather than touched through the
+    memory map, so streaming a whole space keeps one chunk resident, not the shards' pages; a sparse chunk
+    (rows spread over more than 4x their number) is gathered from the map instead."""
+    lo, hi = int(rows[0]), int(rows[-1]) + 1
+    if hi - lo > 4 * len(rows) or not isinstance(matrix, np.memmap):
+        return take_rows(matrix, rows)
+    dim = matrix.shape[1]
+    with open(path, "rb") as f:
+        block = np.fromfile(f, dtype="<f4", count=(hi - lo) * dim, offset=matrix.offset + lo * dim * 4)
+    block = block.reshape(hi - lo, dim)
+    return block if hi - lo == len(rows) else block[rows - lo]
 
 
 def remove_orphans(ws: Workspace, space: SpaceInfo) -> list[str]:
