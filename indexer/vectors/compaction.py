@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ..catalog.schema import Embedding, VectorShard
-from .store import CHUNK_ROWS, forget_shard, new_shard_file, open_shard, shard_path, take_rows, write_shard
+from .store import CHUNK_ROWS, forget_shard, new_shard_file, read_rows, shard_path, write_shard
 
 if TYPE_CHECKING:
     from ..spaces import SpaceInfo
@@ -168,5 +168,5 @@ def _read(ws: Workspace, space: SpaceInfo, files_by_id: dict[int, str], shards: 
     for shard_id in np.unique(shards):
         pos = np.flatnonzero(shards == shard_id)
         pos = pos[np.argsort(rows[pos], kind="stable")]
-        out[pos] = take_rows(open_shard(ws, files_by_id[int(shard_id)], space.dim), rows[pos])
+        out[pos] = read_rows(ws, files_by_id[int(shard_id)], space.dim, rows[pos])
     return out
