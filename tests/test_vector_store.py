@@ -115,8 +115,7 @@ def test_compaction_keeps_every_live_vector_frees_dead_rows_and_deletes_the_old_
     rng = np.random.default_rng(3)
     for start in range(0, 50, 10):  # five shards of ten
         _add(ws, range(start + 1, start + 11), rng)
-    with ws.session() as s:  # shard 2 all dead, shard 3 mostly dead, one image of shard 1 dead
-        s.execute(delete(Embedding).where(Embedding.image_id.in_([*range(11, 21), *range(21, 28), 5])))
+    _release(ws, [*range(11, 21), *range(21, 28), 5])  # shard 2 all dead, shard 3 mostly dead, one of shard 1
     before, old_files = _all(ws), _catalog_files(ws)
     space = get_space(ws, "content")
     result = compact(ws, space, max_shards=2, chunk_rows=4, shard_rows=16)
@@ -128,6 +127,26 @@ def test_compaction_keeps_every_live_vector_frees_dead_rows_and_deletes_the_old_
         rows = s.execute(select(Embedding.image_id, Embedding.row).order_by(Embedding.image_id)).all()
     assert [r for _i, r in rows] == [*range(16), *range(16)]  # image-id order, no gap
     assert compact(ws, space, max_shards=2).merged == []  # nothing left to do
+
+
+def _release(ws: Workspace, image_ids: list[int]) -> None:
+    """What the writer does when images leave: their embeddings go, their shards count the dead rows."""
+    with ws.session() as s:
+        shard_ids = s.scalars(select(Embedding.shard_id).where(Embedding.image_id.in_(image_ids))).all()
+        s.execute(delete(Embedding).where(Embedding.image_id.in_(image_ids)))
+        store.mark_dead(s, shard_ids)
+
+
+def test_compaction_under_the_shard_limit_rewrites_only_mostly_dead_shards(ws: Workspace) -> None:
+    rng = np.random.default_rng(7)
+    for start in range(0, 40, 10):  # four shards of ten
+        _add(ws, range(start + 1, start + 11), rng)
+    files = sorted(_catalog_files(ws), key=lambda f: int(f.split("-")[1]))
+    _release(ws, [*range(11, 21), *range(21, 28), 5])  # shard 2 all dead, shard 3 mostly dead, one of shard 1
+    before = _all(ws)
+    result = compact(ws, get_space(ws, "content"))
+    assert set(result.merged) == {files[1], files[2]} and len(result.written) == 1 and result.rows == 3
+    assert _all(ws) == before and _catalog_files(ws) == {files[0], files[3], *result.written} == _files(ws)
 
 
 def test_compaction_leaves_dense_shards_alone_under_the_shard_limit(ws: Workspace) -> None:

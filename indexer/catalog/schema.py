@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -113,6 +114,7 @@ class VectorShard(Base):
     rows: Mapped[int] = mapped_column(BigInteger)
     dim: Mapped[int] = mapped_column(Integer)
     bytes: Mapped[int] = mapped_column(BigInteger)
+    dead: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))  # rows released since written
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

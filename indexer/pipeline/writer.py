@@ -176,14 +176,18 @@ def _release(s: Session, image: ImageRecord, space_ids: dict[str, int]) -> None:
         return
     heir = s.scalar(select(ImageRecord).where(ImageRecord.duplicate_of == image.id,
                                               ImageRecord.status == DUPLICATE).order_by(ImageRecord.id))
+    held = s.execute(select(Embedding.space_id, Embedding.shard_id, Embedding.row)
+                     .where(Embedding.image_id == image.id)).all()
     if heir is not None:
-        for emb in s.scalars(select(Embedding).where(Embedding.image_id == image.id)):  # the heir shares the row
-            s.merge(Embedding(image_id=heir.id, space_id=emb.space_id, shard_id=emb.shard_id, row=emb.row))
-            s.add(IndexLogEntry(space_id=emb.space_id, image_id=heir.id, op="add"))
+        for space_id, shard_id, row in held:  # the heir points at the same rows: nothing is copied
+            s.merge(Embedding(image_id=heir.id, space_id=space_id, shard_id=shard_id, row=row))
+            s.add(IndexLogEntry(space_id=space_id, image_id=heir.id, op="add"))
         heir.status, heir.duplicate_of = INDEXED, None
         for other in s.scalars(select(ImageRecord).where(ImageRecord.duplicate_of == image.id)):
             other.duplicate_of = heir.id
     s.execute(delete(Embedding).where(Embedding.image_id == image.id))
+    if heir is None:
+        store.mark_dead(s, [shard_id for _space, shard_id, _row in held])
     for space_id in space_ids.values():
         s.add(IndexLogEntry(space_id=space_id, image_id=image.id, op="remove"))
     image.status = FAILED  # placeholder until the caller sets the new status

@@ -1,6 +1,9 @@
 """Compaction of a space's vector shards: indexing writes one small shard per batch, and re-indexed or deleted
 images leave dead rows behind; `compact` folds the small and the mostly-dead shards into new ones of live rows.
 
+Which shards: `VectorShard.dead` (rows released, counted by the writer) points at the suspects with one
+small query per checkpoint; their live rows are then counted exactly from the embeddings.
+
 Crash safety: the new shard files are written (atomically) first, then one transaction adds their rows, moves
 every `Embedding` location (executemany, a chunk at a time) and deletes the old shard rows; the old files are
 deleted only after it commits. A kill before the commit leaves new orphan files, after it old ones; either way
@@ -19,7 +22,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ..catalog.schema import Embedding, VectorShard
-from .store import CHUNK_ROWS, forget_shard, new_shard_file, open_shard, shard_path, take_rows, write_shard
+from .store import CHUNK_ROWS, forget_shard, new_shard_file, read_rows, shard_path, write_shard
 
 if TYPE_CHECKING:
     from ..spaces import SpaceInfo
@@ -54,8 +57,13 @@ def compact(ws: Workspace, space: SpaceInfo, *, max_shards: int = MAX_SHARDS, mi
     Call it under the workspace's index lock. Memory: one chunk of `chunk_rows` vectors at a time."""
     result = CompactionResult(space.name)
     with ws.session() as s:
-        stats = _shard_stats(s, space)
-        victims = _choose(stats, max_shards, min_live, shard_rows)
+        shards = s.execute(select(VectorShard.id, VectorShard.rows, VectorShard.dead)
+                           .where(VectorShard.space_id == space.id)).all()
+        too_many = len(shards) > max_shards
+        suspects = [i for i, rows, dead in shards if rows - dead < min_live * rows or (too_many and rows < shard_rows)]
+        if not suspects:  # the usual checkpoint: one small query, whatever the corpus size
+            return result
+        victims = _choose(_shard_stats(s, space, suspects), len(shards), max_shards, min_live, shard_rows)
         if not victims:
             return result
         live = [st for st in victims if st.live]
@@ -63,31 +71,34 @@ def compact(ws: Workspace, space: SpaceInfo, *, max_shards: int = MAX_SHARDS, mi
         if result.rows:
             result.written = _rewrite(ws, s, space, [st.id for st in live], result.rows, shard_rows, chunk_rows)
         s.execute(delete(VectorShard).where(VectorShard.id.in_([st.id for st in victims])))
-        result.merged = [st.file for st in victims]
+    result.merged = [st.file for st in victims]
     for file in result.merged:  # committed: nothing names them any more
         forget_shard(ws, file)
         shard_path(ws, file).unlink(missing_ok=True)
     return result
 
 
-def _shard_stats(s: Session, space: SpaceInfo) -> list[_ShardStat]:
+def _shard_stats(s: Session, space: SpaceInfo, shard_ids: list[int]) -> list[_ShardStat]:
+    """The live counts of these shards (exact: counted from the embeddings, not from `VectorShard.dead`)."""
     rows = s.execute(
         select(VectorShard.id, VectorShard.file, VectorShard.rows, func.count(Embedding.image_id),
                func.count(func.distinct(Embedding.row)))
         .outerjoin(Embedding, Embedding.shard_id == VectorShard.id)
-        .where(VectorShard.space_id == space.id)
+        .where(VectorShard.space_id == space.id, VectorShard.id.in_(shard_ids))
         .group_by(VectorShard.id, VectorShard.file, VectorShard.rows).order_by(VectorShard.id)
     )
     return [_ShardStat(*row) for row in rows]
 
 
-def _choose(stats: list[_ShardStat], max_shards: int, min_live: float, shard_rows: int) -> list[_ShardStat]:
-    """The shards to fold: empty ones, sparse ones, and - past `max_shards` - every one smaller than a full
-    compacted shard. A lone small, dense shard is left alone (rewriting it would change nothing)."""
+def _choose(stats: list[_ShardStat], n_shards: int, max_shards: int, min_live: float,
+            shard_rows: int) -> list[_ShardStat]:
+    """Of the suspected shards, those to fold: empty ones, sparse ones, and - when the space has more than
+    `max_shards` - every one smaller than a full compacted shard. A lone small, dense shard is left alone
+    (rewriting it would change nothing)."""
     empty = [st for st in stats if st.live == 0]
     sparse = [st for st in stats if st.live and st.live_rows < min_live * st.rows]
     chosen = {st.id for st in empty + sparse}
-    if len(stats) - len(empty) > max_shards:
+    if n_shards - len(empty) > max_shards:
         chosen |= {st.id for st in stats if st.live and st.rows < shard_rows}
     picked = [st for st in stats if st.id in chosen]
     if not sparse and len([st for st in picked if st.live]) == 1:
@@ -157,5 +168,5 @@ def _read(ws: Workspace, space: SpaceInfo, files_by_id: dict[int, str], shards: 
     for shard_id in np.unique(shards):
         pos = np.flatnonzero(shards == shard_id)
         pos = pos[np.argsort(rows[pos], kind="stable")]
-        out[pos] = take_rows(open_shard(ws, files_by_id[int(shard_id)], space.dim), rows[pos])
+        out[pos] = read_rows(ws, files_by_id[int(shard_id)], space.dim, rows[pos])
     return out

@@ -60,6 +60,7 @@ def upgrade() -> None:
                     sa.Column('rows', sa.BigInteger(), nullable=False),
                     sa.Column('dim', sa.Integer(), nullable=False),
                     sa.Column('bytes', sa.BigInteger(), nullable=False),
+                    sa.Column('dead', sa.BigInteger(), server_default=sa.text('0'), nullable=False),
                     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
                     sa.ForeignKeyConstraint(['space_id'], ['spaces.id'], ondelete='CASCADE'),
                     sa.PrimaryKeyConstraint('id'))
