@@ -267,10 +267,11 @@ def _fold(s: Session, space: SpaceInfo, index: VectorIndex, last_op: dict[int, s
     touched = sorted(last_op)
     ids, vectors = vectors_for(s, space, [i for i in touched if last_op[i] == "add"])
     gone = np.setdiff1d(np.asarray(touched, dtype=np.int64), ids)
-    if len(gone):
-        index.remove(gone)
+    dead = np.union1d(gone, ids[index.contains(ids)])  # removed, and replaced: one removal (one HNSW rebuild)
+    if len(dead):
+        index.remove(dead)
     if len(ids):
-        index.upsert(ids, vectors)
+        index.add(ids, vectors)
 
 
 def _build_from_catalog(s: Session, space: SpaceInfo, choice: IndexChoice) -> VectorIndex:

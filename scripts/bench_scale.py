@@ -93,6 +93,10 @@ def one_run(ws, label: str, n_add: int, n_delete: int, seed: int) -> dict:  # no
         with index_lock(ws):
             info, t_ckpt = _timed(index_sync.checkpoint, ws, sp)
         refreshed, t_refresh = _timed(get_index, ws, sp)
+        probes = rng.standard_normal((50, sp.dim)).astype(np.float32)
+        probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+        p50 = {name: 1000 * float(np.median([_timed(idx.search, q[None], 10)[1] for q in probes]))
+               for name, idx in (("base_only", refreshed.base), ("layered", refreshed))}
         cold, t_cold = _timed(index_sync.load_index, ws, sp)
         _r, t_query = _timed(cold.search, query[None], 10)
         full, t_cold_full = _timed(index_sync.load_index, ws, sp, verify="full")
@@ -106,6 +110,7 @@ def one_run(ws, label: str, n_add: int, n_delete: int, seed: int) -> dict:  # no
             "warm_refresh_s": round(t_refresh, 3), "warm_kept_base": refreshed.base is warm[sp.name].base,
             "cold_open_s": round(t_cold, 3), "cold_open_full_hash_s": round(t_cold_full, 3),
             "first_query_ms": round(1000 * t_query, 2),
+            "warm_p50_ms_base_only": round(p50["base_only"], 2), "warm_p50_ms_layered": round(p50["layered"], 2),
         }
         del cold, full
     return out
