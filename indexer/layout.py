@@ -4,6 +4,7 @@
     .workspace.lock         held while the catalog is created or its schema upgraded
     .index.lock             held by an indexing run
     indexes/                FAISS index snapshots
+    jobs/<job>/             a distributed (Ray) indexing job's result shards, deleted once committed
     mining/<run>/           a triplet mining run's manifest and histograms
     parasol/<run>/          a PARASOL training run (checkpoints, loss curve)
     models/<method>/        models a method keeps in the workspace (e.g. StyO's fine-tuned ones)
@@ -28,6 +29,7 @@ CATALOG_FILE = "catalog.sqlite"
 MIGRATION_LOCK_FILE = ".workspace.lock"
 INDEX_LOCK_FILE = ".index.lock"
 INDEX_DIR = "indexes"
+JOBS_DIR = "jobs"
 MINING_DIR = "mining"
 PARASOL_DIR = "parasol"
 MODELS_DIR = "models"
@@ -70,6 +72,14 @@ class WorkspaceLayout:
     @property
     def index_dir(self) -> Path:
         return self.home / INDEX_DIR
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.home / JOBS_DIR
+
+    def job_dir(self, job: str) -> Path:
+        """jobs/<job>: one distributed indexing job's result shards (`job` must be a plain name)."""
+        return self.jobs_dir / check_plain_name(job, "a job name")
 
     @property
     def mining_dir(self) -> Path:
