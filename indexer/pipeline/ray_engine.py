@@ -119,7 +119,7 @@ def _run_dataset(left: dict[str, FoundFile], image_ids: dict[str, int], spaces: 
     """The Ray Data pipeline: planned files -> decode tasks -> embedding actors -> shard file names, in order."""
     import ray.data
 
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset execution plans on the terminal
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # no execution plans or bar notices on the terminal
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # commit in plan order: the same originals of duplicates
     ctx.enable_progress_bars = False  # the job's own bar counts committed files
