@@ -135,7 +135,7 @@ DRIVER = textwrap.dedent("""
 
 def test_killed_ray_job_resumes_from_its_shards(cluster, tmp_path: Path, monkeypatch) -> None:
     root = tmp_path / "corpus"
-    write_random_patterns(root, 48, seed=7)
+    write_random_patterns(root, 32, seed=7)
     ws_dir = tmp_path / "ray"
     proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(ws_dir), str(root), cluster], start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -149,7 +149,7 @@ def test_killed_ray_job_resumes_from_its_shards(cluster, tmp_path: Path, monkeyp
         time.sleep(0.05)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-3000:]
-    assert 8 <= committed < 48, "the kill must land mid-run for this test to mean anything"
+    assert 8 <= committed < 32, "the kill must land mid-run for this test to mean anything"
     left_paths = set()
     for shard in list_shards(ws_dir / "jobs"):
         left_paths |= {r.found.path for r in read_shard(shard)[1]}
@@ -165,10 +165,10 @@ def test_killed_ray_job_resumes_from_its_shards(cluster, tmp_path: Path, monkeyp
 
     monkeypatch.setattr(ray_engine, "_run_dataset", recording)
     summary = index_paths(ws, [str(root)], "kill", progress=False, batch_size=4, engine="ray")
-    assert (summary.added, summary.unchanged, summary.failed) == (48 - len(before), len(before), 0)
+    assert (summary.added, summary.unchanged, summary.failed) == (32 - len(before), len(before), 0)
     # the rerun embedded only what neither the catalog nor a surviving shard held
     assert not set(computed) & (left_paths | before)
-    assert set(computed) | left_paths | before == set(catalog_paths(ws)) and len(catalog_paths(ws)) == 48
+    assert set(computed) | left_paths | before == set(catalog_paths(ws)) and len(catalog_paths(ws)) == 32
     local = Workspace.open(tmp_path / "local")
     index_paths(local, [str(root)], "kill", profile="tiny", workers=1, progress=False)
     rows = _rows(ws)
