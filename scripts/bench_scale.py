@@ -37,20 +37,16 @@ def run_engine_once(engine: str, corpus: Path, home: Path, profile: str, batch_s
     from indexer.workspace import Workspace
 
     cluster_s = 0.0
-    ray_options = None
     if engine == "ray":
         import ray
-
-        from indexer.pipeline.ray_engine import RayOptions
 
         t0 = time.perf_counter()
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
         cluster_s = time.perf_counter() - t0
-        ray_options = RayOptions()
     ws = Workspace.open(home)
     t0 = time.perf_counter()
     summary = index_paths(ws, [str(corpus)], "bench", profile=profile, batch_size=batch_size, progress=False,
-                          engine=engine, ray=ray_options)
+                          engine=engine)
     seconds = time.perf_counter() - t0
     return {"engine": engine, "images": summary.added + summary.duplicates, "failed": summary.failed,
             "seconds": seconds, "cluster_start_s": cluster_s}

@@ -33,7 +33,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     pytest.skip(f"Ray is not installed ({exc}): pip install -e \".[ray]\"", allow_module_level=True)
 
 from indexer.pipeline import ray_engine  # noqa: E402
-from indexer.pipeline.ray_engine import RayOptions  # noqa: E402
 from indexer.pipeline.shards import list_shards, read_shard  # noqa: E402
 
 # Vectors of one file from the two engines come from the same pixels through the same model, but in batches
@@ -87,7 +86,7 @@ def mixed(cluster, tmp_path_factory):
     local, on_ray = Workspace.open(base / "local"), Workspace.open(base / "ray")
     index_paths(local, [str(base / "corpus")], "mixed", profile="tiny", workers=1, progress=False)
     summary = index_paths(on_ray, [str(base / "corpus")], "mixed", profile="tiny", progress=False, batch_size=8,
-                          engine="ray", ray=RayOptions())
+                          engine="ray")
     yield local, on_ray, summary, base / "corpus"
     local.close()
     on_ray.close()
@@ -116,7 +115,6 @@ def test_mining_on_ray_equals_local(mixed, tmp_path: Path) -> None:
 DRIVER = textwrap.dedent("""
     import sys, time
     import indexer.pipeline.run as run
-    from indexer.pipeline.ray_engine import RayOptions
     from indexer.workspace import Workspace
 
     real = run._Committer.shard
@@ -129,7 +127,7 @@ DRIVER = textwrap.dedent("""
     run._Committer.shard = slow
     ws = Workspace.open(sys.argv[1])
     run.index_paths(ws, [sys.argv[2]], "kill", profile="tiny", progress=False, batch_size=4, engine="ray",
-                    ray=RayOptions(address=sys.argv[3]))
+                    ray_address=sys.argv[3])
 """)
 
 
@@ -190,3 +188,16 @@ def _indexed(ws_dir: Path) -> int:
             return con.execute("select count(*) from images where status = 'indexed'").fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+def test_local_engine_never_imports_ray(tmp_path: Path) -> None:
+    write_random_patterns(tmp_path / "few", 3, seed=1)
+    code = textwrap.dedent(f"""
+        import sys
+        from ui.cli import main
+        assert main(["index", {str(tmp_path / "few")!r}, "--corpus", "few", "--profile", "tiny", "--workers", "0",
+                     "--workspace", {str(tmp_path / "ws")!r}, "--engine", "local"]) == 0
+        assert not [m for m in sys.modules if m == "ray" or m.startswith("ray.")], "ray was imported"
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]

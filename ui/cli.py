@@ -131,14 +131,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     settings = IndexSettings(factories, parse_size(args.index_memory) if args.index_memory else None)
     ws = open_workspace(args, writes="indexing")
     encoders = {"content": args.content_encoder, "style": args.style_encoder}
-    ray = None
-    if args.engine == "ray":
-        from indexer.pipeline.ray_engine import RayOptions
-
-        ray = RayOptions(args.ray_address, args.ray_concurrency, args.ray_num_gpus)
     summary = index_paths(ws, args.paths, args.corpus, args.role, profile=args.profile, encoders=encoders,
                           workers=args.workers, batch_size=args.batch_size, index_settings=settings,
-                          engine=args.engine, ray=ray)
+                          engine=args.engine, ray_address=args.ray_address, ray_concurrency=args.ray_concurrency,
+                          ray_num_gpus=args.ray_num_gpus)
     if summary.notice:
         print(f"stylelens: {summary.notice}", file=sys.stderr)
 

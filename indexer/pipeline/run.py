@@ -67,8 +67,8 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
                 profile: str | None = None, encoders: dict[str, str] | None = None, workers: int | None = None,
                 batch_size: int = 32, max_side: int = 1024, progress: bool | None = None,
                 on_progress: Callable[[int, int], None] | None = None,
-                index_settings: IndexSettings | None = None, engine: str = "local",
-                ray: RayOptions | None = None) -> IndexSummary:
+                index_settings: IndexSettings | None = None, engine: str = "local", ray_address: str | None = None,
+                ray_concurrency: int | None = None, ray_num_gpus: float = 0.0) -> IndexSummary:
     """Index files and folders into `corpus`: new and changed files are embedded, deleted ones removed.
 
     Safe to interrupt at any point (even kill -9): every batch commits on its own, and re-running
@@ -78,8 +78,8 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
     `index_settings` (forced factories, memory budget) are checked before anything is written, used for
     this run's snapshots, and kept for the workspace only when the run succeeds.
     `engine` chooses who decodes and embeds the planned files: "local" (worker processes of this machine)
-    or "ray" (Ray Data on the cluster `ray` names, see `ray_engine.RayOptions`); planning and committing are
-    the same code for both.
+    or "ray" (Ray Data: `ray_address`, `ray_concurrency` embedding actors with `ray_num_gpus` GPUs each, see
+    `ray_engine.RayOptions`); planning and committing are the same code for both.
     """
     started = time.perf_counter()
     ws.require_writable("indexing")  # before the lock file, the profile or the corpus is written
@@ -87,16 +87,17 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
     check_job(workers, batch_size)
     if engine not in ENGINES:
         raise WorkspaceError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    ray = None
     if engine == "ray":
-        from .ray_engine import RayOptions as _Options, require_ray
+        from .ray_engine import RayOptions, require_ray
 
         require_ray()
-        ray = ray or _Options()
+        ray = RayOptions(ray_address, ray_concurrency, ray_num_gpus)
         ray.check()
     with index_lock(ws):
         return _index_locked(ws, paths, corpus, role, profile, encoders, workers, batch_size, max_side,
                              progress, started, on_progress, index_settings or IndexSettings(),
-                             ray if engine == "ray" else None)
+                             ray)
 
 
 def _refuse_unknown_missing(ws: Workspace, corpus: str, missing: set[str]) -> None:
