@@ -95,7 +95,7 @@ def embedded_shards(ws: Workspace, todo: dict[str, FoundFile], image_ids: dict[s
     try:
         for name in _run_dataset(left, image_ids, spaces, recipes, max_side, batch_size, options, job_dir):
             shard = Path(name)
-            yield _read_or_none(shard, encoders)
+            yield read_shard(shard)[1]  # just written by this job's actors: unreadable is an error, not a miss
             shard.unlink(missing_ok=True)
     finally:
         if started:

@@ -109,9 +109,10 @@ def mine_triplets(ws: Workspace, params: MiningParams, *, run: str | None = None
     if engine not in ("local", "ray"):
         raise QueryError(f"unknown engine {engine!r}: choose local or ray")
     if engine == "ray":
-        from indexer.pipeline.ray_engine import require_ray
+        from indexer.pipeline.ray_engine import RayOptions, require_ray
 
         require_ray()
+        RayOptions(ray_address, ray_concurrency).check()
     started = time.perf_counter()
     if run is None:
         run = f"mining-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
