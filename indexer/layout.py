@@ -5,6 +5,7 @@
     .index.lock             held by an indexing run
     indexes/                FAISS index snapshots
     vectors/<space>/        a space's vectors: immutable float32 .npy shards (`indexer.vectors.store`)
+    jobs/<job>/             a distributed (Ray) indexing job's result shards, deleted once committed
     mining/<run>/           a triplet mining run's manifest and histograms
     parasol/<run>/          a PARASOL training run (checkpoints, loss curve)
     models/<method>/        models a method keeps in the workspace (e.g. StyO's fine-tuned ones)
@@ -30,6 +31,7 @@ MIGRATION_LOCK_FILE = ".workspace.lock"
 INDEX_LOCK_FILE = ".index.lock"
 INDEX_DIR = "indexes"
 VECTORS_DIR = "vectors"
+JOBS_DIR = "jobs"
 MINING_DIR = "mining"
 PARASOL_DIR = "parasol"
 MODELS_DIR = "models"
@@ -80,6 +82,14 @@ class WorkspaceLayout:
     def space_vectors_dir(self, space: str) -> Path:
         """vectors/<space>: the vector shards of one embedding space (`space` must be a plain name)."""
         return self.vectors_dir / check_plain_name(space, "a space name")
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.home / JOBS_DIR
+
+    def job_dir(self, job: str) -> Path:
+        """jobs/<job>: one distributed indexing job's result shards (`job` must be a plain name)."""
+        return self.jobs_dir / check_plain_name(job, "a job name")
 
     @property
     def mining_dir(self) -> Path:

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 TORCHVISION_SPEC=${TORCHVISION_SPEC:-torchvision==0.28.0}
-EXTRAS=${STYLELENS_EXTRAS:-cpu,test}
+EXTRAS=${STYLELENS_EXTRAS:-cpu,test,ray}  # ray: --engine ray and its tests
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 # shellcheck disable=SC1091

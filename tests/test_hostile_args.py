@@ -44,6 +44,8 @@ CASES = [  # (arguments, text the one line must contain); OUT and IMAGES are fil
     (["index", "IMAGES", "--corpus", LONG_NAME], "the corpus name is 300 characters long"),
     (["index", "IMAGES", "--corpus", "c", "--workers", "100000"], "--workers must be at most 256"),
     (["index", "IMAGES", "--corpus", "c", "--batch-size", "0"], "batch size must be at least 1"),
+    (["index", "IMAGES", "--corpus", "c", "--engine", "ray", "--ray-concurrency", "0"], "--ray-concurrency must be 1..1024"),
+    (["index", "IMAGES", "--corpus", "c", "--engine", "ray", "--ray-num-gpus", "nan"], "--ray-num-gpus must be 0..64"),
     ([*MINE, "-k", "100000000"], "k must be at most 10,000"),
     ([*MINE, "--run", LONG_NAME], "a mining run name must be 1-128 letters"),
     (["stylize", "--method", BLEND, "--content", "1", "--style", "2", "--out", "OUT", "--seed", BIG],

@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from indexer.limits import MAX_BATCH_SIZE, MAX_ID, MAX_K, MAX_QUERY_TERMS, MAX_WORKERS
-from ui.cli_common import CliParser, emit, open_workspace, workspace_layout
+from ui.cli_common import CliParser, add_engine_flags, emit, open_workspace, workspace_layout
 from ui.cli_corpus import add_corpus_commands
 from ui.cli_datasets import add_dataset_commands
 from ui.cli_errors import report
@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='force a FAISS index for a space, e.g. content="IVF1024,Flat"; SPACE=auto undoes it')
     p.add_argument("--index-memory", metavar="SIZE", help="memory budget per index for choosing its type, e.g. 2GiB "
                    "(kept for the workspace; default 4GiB)")
+    add_engine_flags(p)
+    p.add_argument("--ray-num-gpus", type=float, default=0.0, metavar="N",
+                   help="--engine ray: GPUs per embedding actor (e.g. 1; fractions share a GPU)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", parents=[common], help="search by text, image, catalog id, or a combination")
@@ -129,7 +132,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     ws = open_workspace(args, writes="indexing")
     encoders = {"content": args.content_encoder, "style": args.style_encoder}
     summary = index_paths(ws, args.paths, args.corpus, args.role, profile=args.profile, encoders=encoders,
-                          workers=args.workers, batch_size=args.batch_size, index_settings=settings)
+                          workers=args.workers, batch_size=args.batch_size, index_settings=settings,
+                          engine=args.engine, ray_address=args.ray_address, ray_concurrency=args.ray_concurrency,
+                          ray_num_gpus=args.ray_num_gpus)
     if summary.notice:
         print(f"stylelens: {summary.notice}", file=sys.stderr)
 

@@ -42,3 +42,13 @@ def emit(args: argparse.Namespace, data: object, human: Callable[[], None]) -> N
     else:
         human()
 
+
+
+def add_engine_flags(p: argparse.ArgumentParser) -> None:
+    """`--engine local|ray`, `--ray-address`, `--ray-concurrency`: who runs a job's batches (`index`, `mine-triplets`)."""
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: processes of this machine (default); ray: a Ray cluster (pip install -e \".[ray]\")")
+    p.add_argument("--ray-address", metavar="ADDRESS", help="--engine ray: the cluster to join, auto (one `ray start` "
+                   "made here) or ray://HOST:PORT (default: start one on this machine)")
+    p.add_argument("--ray-concurrency", type=int, metavar="N", help="--engine ray: actors (default: 1 for indexing, "
+                   "the cluster's CPUs for mining)")

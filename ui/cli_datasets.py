@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from indexer.limits import MAX_ID, MAX_K
-from ui.cli_common import emit, open_workspace
+from ui.cli_common import add_engine_flags, emit, open_workspace
 
 
 def add_dataset_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa: ANN001 - argparse's private type
@@ -67,6 +67,7 @@ def add_dataset_commands(sub, common: argparse.ArgumentParser) -> None:  # noqa:
     p.add_argument("--run", help="run name: resumes that run if it exists")
     p.add_argument("--out", help="manifest folder (default WORKSPACE/mining/RUN)")
     p.add_argument("--batch-size", type=int, default=256)
+    add_engine_flags(p)
     p.set_defaults(func=cmd_mine)
 
 
@@ -176,7 +177,8 @@ def cmd_mine(args: argparse.Namespace) -> int:
     params = MiningParams(train, style_db, content_db, k=args.k, content_ceiling=args.content_ceiling,
                           style_ceiling=args.style_ceiling, allow_self=args.allow_self, style_space=args.style_space,
                           content_space=args.content_space)
-    summary = mine_triplets(ws, params, run=args.run, out=args.out, batch_size=args.batch_size)
+    summary = mine_triplets(ws, params, run=args.run, out=args.out, batch_size=args.batch_size, engine=args.engine,
+                            ray_address=args.ray_address, ray_concurrency=args.ray_concurrency)
 
     def human() -> None:
         print(f"run {summary.run} (x from {train}, s from {style_db}, y from {content_db}): {summary.complete} of "

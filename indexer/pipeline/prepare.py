@@ -62,3 +62,8 @@ def prepare(task: PrepareTask) -> Prepared:
     return Prepared(task.path, sha256=decoded.sha256, width=decoded.width, height=decoded.height,
                     format=decoded.format, taken_at=decoded.taken_at,
                     pixels=pixels)
+
+
+def embed_pixels(encoder, pixels: np.ndarray) -> np.ndarray:  # noqa: ANN001 - an Encoder (kept out: no torch here)
+    """One space's vectors for a batch of uint8 crops (N, size, size, 3): finished and run as one batch."""
+    return encoder.embed_images(encoder.preprocess.finish(pixels))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -22,8 +22,11 @@ from ..workspace import Workspace, WorkspaceError
 from .lock import index_lock
 from .parallel import ordered_map, worker_pool
 from .plan import Plan, known_files, make_plan, take_retouched
-from .prepare import Prepared, PrepareTask, prepare
+from .prepare import Prepared, PrepareTask, embed_pixels, prepare
 from .writer import FAILED, find_duplicates, record_batch, record_failure, record_mtimes, remove_images
+
+if TYPE_CHECKING:  # Ray stays unimported unless the ray engine runs
+    from .ray_engine import RayOptions
 
 
 @dataclass
@@ -50,6 +53,7 @@ class IndexSummary:
         return asdict(self)
 
 
+ENGINES = ("local", "ray")
 CHUNK = 4  # files per task sent to a decoding worker
 MIN_EARLY_BATCH = 8  # smallest batch embedded early while the decoding workers catch up
 
@@ -63,7 +67,8 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
                 profile: str | None = None, encoders: dict[str, str] | None = None, workers: int | None = None,
                 batch_size: int = 32, max_side: int = 1024, progress: bool | None = None,
                 on_progress: Callable[[int, int], None] | None = None,
-                index_settings: IndexSettings | None = None) -> IndexSummary:
+                index_settings: IndexSettings | None = None, engine: str = "local", ray_address: str | None = None,
+                ray_concurrency: int | None = None, ray_num_gpus: float = 0.0) -> IndexSummary:
     """Index files and folders into `corpus`: new and changed files are embedded, deleted ones removed.
 
     Safe to interrupt at any point (even kill -9): every batch commits on its own, and re-running
@@ -72,14 +77,27 @@ def index_paths(ws: Workspace, paths: list[str], corpus: str, role: str | None =
     `on_progress(done, total)` is called as files to embed are settled (e.g. by the Studio's progress bar).
     `index_settings` (forced factories, memory budget) are checked before anything is written, used for
     this run's snapshots, and kept for the workspace only when the run succeeds.
+    `engine` chooses who decodes and embeds the planned files: "local" (worker processes of this machine)
+    or "ray" (Ray Data: `ray_address`, `ray_concurrency` embedding actors with `ray_num_gpus` GPUs each, see
+    `ray_engine.RayOptions`); planning and committing are the same code for both.
     """
     started = time.perf_counter()
     ws.require_writable("indexing")  # before the lock file, the profile or the corpus is written
     check_name(corpus, Corpus.name, "the corpus name")
     check_job(workers, batch_size)
+    if engine not in ENGINES:
+        raise WorkspaceError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    ray = None
+    if engine == "ray":
+        from .ray_engine import RayOptions, require_ray
+
+        require_ray()
+        ray = RayOptions(ray_address, ray_concurrency, ray_num_gpus)
+        ray.check()
     with index_lock(ws):
         return _index_locked(ws, paths, corpus, role, profile, encoders, workers, batch_size, max_side,
-                             progress, started, on_progress, index_settings or IndexSettings())
+                             progress, started, on_progress, index_settings or IndexSettings(),
+                             ray)
 
 
 def _refuse_unknown_missing(ws: Workspace, corpus: str, missing: set[str]) -> None:
@@ -96,7 +114,7 @@ def _refuse_unknown_missing(ws: Workspace, corpus: str, missing: set[str]) -> No
 def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None, profile: str | None,
                   encoders: dict[str, str] | None, workers: int | None, batch_size: int, max_side: int,
                   progress: bool | None, started: float, on_progress: Callable[[int, int], None] | None,
-                  settings: IndexSettings) -> IndexSummary:
+                  settings: IndexSettings, ray: RayOptions | None) -> IndexSummary:
     remove_stale_temporaries(ws)  # of a killed run: no other run can be writing, we hold the lock
     decision = decide_profile(ws, profile, encoders)  # the arguments are checked before anything is written
     settings.check(decision.dims(ws))
@@ -104,7 +122,7 @@ def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None
     roots = [os.path.abspath(os.path.expanduser(p)) for p in paths]
     missing = {r for r in roots if not os.path.lexists(r)}
     _refuse_unknown_missing(ws, corpus, missing)
-    n_workers = default_workers() if workers is None else workers
+    n_workers = 0 if ray is not None else default_workers() if workers is None else workers
     with worker_pool(n_workers, warm_module=prepare.__module__) as pool:
         apply_profile(ws, decision)  # loads a new workspace's models (while the workers start) before fixing it
         with ws.session() as s:
@@ -134,28 +152,18 @@ def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None
             summary.removed = len(plan.deleted)
         recipes = tuple((name, enc.preprocess) for name, enc in models.items())
         todo = {f.path: f for f in plan.to_process}
-        tasks = (PrepareTask(path, recipes, max_side) for path in todo)
-        batch: list[tuple[FoundFile, Prepared]] = []
-        bad: list[Prepared] = []
+        commit = _Committer(ws, where, space_ids, todo, summary)
         # progress=None: a bar only on a terminal
         with _Progress(tqdm(total=len(todo), unit="img", desc=f"indexing {info.name}",
                             disable=None if progress is None else not progress), on_progress) as bar:
-            # look ahead two batches, so decoding runs on while a batch is embedded and written
-            ahead = max(4 * n_workers, 2 * batch_size // CHUNK + 1)
+            if ray is not None:
+                from .ray_engine import embedded_shards
 
-            def use_the_wait() -> None:  # the workers are behind: embed what is ready instead of idling
-                if len(batch) >= MIN_EARLY_BATCH:
-                    bar.update(_flush(ws, where, space_ids, models, todo, batch, bad, summary))
-
-            for prepared in ordered_map(prepare, tasks, pool=pool, workers=n_workers, chunk_size=CHUNK,
-                                        max_pending_chunks=ahead, on_wait=use_the_wait):
-                if prepared.ok:
-                    batch.append((todo[prepared.path], prepared))
-                else:
-                    bad.append(prepared)
-                if len(batch) >= batch_size or len(bad) >= batch_size:
-                    bar.update(_flush(ws, where, space_ids, models, todo, batch, bad, summary))
-            bar.update(_flush(ws, where, space_ids, models, todo, batch, bad, summary))
+                changed_ids = {found.path: old.id for found, old in plan.changed}
+                for rows in embedded_shards(ws, todo, changed_ids, spaces, recipes, max_side, batch_size, ray):
+                    bar.update(commit.shard(rows))
+            else:
+                _run_local(pool, n_workers, models, recipes, todo, max_side, batch_size, commit, bar)
         for space in spaces:
             snap: SnapshotInfo = checkpoint(ws, space, memory_budget_bytes=settings.memory_budget)
             summary.spaces[space.name] = {"kind": snap.kind, "factory": snap.factory, "ntotal": snap.ntotal}
@@ -188,35 +196,82 @@ class _Progress:
 
 def embed_prepared(space: str, encoder, prepared: list[Prepared]) -> np.ndarray:  # noqa: ANN001 - an Encoder
     """One space's vectors for a batch of decoded files: their uint8 crops finished and run as one batch."""
-    return encoder.embed_images(encoder.preprocess.finish(np.stack([p.pixels[space] for p in prepared])))
+    return embed_pixels(encoder, np.stack([p.pixels[space] for p in prepared]))
 
 
-def _flush(ws: Workspace, where: RootMap, space_ids: dict[str, int], encoders: dict, todo: dict[str, FoundFile],
-           batch: list[tuple[FoundFile, Prepared]], bad: list[Prepared], summary: IndexSummary) -> int:
-    """Embed and commit one batch (one transaction); returns how many files it settled."""
-    done = len(batch) + len(bad)
-    if not done:
-        return 0
-    with ws.session() as s:
-        duplicates = find_duplicates(s, where, batch)
-        fresh = [p for f, p in batch if f.path not in duplicates]
-        vectors = {name: embed_prepared(name, enc, fresh) if fresh else None for name, enc in encoders.items()}
-        for outcome in record_batch(s, where, space_ids, batch, vectors, duplicates):
-            if outcome.status == "duplicate":
-                summary.duplicates += 1
-            elif outcome.was_new:
-                summary.added += 1
-            else:
-                summary.updated += 1
-        for prepared in bad:
-            found = todo[prepared.path]
-            record_failure(s, where, space_ids, found.path, prepared.error or "unknown error",
-                           found.size, found.mtime_ns)
-            summary.failed += 1
-            summary.failures.append({"path": found.path, "reason": prepared.error or "unknown error"})
-    batch.clear()
-    bad.clear()
-    return done
+def _run_local(pool, n_workers: int, models: dict, recipes: tuple, todo: dict[str, FoundFile],  # noqa: ANN001
+               max_side: int, batch_size: int, commit: "_Committer", bar: _Progress) -> None:
+    """The local executor: decode in the worker processes, embed in this one, commit batch by batch."""
+    batch: list[tuple[FoundFile, Prepared]] = []
+    bad: list[Prepared] = []
+
+    def embed(fresh: list[Prepared]) -> dict[str, np.ndarray]:
+        return {name: embed_prepared(name, enc, fresh) for name, enc in models.items()}
+
+    # look ahead two batches, so decoding runs on while a batch is embedded and written
+    ahead = max(4 * n_workers, 2 * batch_size // CHUNK + 1)
+
+    def use_the_wait() -> None:  # the workers are behind: embed what is ready instead of idling
+        if len(batch) >= MIN_EARLY_BATCH:
+            bar.update(commit(batch, bad, embed))
+
+    tasks = (PrepareTask(path, recipes, max_side) for path in todo)
+    for prepared in ordered_map(prepare, tasks, pool=pool, workers=n_workers, chunk_size=CHUNK,
+                                max_pending_chunks=ahead, on_wait=use_the_wait):
+        if prepared.ok:
+            batch.append((todo[prepared.path], prepared))
+        else:
+            bad.append(prepared)
+        if len(batch) >= batch_size or len(bad) >= batch_size:
+            bar.update(commit(batch, bad, embed))
+    bar.update(commit(batch, bad, embed))
+
+
+class _Committer:
+    """Commits executor output through the writer, one transaction per batch, counting into the summary."""
+
+    def __init__(self, ws: Workspace, where: RootMap, space_ids: dict[str, int], todo: dict[str, FoundFile],
+                 summary: IndexSummary) -> None:
+        self.ws, self.where, self.space_ids, self.todo, self.summary = ws, where, space_ids, todo, summary
+
+    def shard(self, rows: list) -> int:
+        """Commit one result shard of the ray engine (`shards.ShardRow`s, vectors already computed)."""
+        by_path = {r.found.path: r.vectors for r in rows if r.prepared.ok}
+
+        def stored(fresh: list[Prepared]) -> dict[str, np.ndarray]:
+            return {name: np.stack([by_path[p.path][name] for p in fresh]) for name in self.space_ids}
+
+        return self([(self.todo[r.found.path], r.prepared) for r in rows if r.prepared.ok],
+                    [r.prepared for r in rows if not r.prepared.ok], stored)
+
+    def __call__(self, batch: list[tuple[FoundFile, Prepared]], bad: list[Prepared],
+                 embed: Callable[[list[Prepared]], dict[str, np.ndarray]]) -> int:
+        """Embed (`embed(fresh)` gives each space's vectors of the non-duplicates) and commit one batch in one
+        transaction; empties `batch` and `bad`; returns how many files it settled."""
+        done = len(batch) + len(bad)
+        if not done:
+            return 0
+        summary = self.summary
+        with self.ws.session() as s:
+            duplicates = find_duplicates(s, self.where, batch)
+            fresh = [p for f, p in batch if f.path not in duplicates]
+            vectors = embed(fresh) if fresh else {name: None for name in self.space_ids}
+            for outcome in record_batch(s, self.where, self.space_ids, batch, vectors, duplicates):
+                if outcome.status == "duplicate":
+                    summary.duplicates += 1
+                elif outcome.was_new:
+                    summary.added += 1
+                else:
+                    summary.updated += 1
+            for prepared in bad:
+                found = self.todo[prepared.path]
+                record_failure(s, self.where, self.space_ids, found.path, prepared.error or "unknown error",
+                               found.size, found.mtime_ns)
+                summary.failed += 1
+                summary.failures.append({"path": found.path, "reason": prepared.error or "unknown error"})
+        batch.clear()
+        bad.clear()
+        return done
 
 
 def _record_problems(ws: Workspace, where: RootMap, space_ids: dict[str, int], plan: Plan, known: dict,

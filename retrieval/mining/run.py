@@ -24,7 +24,7 @@ from ..catalog_lookup import allowed_ids, corpus_vectors
 from ..index_cache import get_index
 from ..query import QueryError
 from .manifest import write_histograms, write_manifest
-from .select import VectorTable, cross_similarity, pick_nearest_under_ceiling
+from .select import Picks, VectorTable, cross_similarity, pick_nearest_under_ceiling
 
 @dataclass(frozen=True)
 class MiningParams:
@@ -80,7 +80,7 @@ class _Inputs:
     content_index: VectorIndex
 
 
-def _load_inputs(ws: Workspace, params: MiningParams) -> _Inputs:
+def load_inputs(ws: Workspace, params: MiningParams) -> _Inputs:
     """The spaces, corpora and indexes `params` names; QueryError / WorkspaceError when one is missing."""
     style_sp, content_sp = get_space(ws, params.style_space), get_space(ws, params.content_space)
     train_ids, train_style = corpus_vectors(ws, style_sp, params.train)
@@ -94,40 +94,48 @@ def _load_inputs(ws: Workspace, params: MiningParams) -> _Inputs:
 
 
 def mine_triplets(ws: Workspace, params: MiningParams, *, run: str | None = None, out: str | Path | None = None,
-                  batch_size: int = 256, progress: bool | None = None) -> MiningSummary:
+                  batch_size: int = 256, progress: bool | None = None, engine: str = "local",
+                  ray_address: str | None = None, ray_concurrency: int | None = None) -> MiningSummary:
     """Mine (x, y, s) for every image x of the training corpus; resume `run` if it exists.
+
+    `engine="ray"` spreads the batches over Ray actors that open the workspace's indexes themselves
+    (`ray_workers.py`); the driver records their results in batch order, so both engines give the same
+    triplets in the same order.
 
     The run is recorded together with its first batch of triplets, after every input was found: a command
     that fails on its arguments leaves no run behind to refuse the corrected one.
     """
     params.check()
+    if engine not in ("local", "ray"):
+        raise QueryError(f"unknown engine {engine!r}: choose local or ray")
+    if engine == "ray":
+        from indexer.pipeline.ray_engine import RayOptions, require_ray
+
+        require_ray()
+        RayOptions(ray_address, ray_concurrency).check()
     started = time.perf_counter()
     if run is None:
         run = f"mining-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
     name = check_plain_name(run, "a mining run name")  # also a folder: WORKSPACE/mining/<run>, WORKSPACE/parasol/<run>
     out_dir = Path(out) if out else ws.mining_run_dir(name)
     run_id = _existing_run(ws, name, params)
-    data = _load_inputs(ws, params)
+    data = load_inputs(ws, params)
     done: set[int] = set()
     if run_id is not None:
         with ws.session() as s:
             done = set(s.scalars(select(Triplet.x_id).where(Triplet.run_id == run_id)))
     train_ids = data.train_ids
     todo = np.asarray([i for i, x in enumerate(train_ids.tolist()) if x not in done], dtype=np.int64)
-    kk = params.k if params.allow_self else params.k + 1  # top-k others when x may not pick itself
+    batches = [todo[start:start + batch_size] for start in range(0, len(todo), batch_size)]
+    if engine == "ray":
+        from .ray_workers import mine_on_ray
+
+        results = mine_on_ray(ws, params, train_ids, batches, ray_address, ray_concurrency)
+    else:
+        results = (mine_batch(data, params, rows) for rows in batches)
     with tqdm(total=len(todo), unit="x", desc=f"mining {name}", disable=None if progress is None else not progress) as bar:
-        for start in range(0, len(todo), batch_size):
-            rows = todo[start:start + batch_size]
+        for rows, (s, y) in zip(batches, results):  # in batch order whatever the engine
             x_ids = train_ids[rows]
-            exclude = None if params.allow_self else x_ids
-            s_sim, s_ids = data.style_index.search(data.train_style[rows], kk, allow=data.style_allow)
-            s = pick_nearest_under_ceiling(s_ids, s_sim, cross_similarity(data.train_content[rows], s_ids,
-                                                                          data.style_db_content),
-                                           params.content_ceiling, exclude)
-            y_sim, y_ids = data.content_index.search(data.train_content[rows], kk, allow=data.content_allow)
-            y = pick_nearest_under_ceiling(y_ids, y_sim, cross_similarity(data.train_style[rows], y_ids,
-                                                                          data.content_db_style),
-                                           params.style_ceiling, exclude)
             with ws.session() as session:  # one transaction per batch: a kill loses at most this batch
                 batch_run = run_id if run_id is not None else _create_run(session, name, params)
                 session.add_all(
@@ -150,6 +158,23 @@ def mine_triplets(ws: Workspace, params: MiningParams, *, run: str | None = None
         with_content=sum(1 for r in table if r["y_id"] is not None),
         manifest_parquet=str(out_dir / PARQUET_FILE), manifest_jsonl=str(out_dir / JSONL_FILE),
         histograms=str(histograms), seconds=round(time.perf_counter() - started, 3), params=asdict(params))
+
+
+def mine_batch(data: _Inputs, params: MiningParams, rows: np.ndarray) -> tuple[Picks, Picks]:
+    """(style image picks, content image picks) for the training images at positions `rows`: the work of one
+    batch, the same whichever engine runs it."""
+    kk = params.k if params.allow_self else params.k + 1  # top-k others when x may not pick itself
+    x_ids = data.train_ids[rows]
+    exclude = None if params.allow_self else x_ids
+    s_sim, s_ids = data.style_index.search(data.train_style[rows], kk, allow=data.style_allow)
+    s = pick_nearest_under_ceiling(s_ids, s_sim, cross_similarity(data.train_content[rows], s_ids,
+                                                                  data.style_db_content),
+                                   params.content_ceiling, exclude)
+    y_sim, y_ids = data.content_index.search(data.train_content[rows], kk, allow=data.content_allow)
+    y = pick_nearest_under_ceiling(y_ids, y_sim, cross_similarity(data.train_style[rows], y_ids,
+                                                                  data.content_db_style),
+                                   params.style_ceiling, exclude)
+    return s, y
 
 
 def _existing_run(ws: Workspace, name: str, params: MiningParams) -> int | None:
