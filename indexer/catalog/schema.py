@@ -124,7 +124,8 @@ class Embedding(Base):
     that inherit an original's vector point at the same row."""
 
     __tablename__ = "embeddings"
-    __table_args__ = (Index("ix_embeddings_shard_row", "shard_id", "row"),)
+    __table_args__ = (Index("ix_embeddings_shard_row", "shard_id", "row"),
+                      Index("ix_embeddings_space_image", "space_id", "image_id"))
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
     space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), primary_key=True)
     shard_id: Mapped[int] = mapped_column(ForeignKey("vector_shards.id"))

@@ -78,6 +78,8 @@ def upgrade() -> None:
         b.alter_column('row', existing_type=sa.BigInteger(), nullable=False)
         b.create_foreign_key('fk_embeddings_shard_id', 'vector_shards', ['shard_id'], ['id'])
         b.create_index('ix_embeddings_shard_row', ['shard_id', 'row'], unique=False)
+        # a space's ids and count without scanning every space's rows (the primary key leads with image_id)
+        b.create_index('ix_embeddings_space_image', ['space_id', 'image_id'], unique=False)
 
 
 def _move_space(bind: sa.Connection, layout: WorkspaceLayout, space_id: int, name: str, dim: int) -> None:
@@ -138,6 +140,7 @@ def downgrade() -> None:
             after = rows[-1][0]
         del matrix
     with op.batch_alter_table('embeddings') as b:
+        b.drop_index('ix_embeddings_space_image')
         b.drop_index('ix_embeddings_shard_row')
         b.drop_constraint('fk_embeddings_shard_id', type_='foreignkey')
         b.drop_column('shard_id')
