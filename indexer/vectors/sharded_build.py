@@ -73,6 +73,7 @@ def build_ondisk(source: VectorSource, dim: int, metric: str, choice: IndexChoic
     out_dir.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     with atomic_dir(out_dir / name) as tmp:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; the published folder is read by other processes/users
         start = time.perf_counter()
         template, train_rows = train_template(source, dim, choice, seed, chunk_rows)
         seconds["train"] = time.perf_counter() - start
@@ -113,9 +114,11 @@ def train_template(source: VectorSource, dim: int, choice: IndexChoice, seed: in
         raise ValueError(f"an on-disk index needs an IVF factory, not {choice.factory!r}")
     ops.set_training_seed(index, seed)
     ivf.cp.niter = TRAIN_NITER
-    pq = getattr(faiss.downcast_index(ivf), "pq", None)
-    if pq is not None:
-        pq.cp.niter = TRAIN_NITER
+    inner = faiss.downcast_index(ivf)
+    if getattr(inner, "pq", None) is not None:
+        inner.pq.cp.niter = TRAIN_NITER
+    if hasattr(inner, "do_polysemous_training"):  # index_factory turns it on; it only serves Hamming
+        inner.do_polysemous_training = False  # filtering, which re-ranking replaces (it ran > 5 min at PQ64)
     sample = source.draw_sample(choice.train_size or source.count, seed, chunk_rows)
     if not np.isfinite(sample).all():
         raise ValueError("training sample contains NaN or infinite values")
