@@ -116,6 +116,12 @@ class PeakMemory:
         self._thread.join()
 
 
+def _cpu_seconds(proc) -> float:
+    """User + system CPU seconds of a process and its finished children (robust on a shared machine)."""
+    t = proc.cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def _rss_anon() -> int:
     with open("/proc/self/status") as f:
         for line in f:
@@ -173,11 +179,15 @@ def cmd_build(args: argparse.Namespace) -> None:
     ids = np.arange(args.n, dtype=np.int64)
     source = VectorSource.from_arrays(ids, base)
     remove_build_temporaries(work, "index")
+    import psutil
+
+    cpu_before = _cpu_seconds(psutil.Process())
     with PeakMemory() as peak:
         start = time.perf_counter()
         info = build_ondisk(source, args.dim, "ip", args.factory, work, "index", workers=args.workers,
                             chunk_rows=args.chunk_rows, seed=args.seed, executor=args.executor)
         build_s = time.perf_counter() - start
+    build_cpu = _cpu_seconds(psutil.Process()) - cpu_before
     index = OnDiskIndex.open(info.path, lookup=lambda wanted: base[wanted])
     truth = exact_topk(base, queries, 10)
     _, found = index.search(queries, 10)
@@ -195,7 +205,7 @@ def cmd_build(args: argparse.Namespace) -> None:
     rows = [
         ("vectors", f"{args.n:,} x {args.dim}"), ("factory", info.choice.factory),
         ("executor / workers / chunk", f"{args.executor} / {args.workers} / {args.chunk_rows:,}"),
-        ("generate data (s)", f"{gen_s:.1f}"), ("build total (s)", f"{build_s:.1f}"),
+        ("generate data (s)", f"{gen_s:.1f}"), ("build total (s)", f"{build_s:.1f} wall, {build_cpu:.0f} CPU"),
         ("  train / add / merge / checksum (s)", " / ".join(f"{info.seconds[k]:.1f}" for k in
                                                        ("train", "add", "merge", "checksum"))),
         ("train rows / shards", f"{info.train_rows:,} / {info.shards}"),

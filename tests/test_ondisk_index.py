@@ -15,7 +15,7 @@ import pytest
 from indexer.vectors import faiss_ops as ops
 from indexer.vectors.ondisk import OnDiskIndex
 from indexer.vectors.ondisk_files import IDS_FILE, INDEX_FILE, LISTS_FILE, MANIFEST_FILE, remove_build_temporaries
-from indexer.vectors.selection import choose_ondisk_index
+from indexer.vectors.selection import REFINE_FACTOR, choose_ondisk_index
 from indexer.vectors.sharded_build import build_ondisk, train_template
 from indexer.vectors.storage import IndexFileError
 from indexer.vectors.vector_source import VectorSource
@@ -102,7 +102,7 @@ def test_refine_reaches_recall(corpus, pq_index):
 def test_ids_contains_and_properties(corpus, pq_index):
     ids, _, _ = corpus
     assert pq_index.ntotal == N and pq_index.dim == DIM and pq_index.kind == "ivfpq" and pq_index.metric == "ip"
-    assert pq_index.factory == "IVF32,PQ8x8" and pq_index.refine_factor == 10
+    assert pq_index.factory == "IVF32,PQ8x8" and pq_index.refine_factor == REFINE_FACTOR
     np.testing.assert_array_equal(pq_index.ids(), ids)
     assert isinstance(pq_index.ids(), np.memmap)
     np.testing.assert_array_equal(pq_index.contains([3, 4, 10, 7 * (N - 1) + 3, 10 ** 9]),
