@@ -60,7 +60,8 @@ def generate(path: Path, n: int, dim: int, n_queries: int, seed: int) -> tuple[n
         if base.shape == (n, dim):
             return base, np.load(qpath)
     rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((max(100, n // 200), dim), dtype=np.float32) / np.sqrt(dim) * 2  # cos ~0.8 in a cluster
+    # centre norm 2, noise norm ~1: neighbours within a cluster at cosine ~0.8
+    centers = rng.standard_normal((max(100, n // 200), dim), dtype=np.float32) / np.sqrt(dim) * 2
     spread = 1.0 / np.sqrt(dim)
     base = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, dim))
     for start in range(0, n, GEN_CHUNK):
@@ -214,7 +215,8 @@ def cmd_build(args: argparse.Namespace) -> None:
         ("recall@10 refined / raw", f"{recall:.3f} / {recall_raw:.3f}"),
         ("warm p50 / p95 (ms)", f"{np.percentile(lat, 50) * 1e3:.2f} / {np.percentile(lat, 95) * 1e3:.2f}"),
         ("cold process wall (s)", f"{cold['wall_s']:.2f}"),
-        ("  imports / open / first query (s)", f"{cold['import_s']:.2f} / {cold['open_s']:.2f} / {cold['query_s']:.2f}"),
+        ("  imports / open / first query (s)",
+         f"{cold['import_s']:.2f} / {cold['open_s']:.2f} / {cold['query_s']:.2f}"),
         ("cold answer == warm answer", str(cold["ids"] == found[0].tolist())),
     ]
     width = max(len(r[0]) for r in rows)

@@ -25,7 +25,8 @@ Thresholds were measured on the 2-core AVX2 development machine (faiss-cpu 1.15.
 live in a memory-mapped file, so RAM holds only the coarse quantizer, the PQ tables and the 8-byte-per-id
 sidecar; the budget no longer decides Flat vs PQ. What does is the bytes a query reads (nprobe/nlist of the
 lists; a cold query reads them from disk): IVF-Flat while that stays <= ONDISK_FLAT_MAX_QUERY_BYTES, else
-IVF-PQ with the largest code <= 64 bytes that divides dim and exact re-ranking of k * REFINE_FACTOR candidates by the stored vectors.
+IVF-PQ with the largest code <= 64 bytes that divides dim and exact re-ranking of k * REFINE_FACTOR candidates
+by the stored vectors.
 Training is bounded whatever N: at most ONDISK_TRAIN_MAX rows (ONDISK_TRAIN_PER_LIST per list), 10 k-means
 iterations, no OPQ (a full-dim OPQ rotation at 1280-d trained > 19 min on 1M rows; re-ranking recovers more
 recall than the rotation did). Measured here (512-d clustered, nlist 4096, 10 iterations): IVF k-means on

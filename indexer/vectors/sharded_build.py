@@ -189,7 +189,7 @@ def _checked_chunks(source: VectorSource, dim: int, chunk_rows: int) -> Iterator
 
 
 class _Done:
-    """A finished result with the Future interface (for the Ray path)."""
+    """A submitted Ray task with the Future interface: `result()` waits for it."""
 
     def __init__(self, ref: Any, get: Callable[[Any], Any]) -> None:
         self._ref, self._get = ref, get
@@ -225,8 +225,9 @@ def _resolve_choice(choice: IndexChoice | str | None, n: int, dim: int, metric: 
     if isinstance(choice, str):
         parsed = parse_override(choice, dim, metric)
         train = max(parsed.train_size, PQ_MIN_TRAIN) if parsed.kind == "ivfpq" else parsed.train_size
+        refine = REFINE_FACTOR if parsed.kind == "ivfpq" else 0
         return IndexChoice(parsed.factory, parsed.kind, metric, nprobe=parsed.nprobe, train_size=min(train, n),
-                           reason=parsed.reason, extra={"refine_factor": REFINE_FACTOR if parsed.kind == "ivfpq" else 0})
+                           reason=parsed.reason, extra={"refine_factor": refine})
     if choice.metric != metric:
         raise ValueError(f"choice is for metric {choice.metric!r}, index asked for {metric!r}")
     return choice
