@@ -290,3 +290,13 @@ def test_ray_tasks_build_the_same_index(corpus, tmp_path):
     a = OnDiskIndex.open(tmp_path / "ray", refine_factor=0).search(queries, 10)
     b = OnDiskIndex.open(tmp_path / "local", refine_factor=0).search(queries, 10)
     np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_open_and_search_print_nothing_on_stdout(pq_index):
+    """faiss printf()s when it relocates the lists file; a CLI's --json output must stay clean."""
+    code = (f"import numpy as np; from indexer.vectors.ondisk import OnDiskIndex; "
+            f"i = OnDiskIndex.open({str(pq_index.path)!r}, refine_factor=0); print('ok', i.search(np.ones((1, {DIM}), "
+            f"np.float32), 3)[1].shape)")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout == "ok (1, 3)\n"

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import faiss_ops as ops
 from .faiss_index import EXACT_SUBSET_MAX, _as_ids, _as_vectors
-from .ondisk_files import IDS_FILE, INDEX_FILE, check_files, read_manifest
+from .ondisk_files import IDS_FILE, INDEX_FILE, check_files, faiss_quiet, read_manifest
 from .selection import IndexChoice, classify
 from .storage import IndexFileError
 
@@ -48,7 +48,8 @@ class OnDiskIndex:
         manifest = read_manifest(folder)
         check_files(folder, manifest)
         try:
-            index = faiss.read_index(str(folder / INDEX_FILE), faiss.IO_FLAG_ONDISK_SAME_DIR)
+            with faiss_quiet():
+                index = faiss.read_index(str(folder / INDEX_FILE), faiss.IO_FLAG_ONDISK_SAME_DIR)
             ids = np.load(folder / IDS_FILE, mmap_mode="r")
         except (RuntimeError, ValueError, OSError) as exc:
             raise IndexFileError(f"cannot open the on-disk index {folder}: {exc}") from exc

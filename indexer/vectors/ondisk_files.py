@@ -19,12 +19,15 @@ per GB) and large sidecars, for `stylelens check` and checkpoints.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import os
 import shutil
+import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .storage import IndexFileError
 
@@ -38,6 +41,7 @@ DATA_FILES = (INDEX_FILE, LISTS_FILE, IDS_FILE)
 CHEAP_FILES = (INDEX_FILE, IDS_FILE)  # hashed on every open while no larger than CHEAP_MAX_BYTES
 CHEAP_MAX_BYTES = 64 << 20  # ~0.1 s of sha256 here; ids.npy passes it at 8M ids, then only its size is checked
 _CHUNK = 1 << 22
+_LIBC = ctypes.CDLL(None)
 
 
 def sha256_file(path: Path) -> str:
@@ -93,6 +97,28 @@ def check_files(folder: Path, manifest: dict[str, Any], *, full: bool = False) -
         cheap = name in CHEAP_FILES and size <= CHEAP_MAX_BYTES
         if (full or cheap) and sha256_file(path) != expected.get("sha256"):
             raise IndexFileError(f"{path} is corrupt (sha256 mismatch)")
+
+
+_STDOUT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def faiss_quiet() -> Iterator[None]:
+    """Send file descriptor 1 to /dev/null while faiss opens or merges on-disk lists: its C++ code `printf`s
+    ("IO_FLAG_ONDISK_SAME_DIR: updating ondisk filename ...", "resizing ...") unconditionally, which would
+    corrupt a CLI's JSON output. C's stdio buffer is flushed before fd 1 is restored. Known cost: whatever
+    another thread writes to fd 1 during those milliseconds is lost too (the lock only serialises openers)."""
+    with _STDOUT_LOCK:
+        sys.stdout.flush()
+        saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        try:
+            yield
+        finally:
+            _LIBC.fflush(None)
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
 
 
 def remove_build_temporaries(out_dir: str | os.PathLike[str], name: str) -> list[str]:

@@ -29,7 +29,7 @@ from faiss.contrib.ondisk import merge_ondisk
 
 from ..atomic import atomic_dir
 from . import faiss_ops as ops
-from .ondisk_files import IDS_FILE, INDEX_FILE, LISTS_FILE, folder_bytes, write_manifest
+from .ondisk_files import IDS_FILE, INDEX_FILE, LISTS_FILE, faiss_quiet, folder_bytes, write_manifest
 from .selection import METRICS, PQ_MIN_TRAIN, REFINE_FACTOR, IndexChoice, choose_ondisk_index, classify, parse_override
 from .vector_source import Chunk, VectorSource
 
@@ -85,7 +85,8 @@ def build_ondisk(source: VectorSource, dim: int, metric: str, choice: IndexChoic
         seconds["add"] = time.perf_counter() - start
         start = time.perf_counter()
         merged = faiss.deserialize_index(template)
-        merge_ondisk(merged, [str(p) for p in shard_paths], str(tmp / LISTS_FILE))
+        with faiss_quiet():
+            merge_ondisk(merged, [str(p) for p in shard_paths], str(tmp / LISTS_FILE))
         if merged.ntotal != len(ids):
             raise RuntimeError(f"merged {merged.ntotal} vectors, expected {len(ids)}")
         faiss.write_index(merged, str(tmp / INDEX_FILE))
