@@ -10,6 +10,12 @@
    into one `lists.ivfdata`; the small `index.faiss` keeps the quantizer and the list offsets.
 Everything is written inside a temporary folder published by `atomic_dir` (see `ondisk_files`).
 
+Threads vs processes, measured at 200k x 512 (IVF2048,Flat, 25k-row chunks, 2 cores, OMP_WAIT_POLICY=PASSIVE):
+the add phase took 10.7 s with one thread, 9.1 s with two threads and 9.3 s with two processes, 22 CPU s in
+every case: faiss's add already spreads one chunk over all cores with OpenMP, a second worker only overlaps
+reading the next chunk. Threads are the default (no chunk is pickled); workers > 1 pays off on more cores or
+with Ray tasks on several machines.
+
 Shard order is chunk order and IVF assignment is deterministic, so the merged lists hold the same entries in
 the same order as one index built in one go from the same trained quantizer (`tests/test_ondisk_index.py`).
 """
