@@ -117,22 +117,29 @@ def exact_subset_search(index: faiss.Index, queries: np.ndarray, k: int,
     search with a restrictive filter would come back short. IVF-PQ vectors are the decoded codes.
     Large id sets are scanned in chunks and merged. None if this index type cannot reconstruct
     vectors (some user-forced factories)."""
+    try:
+        return exact_search_fetched(queries, k, ids, index.reconstruct_batch, index.metric_type)
+    except RuntimeError:
+        return None
+
+
+def exact_search_fetched(queries: np.ndarray, k: int, ids: np.ndarray, fetch: Any,
+                         metric_type: int) -> tuple[np.ndarray, np.ndarray]:
+    """Brute-force top-k over the vectors `fetch(ids_chunk)` returns for `ids` (unique), SUBSET_CHUNK ids
+    at a time, merged: an index's own stored vectors, or the vector store's for an on-disk index."""
     kk = min(k, len(ids))
     parts: list[tuple[np.ndarray, np.ndarray]] = []
     for start in range(0, len(ids), SUBSET_CHUNK):
         chunk = ids[start:start + SUBSET_CHUNK]
-        try:
-            vectors = index.reconstruct_batch(chunk)
-        except RuntimeError:
-            return None
+        vectors = fetch(chunk)
         dist, pos = faiss.knn(queries, np.ascontiguousarray(vectors, dtype=np.float32), min(kk, len(chunk)),
-                              metric=index.metric_type)
+                              metric=metric_type)
         parts.append((dist, np.where(pos >= 0, chunk[np.maximum(pos, 0)], -1)))
     if len(parts) == 1:
         return parts[0]
     dist = np.concatenate([d for d, _ in parts], axis=1)
     found = np.concatenate([f for _, f in parts], axis=1)
-    key = -dist if index.metric_type == faiss.METRIC_INNER_PRODUCT else dist
+    key = -dist if metric_type == faiss.METRIC_INNER_PRODUCT else dist
     order = np.argsort(np.where(found < 0, np.inf, key), axis=1, kind="stable")[:, :kk]
     return np.take_along_axis(dist, order, 1), np.take_along_axis(found, order, 1)
 

@@ -20,6 +20,20 @@ Thresholds were measured on the 2-core AVX2 development machine (faiss-cpu 1.15.
 * IVF-PQ at 200k x 512 (nprobe 32): recall@10 0.44 with PQ64, 0.50 with OPQ64 (full-dim rotation) but
   0.47 with OPQ64_256 and 0.26 with OPQ32_128 vs 0.34 for plain PQ32: OPQ helps only without dimension
   reduction, so the rotation keeps all dims. PQ recall is low without re-ranking (see `reason`).
+
+**On-disk indexes** (`choose_ondisk_index`, built by `sharded_build`, opened by `ondisk`): the inverted lists
+live in a memory-mapped file, so RAM holds only the coarse quantizer, the PQ tables and the 8-byte-per-id
+sidecar; the budget no longer decides Flat vs PQ. What does is the bytes a query reads (nprobe/nlist of the
+lists; a cold query reads them from disk): IVF-Flat while that stays <= ONDISK_FLAT_MAX_QUERY_BYTES, else
+IVF-PQ with the largest code <= 64 bytes that divides dim and exact re-ranking of k * REFINE_FACTOR candidates
+by the stored vectors.
+Training is bounded whatever N: at most ONDISK_TRAIN_MAX rows (ONDISK_TRAIN_PER_LIST per list), 10 k-means
+iterations, no OPQ (a full-dim OPQ rotation at 1280-d trained > 19 min on 1M rows; re-ranking recovers more
+recall than the rotation did). Measured here (512-d clustered, nlist 4096, 10 iterations): IVF k-means on
+60k rows 14 s, 120k rows 27 s (linear in rows); IVF4096,PQ64 on 65k rows 23 s. Re-ranking, 1M x 512 clustered
+(`bench_scale.py build`, top-10 cosines ~0.82-0.81: flat neighbourhoods, hard for PQ), 100 queries, nprobe 128:
+recall@10 0.21 raw PQ64, 0.86 re-ranking k*10, 1.00 with k*30 (8 ms/query in a batch) or k*100; raising nprobe to
+512 did not change recall: the candidate list, not the probe, was the limit.
 """
 from __future__ import annotations
 
@@ -50,6 +64,12 @@ PQ_SIZES = (64, 48, 32, 24, 16, 8)  # bytes per code; all are valid GPU IVF-PQ s
 PQ_MIN_TRAIN = 256 * MIN_TRAIN_PER_LIST  # 8-bit PQ trains 256 centroids per sub-quantizer
 ID_BYTES = 8 + 48  # int64 id in the inverted list + id -> (list, offset) hash-table direct map
 IDMAP2_BYTES = 48  # id_map entry + reverse hash-map entry of IndexIDMap2
+
+ONDISK_TRAIN_PER_LIST = 16  # k-means rows per list for on-disk builds (bounded training, see docstring)
+ONDISK_TRAIN_MAX = 1 << 17  # never train on more rows than this, whatever N
+ONDISK_MAX_NLIST = 1 << 13  # so ONDISK_TRAIN_MAX still gives 16 rows per list
+ONDISK_FLAT_MAX_QUERY_BYTES = 16 << 20  # IVF-Flat while a query reads at most this much of the lists
+REFINE_FACTOR = 30  # IVF-PQ re-ranks k * 30 candidates exactly (1M x 512 PQ64: recall@10 0.86 with 10, 1.0 with 30)
 
 KINDS = ("flat", "hnsw", "ivf", "ivfpq")
 METRICS = {"ip": faiss.METRIC_INNER_PRODUCT, "l2": faiss.METRIC_L2}
@@ -127,6 +147,45 @@ def choose_index(
     raise ValueError(
         f"no index type fits {n} vectors of dim {dim} in {_gib(budget)}; raise the memory budget "
         f"or force a compact factory string (e.g. 'IVF256,PQ8')"
+    )
+
+
+def choose_ondisk_index(n_vectors: int, dim: int, metric: str = "ip", *, refine: bool = True,
+                        memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> IndexChoice:
+    """The on-disk IVF index for `n_vectors` x `dim` (see the module docstring, "On-disk indexes").
+
+    `refine`: whether the caller can look stored vectors up for exact re-ranking; without it PQ's
+    recall (~0.5 @10) is not acceptable and IVF-Flat is chosen whatever its size."""
+    _check_metric(metric)
+    nlist = ivf_nlist(n_vectors)
+    if nlist is None:
+        raise ValueError(f"{n_vectors} vectors are too few for an on-disk IVF index (need "
+                         f"{MIN_NLIST * MIN_TRAIN_PER_LIST}); keep them in a VectorIndex")
+    nlist = min(nlist, ONDISK_MAX_NLIST)
+    nprobe = default_nprobe(nlist)
+    train = min(n_vectors, nlist * ONDISK_TRAIN_PER_LIST, ONDISK_TRAIN_MAX)
+    resident = nlist * dim * 4 + n_vectors * 8  # quantizer + ids sidecar (when contains() is used)
+    if resident > memory_budget_bytes:
+        raise ValueError(f"the quantizer and ids of {n_vectors} x {dim} need {_gib(resident)}, more than "
+                         f"{_gib(memory_budget_bytes)}")
+    flat_lists = n_vectors * (4 * dim + 8)
+    query_bytes = flat_lists * nprobe // nlist
+    suffix = _quantizer_suffix(nlist)
+    if query_bytes <= ONDISK_FLAT_MAX_QUERY_BYTES or not refine:
+        return IndexChoice(
+            f"IVF{nlist}{suffix},Flat", "ivf", metric, nprobe=nprobe, train_size=train, estimated_bytes=resident,
+            reason=f"on disk: {_gib(flat_lists)} of IVF-Flat lists, a query reads {query_bytes >> 20} MiB"
+            + ("" if refine else " (no vector lookup for re-ranking, so no PQ)"),
+            extra={"ondisk": True, "refine_factor": 0},
+        )
+    m = max(c for c in range(1, min(PQ_SIZES[0], dim // 2) + 1) if dim % c == 0)  # largest code <= 64 B dividing dim
+    pq_lists, train = n_vectors * (m + 8), min(n_vectors, max(train, PQ_MIN_TRAIN))
+    return IndexChoice(
+        f"IVF{nlist}{suffix},PQ{m}x8", "ivfpq", metric, nprobe=nprobe, train_size=train,
+        estimated_bytes=resident + 256 * dim * 4,
+        reason=f"on disk: IVF-Flat lists would be {_gib(flat_lists)} ({query_bytes >> 20} MiB read per query); "
+        f"PQ{m} lists are {_gib(pq_lists)}, re-ranked exactly over k * {REFINE_FACTOR} candidates",
+        extra={"ondisk": True, "refine_factor": REFINE_FACTOR},
     )
 
 
