@@ -31,13 +31,15 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from .catalog.schema import IndexLogEntry, IndexSnapshot
+from .index_bases import (ONDISK_SUFFIX, Base, build_ondisk_base, check_base, choose_base, is_ondisk, new_name,
+                          open_base, remove_base)
 from .spaces import SpaceInfo
 from .vectors import store
 from .vectors.compaction import compact
 from .vectors.faiss_index import IndexFileError, VectorIndex
 from .vectors.layered import LayeredIndex, fold_reason
-from .vectors.storage import TEMP_GLOB, verify_file
-from .vectors.selection import IndexChoice, choose_index, parse_override
+from .vectors.storage import TEMP_GLOB
+from .vectors.selection import IndexChoice, parse_override
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -60,12 +62,10 @@ class SnapshotInfo:
 
 def desired_choice(space: SpaceInfo, n_vectors: int, memory_budget: int | None = None) -> IndexChoice:
     """The index a space of this size should have: the user's factory string, or one chosen by size
-    within the memory budget (default: choose_index's)."""
+    within the memory budget (`index_bases.choose_base`: in memory while small, on disk beyond)."""
     if space.index_factory:
         return parse_override(space.index_factory, dim=space.dim, metric=space.metric)
-    if memory_budget:
-        return choose_index(n_vectors, space.dim, memory_budget_bytes=memory_budget, metric=space.metric)
-    return choose_index(n_vectors, space.dim, metric=space.metric)
+    return choose_base(n_vectors, space.dim, space.metric, memory_budget)
 
 
 def memory_budget(ws: Workspace) -> int | None:
@@ -125,21 +125,26 @@ def _checkpoint_in(ws: Workspace, s: Session, space: SpaceInfo, budget: int | No
                 return _snapshot_info(space, snapshot, ntotal=n, pending=len(ops))
             if reason is not None:
                 log.info("space %s: folding %d change(s) into a new snapshot (%s)", space.name, len(ops), reason)
-                index = _open_base(ws, snapshot, space, verify="full")
+                if not snapshot.file.endswith(ONDISK_SUFFIX):  # an on-disk base is rebuilt from the store (below)
+                    index = _open_base(ws, snapshot, space, verify="full")
                 if index is not None:
                     _fold(s, space, index, ops)
         else:
             log.info("space %s: rebuilding %s -> %s (%s)", space.name, snapshot.factory, choice.factory,
                      choice.reason)
-    if index is None:
-        index = _build_from_catalog(s, space, choice)
-        trained_on = index.ntotal
-    file = f"{space.name}-{seq}-{uuid.uuid4().hex[:8]}.faiss"
-    index.save(ws.index_dir / file)
+    file = new_name(space, seq, uuid.uuid4().hex[:8], choice if index is None else index.choice)
+    if index is None and is_ondisk(choice):
+        ntotal, nbytes = build_ondisk_base(ws, s, space, choice, file)
+        factory, kind, trained_on = choice.factory, choice.kind, ntotal
+    else:
+        if index is None:
+            index = _build_from_catalog(s, space, choice)
+            trained_on = index.ntotal
+        index.save(ws.index_dir / file)
+        factory, kind, ntotal, nbytes = index.factory, index.kind, index.ntotal, (ws.index_dir / file).stat().st_size
     s.execute(update(IndexSnapshot).where(IndexSnapshot.space_id == space.id).values(is_current=False))
-    row = IndexSnapshot(space_id=space.id, file=file, factory=index.factory, kind=index.kind,
-                        ntotal=index.ntotal, trained_on=trained_on, log_seq=seq,
-                        bytes=(ws.index_dir / file).stat().st_size, is_current=True)
+    row = IndexSnapshot(space_id=space.id, file=file, factory=factory, kind=kind, ntotal=ntotal,
+                        trained_on=trained_on, log_seq=seq, bytes=nbytes, is_current=True)
     s.add(row)
     s.execute(delete(IndexLogEntry).where(IndexLogEntry.space_id == space.id, IndexLogEntry.seq <= seq))
     s.execute(delete(IndexSnapshot).where(IndexSnapshot.space_id == space.id, IndexSnapshot.is_current.is_(False)))
@@ -170,14 +175,16 @@ def remove_orphan_files(ws: Workspace, space: SpaceInfo) -> None:
     temporaries of snapshots a killed run was writing. Only under the index lock."""
     with ws.session() as s:
         keep = set(s.scalars(select(IndexSnapshot.file).where(IndexSnapshot.space_id == space.id)))
-    for path in ws.index_dir.glob(f"{space.name}-*.faiss*"):
-        if path.name not in keep:
-            path.unlink(missing_ok=True)
+    for pattern in (f"{space.name}-*.faiss*", f"{space.name}-*{ONDISK_SUFFIX}"):
+        for path in ws.index_dir.glob(pattern):
+            if path.name not in keep:
+                remove_base(path)
     remove_stale_temporaries(ws)
 
 
 def remove_stale_temporaries(ws: Workspace) -> list[str]:
-    """Delete the half-written snapshots (`.<file>.*.faiss.tmp`, see `save_index`) a killed run left behind.
+    """Delete the half-written snapshots (`.<file>.*.faiss.tmp`, see `save_index`, and `.<name>.ondisk.*.tmp`
+    folders, see `atomic.atomic_dir`) a killed run left behind.
 
     Only while holding the workspace's index lock: every snapshot is written under it, so no live process
     is writing one of these files. Returns the names removed.
@@ -187,6 +194,9 @@ def remove_stale_temporaries(ws: Workspace) -> list[str]:
         if path.is_file() and not path.is_symlink():
             path.unlink(missing_ok=True)
             removed.append(path.name)
+    for path in ws.index_dir.glob(f".*{ONDISK_SUFFIX}.*.tmp"):  # on-disk bases are built in such a folder
+        remove_base(path)  # (their names are new each time, so no swap with an older folder was under way)
+        removed.append(path.name)
     if removed:
         log.info("removed %d temporary index file(s) left by an interrupted run", len(removed))
     return removed
@@ -217,11 +227,11 @@ def _load_current(ws: Workspace, s: Session, space: SpaceInfo, budget: int | Non
                         base_file=snapshot.file), snapshot, seq
 
 
-def _open_base(ws: Workspace, snapshot: IndexSnapshot, space: SpaceInfo, *, verify: str) -> VectorIndex | None:
+def _open_base(ws: Workspace, snapshot: IndexSnapshot, space: SpaceInfo, *, verify: str) -> Base | None:
     """The snapshot's index file, or None (logged) when it is missing or damaged: the caller rebuilds from the
     catalog. The one place a base is opened (an on-disk index kind would be dispatched here)."""
     try:
-        return VectorIndex.load(ws.index_dir / snapshot.file, verify=verify, expected_bytes=snapshot.bytes)
+        return open_base(ws, space, snapshot.file, verify=verify, expected_bytes=snapshot.bytes)
     except (IndexFileError, FileNotFoundError) as exc:
         log.warning("space %s: snapshot %s unusable (%s); rebuilding from the catalog", space.name,
                     snapshot.file, exc)
@@ -231,7 +241,7 @@ def _open_base(ws: Workspace, snapshot: IndexSnapshot, space: SpaceInfo, *, veri
 def _base_intact(ws: Workspace, snapshot: IndexSnapshot, space: SpaceInfo) -> bool:
     """The snapshot file's framing, size and header check out (no payload hash: milliseconds at any size)."""
     try:
-        verify_file(ws.index_dir / snapshot.file, verify="quick", expected_bytes=snapshot.bytes)
+        check_base(ws, snapshot.file, snapshot.bytes)
         return True
     except IndexFileError as exc:
         log.warning("space %s: snapshot %s unusable (%s); rebuilding it from the catalog", space.name,

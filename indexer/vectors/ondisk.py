@@ -193,7 +193,9 @@ class OnDiskIndex:
             exact = np.einsum("rkd,rd->rk", gathered, q[rows])
             if not ip:
                 exact = (gathered ** 2).sum(-1) - 2 * exact + (q[rows] ** 2).sum(-1)[:, None]
-            key = np.where(cand < 0, np.inf, -exact if ip else exact)
+            gone = (cand < 0) | ~np.isfinite(exact)  # no candidate, or a vector the lookup no longer has
+            cand = np.where(gone, -1, cand)
+            key = np.where(gone, np.inf, -exact if ip else exact)
             order = np.argsort(key, axis=1, kind="stable")
             out_d[rows] = np.take_along_axis(exact, order, 1)
             out_i[rows] = np.take_along_axis(cand, order, 1)
