@@ -3,6 +3,7 @@
 
   build           (b) sharded build + merge of an on-disk IVF index: time, peak RSS, bytes, recall, latency
                       (scale_build.py)
+  rebuild         (b) every index of a real (e.g. grown 1M-image) workspace built from scratch (scale_rebuild.py)
   incremental     (c) a small indexing run into a large workspace (scale_incremental.py)
   ray-vs-local    (a) Ray vs local indexing throughput on this machine (scale_ray.py)
   gpu-throughput  (d) open_clip ViT-B-32 fp16 images/s on one GPU, decoding included (scale_ray.py)
@@ -15,7 +16,7 @@ import importlib
 import sys
 from pathlib import Path
 
-SECTIONS = {"build": "scale_build", "incremental": "scale_incremental", "ray-vs-local": "scale_ray",
+SECTIONS = {"build": "scale_build", "rebuild": "scale_rebuild", "incremental": "scale_incremental", "ray-vs-local": "scale_ray",
             "gpu-throughput": "scale_ray"}
 
 

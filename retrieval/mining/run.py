@@ -17,7 +17,7 @@ from indexer.limits import check_k
 from indexer.names import check_plain_name
 from indexer.spaces import get_space
 from indexer.triplet_manifest import JSONL_FILE, PARQUET_FILE
-from indexer.vectors.faiss_index import VectorIndex
+from indexer.vectors.layered import LayeredIndex
 from indexer.workspace import Workspace
 
 from ..catalog_lookup import allowed_ids, corpus_vectors
@@ -76,8 +76,8 @@ class _Inputs:
     content_db_style: VectorTable
     style_allow: np.ndarray | None
     content_allow: np.ndarray | None
-    style_index: VectorIndex
-    content_index: VectorIndex
+    style_index: LayeredIndex
+    content_index: LayeredIndex
 
 
 def load_inputs(ws: Workspace, params: MiningParams) -> _Inputs:
