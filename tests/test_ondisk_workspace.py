@@ -1,15 +1,15 @@
 """On-disk bases in a workspace: a space that outgrows the memory budget gets a memory-mapped IVF base built
 from the vector store; small runs layer on it without touching it, deletions never come back, a fold past the
 threshold builds a new one and deletes the old, and a killed build's folder is cleaned away."""
+# ruff: noqa: F811 - the tests take the imported `ws` fixture as their argument
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import assert_consistent
-from test_layered_index import add_images, full_build, remove, unit
+from test_layered_index import add_images, full_build, remove, unit, ws  # noqa: F401 - ws: a copy of this `template`
 
 from indexer import index_sync
 from indexer.index_bases import ONDISK_SUFFIX, choose_base
@@ -36,14 +36,6 @@ def template(tmp_path_factory) -> Path:
     finally:
         ws.close()
     return root / "ws"
-
-
-@pytest.fixture
-def ws(template: Path, tmp_path: Path):
-    shutil.copytree(template, tmp_path / "ws")
-    w = Workspace.open(tmp_path / "ws")
-    yield w
-    w.close()
 
 
 def recall_at_10(index, fresh, queries: np.ndarray) -> float:  # noqa: ANN001

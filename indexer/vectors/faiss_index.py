@@ -21,6 +21,7 @@ import faiss
 import numpy as np
 
 from . import faiss_ops as ops
+from .index_facts import IndexFacts
 from .gpu import GPU_MAX_K, gpu_available, to_gpu
 from .selection import IndexChoice, choose_index, classify, parse_override
 from .storage import IndexFileError, load_index, save_index
@@ -29,7 +30,7 @@ FILE_KIND = "stylelens.vector_index"
 EXACT_SUBSET_MAX = 16384  # 16k x 512-d exact scan ~2.5 ms here, and never misses an allowed id
 
 
-class VectorIndex:
+class VectorIndex(IndexFacts):
     """A FAISS index plus the choice that built it; see the module docstring for guarantees."""
 
     def __init__(self, index: faiss.Index, choice: IndexChoice) -> None:
@@ -93,33 +94,6 @@ class VectorIndex:
         return self
 
     # ---------------------------------------------------------------- properties
-    @property
-    def dim(self) -> int:
-        return int(self._index.d)
-
-    @property
-    def ntotal(self) -> int:
-        return int(self._index.ntotal)
-
-    def __len__(self) -> int:
-        return self.ntotal
-
-    @property
-    def kind(self) -> str:
-        return self._choice.kind
-
-    @property
-    def factory(self) -> str:
-        return self._choice.factory
-
-    @property
-    def metric(self) -> str:
-        return self._choice.metric
-
-    @property
-    def choice(self) -> IndexChoice:
-        return self._choice
-
     @property
     def faiss_index(self) -> faiss.Index:
         """The underlying CPU index (read-only use; mutate through this class)."""

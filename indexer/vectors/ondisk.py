@@ -20,6 +20,7 @@ import numpy as np
 
 from . import faiss_ops as ops
 from .faiss_index import EXACT_SUBSET_MAX, _as_ids, _as_vectors
+from .index_facts import IndexFacts
 from .ondisk_files import IDS_FILE, INDEX_FILE, check_files, faiss_quiet, read_manifest
 from .selection import IndexChoice, classify
 from .storage import IndexFileError
@@ -28,7 +29,7 @@ Lookup = Callable[[np.ndarray], np.ndarray]  # sorted unique int64 ids -> float3
 RERANK_ROWS = 256  # query rows re-ranked at a time: bounds the (rows, k * factor, dim) gather
 
 
-class OnDiskIndex:
+class OnDiskIndex(IndexFacts):
     """A memory-mapped on-disk index; see the module docstring. Concurrent searches are fine."""
 
     def __init__(self, folder: Path, index: faiss.Index, manifest: dict[str, Any], ids: np.ndarray,
@@ -76,33 +77,6 @@ class OnDiskIndex:
     @property
     def path(self) -> Path:
         return self._folder
-
-    @property
-    def dim(self) -> int:
-        return int(self._index.d)
-
-    @property
-    def ntotal(self) -> int:
-        return int(self._index.ntotal)
-
-    def __len__(self) -> int:
-        return self.ntotal
-
-    @property
-    def kind(self) -> str:
-        return self._choice.kind
-
-    @property
-    def factory(self) -> str:
-        return self._choice.factory
-
-    @property
-    def metric(self) -> str:
-        return self._choice.metric
-
-    @property
-    def choice(self) -> IndexChoice:
-        return self._choice
 
     @property
     def refine_factor(self) -> int:

@@ -89,10 +89,7 @@ def load_index(path: str | os.PathLike[str], *, verify: str = "auto",
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            file_size = os.fstat(f.fileno()).st_size
-            if expected_bytes is not None and file_size != expected_bytes:
-                raise IndexFileError(f"{path} has {file_size} bytes; {expected_bytes} were written")
-            header, start, size = _verify(f, file_size, path, verify)
+            header, start, size = _verify_sized(f, path, verify, expected_bytes)
             f.seek(start)
             index = _read_payload(f, size, path)
     except OSError as exc:
@@ -107,12 +104,17 @@ def verify_file(path: str | os.PathLike[str], *, verify: str = "quick",
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            file_size = os.fstat(f.fileno()).st_size
-            if expected_bytes is not None and file_size != expected_bytes:
-                raise IndexFileError(f"{path} has {file_size} bytes; {expected_bytes} were written")
-            return _verify(f, file_size, path, verify)[0]
+            return _verify_sized(f, path, verify, expected_bytes)[0]
     except OSError as exc:
         raise IndexFileError(f"cannot read index file {path}: {exc}") from exc
+
+
+def _verify_sized(f: BinaryIO, path: Path, verify: str, expected_bytes: int | None) -> tuple[dict[str, Any], int, int]:
+    """`_verify`, after checking the file has the size its snapshot row recorded (when given)."""
+    file_size = os.fstat(f.fileno()).st_size
+    if expected_bytes is not None and file_size != expected_bytes:
+        raise IndexFileError(f"{path} has {file_size} bytes; {expected_bytes} were written")
+    return _verify(f, file_size, path, verify)
 
 
 def _verify(f: BinaryIO, file_size: int, path: Path, verify: str = "full") -> tuple[dict[str, Any], int, int]:
