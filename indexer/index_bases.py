@@ -26,7 +26,7 @@ from .vectors import store
 from .vectors.faiss_index import VectorIndex
 from .vectors.ondisk import OnDiskIndex
 from .vectors.ondisk_files import check_files, folder_bytes, read_manifest
-from .vectors.selection import DEFAULT_MEMORY_BUDGET, IndexChoice, choose_index, choose_ondisk_index
+from .vectors.selection import DEFAULT_MEMORY_BUDGET, IndexChoice, choose_index, choose_ondisk_index, ivf_nlist
 from .vectors.sharded_build import build_ondisk
 from .vectors.storage import IndexFileError, verify_file
 from .vectors.vector_source import VectorSource, sample_positions
@@ -46,8 +46,9 @@ def choose_base(n_vectors: int, dim: int, metric: str, memory_budget: int | None
         choice = choose_index(n_vectors, dim, memory_budget_bytes=budget, metric=metric)
         if choice.kind in ("flat", "hnsw"):
             return choice
-    except ValueError:  # nothing fits in RAM: on disk it may
-        pass
+    except ValueError as exc:  # nothing fits in RAM: on disk it may
+        if ivf_nlist(n_vectors) is None:  # too few vectors for IVF: the in-memory advice stands
+            raise exc
     return choose_ondisk_index(n_vectors, dim, metric, memory_budget_bytes=budget)
 
 
