@@ -7,8 +7,8 @@ never touched by a small run:
 * BASE - the current snapshot, any object with `VectorIndex`'s read interface (`search(queries, k, *,
   exclude, allow)`, `ids()`, `contains()`, `ntotal`, `dim`, `kind`, `factory`, `metric`, `choice`): a
   loaded `VectorIndex` today, a memory-mapped on-disk IVF index for large spaces (duck-typed);
-* DELTA - the current vectors of the ids added or replaced since the base, in a small exact (flat)
-  `VectorIndex` built in memory from the log;
+* DELTA - the current vectors of the ids added or replaced since the base, held in memory and searched
+  exactly (`faiss.knn`; its size is bounded by the fold policy);
 * TOMBSTONES - base ids removed or replaced since the base, never returned from the base.
 
 `search` has exactly `VectorIndex.search`'s contract (padding, allow-lists, exclude) over the live set
@@ -23,10 +23,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Protocol
 
+import faiss
 import numpy as np
 
-from .faiss_index import VectorIndex, _as_ids
-from .selection import IndexChoice
+from .faiss_index import _as_ids, _as_vectors
+from .selection import METRICS, IndexChoice
 
 DELTA_FRACTION = 0.10  # fold when the delta holds more than this fraction of the base ...
 DELTA_MIN = 256  # ... but never for fewer vectors than this (small workspaces fold at this size)
@@ -50,11 +51,6 @@ class BaseIndex(Protocol):
 
     def search(self, queries: np.ndarray, k: int, *, exclude: Any = None,
                allow: Any = None) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-def flat_choice(metric: str) -> IndexChoice:
-    """The exact index the delta uses."""
-    return IndexChoice("Flat", "flat", metric, reason="delta of changes since the snapshot: exact")
 
 
 def fold_reason(base_n: int, delta_n: int, dead_n: int) -> str | None:
@@ -86,12 +82,14 @@ class LayeredIndex:
         self.base = base
         self.base_file = base_file
         ids = _as_ids(delta_ids if delta_ids is not None else [])
-        vecs = delta_vectors if delta_vectors is not None else np.empty((0, base.dim), np.float32)
-        self.delta = VectorIndex.build(base.dim, base.metric, flat_choice(base.metric), ids, vecs)
+        vecs = _as_vectors(delta_vectors if delta_vectors is not None else np.empty((0, base.dim), np.float32),
+                           base.dim)
+        if len(ids) != len(vecs):
+            raise ValueError(f"{len(ids)} delta ids but {len(vecs)} vectors")
+        order = np.argsort(ids)
+        self._delta_ids, self._delta_vecs = _frozen(ids[order]), _frozen(vecs[order])
         dead = np.unique(_as_ids(tombstones if tombstones is not None else [], unique=False))
-        dead = dead[base.contains(dead)] if len(dead) else dead
-        dead.flags.writeable = False
-        self.tombstones = dead
+        self.tombstones = _frozen(dead[base.contains(dead)] if len(dead) else dead)
         self._ids: np.ndarray | None = None
 
     # ---------------------------------------------------------------- the read interface of VectorIndex
@@ -101,7 +99,7 @@ class LayeredIndex:
 
     @property
     def ntotal(self) -> int:
-        return int(self.base.ntotal) - len(self.tombstones) + self.delta.ntotal
+        return int(self.base.ntotal) - len(self.tombstones) + len(self._delta_ids)
 
     def __len__(self) -> int:
         return self.ntotal
@@ -133,7 +131,7 @@ class LayeredIndex:
             base = self.base.ids()
             if len(self.tombstones):
                 base = base[~np.isin(base, self.tombstones, assume_unique=True)]
-            live = np.union1d(base, self.delta.ids()) if self.delta.ntotal else np.array(base, copy=True)
+            live = np.union1d(base, self._delta_ids) if len(self._delta_ids) else np.array(base, copy=True)
             live.flags.writeable = False
             self._ids = live
         return self._ids
@@ -144,12 +142,12 @@ class LayeredIndex:
         in_base = self.base.contains(query)
         if len(self.tombstones):
             in_base &= ~np.isin(query, self.tombstones)
-        return in_base | self.delta.contains(query)
+        return in_base | _member(query, self._delta_ids)
 
     @property
     def pending(self) -> int:
         """Delta vectors plus tombstones: how far this view is from its base."""
-        return self.delta.ntotal + len(self.tombstones)
+        return len(self._delta_ids) + len(self.tombstones)
 
     def search(self, queries: np.ndarray, k: int, *, exclude: Iterable[int] | np.ndarray | None = None,
                allow: Iterable[int] | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -166,14 +164,48 @@ class LayeredIndex:
                 extra = np.empty(0, np.int64) if exclude is None else _as_ids(exclude, unique=False)
                 base_exclude = np.union1d(self.tombstones, extra)
         s_base, i_base = self.base.search(queries, k, exclude=base_exclude, allow=base_allow)
-        if not self.delta.ntotal:
+        if not len(self._delta_ids):
             return s_base, i_base
-        s_delta, i_delta = self.delta.search(queries, k, exclude=exclude, allow=allowed)
+        s_delta, i_delta = self._search_delta(_as_vectors(queries, self.dim, name="queries"), k, exclude, allowed)
         return merge_top_k(s_base, i_base, s_delta, i_delta, k, self.metric)
 
+    def _search_delta(self, q: np.ndarray, k: int, exclude: Iterable[int] | np.ndarray | None,
+                      allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k over the (allowed, not excluded) delta vectors."""
+        rows = np.ones(len(self._delta_ids), dtype=bool)
+        if allowed is not None:
+            rows &= np.isin(self._delta_ids, allowed)
+        if exclude is not None:
+            rows &= ~np.isin(self._delta_ids, _as_ids(exclude, unique=False))
+        ids, vecs = self._delta_ids[rows], self._delta_vecs[rows]
+        pad = -np.inf if self.metric == "ip" else np.inf
+        scores = np.full((len(q), k), pad, dtype=np.float32)
+        labels = np.full((len(q), k), -1, dtype=np.int64)
+        if not len(ids) or not len(q):
+            return scores, labels
+        kk = min(k, len(ids))
+        # faiss's exact kNN: the same OpenMP pool as the base's search (a BLAS pool beside it thrashes 2 cores)
+        dist, pos = faiss.knn(q, vecs, kk, metric=METRICS[self.metric])
+        scores[:, :kk], labels[:, :kk] = dist, np.where(pos >= 0, ids[np.maximum(pos, 0)], -1)
+        return scores, labels
+
     def __repr__(self) -> str:
-        return (f"LayeredIndex(base={self.base!r}, delta={self.delta.ntotal}, tombstones={len(self.tombstones)}, "
+        return (f"LayeredIndex(base={self.base!r}, delta={len(self._delta_ids)}, tombstones={len(self.tombstones)}, "
                 f"file={self.base_file!r})")
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    arr = np.ascontiguousarray(arr)
+    arr.flags.writeable = False
+    return arr
+
+
+def _member(query: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
+    """Which of `query` are in `sorted_ids` (binary search)."""
+    if not len(sorted_ids):
+        return np.zeros(len(query), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_ids, query), len(sorted_ids) - 1)
+    return sorted_ids[pos] == query
 
 
 def merge_top_k(s1: np.ndarray, i1: np.ndarray, s2: np.ndarray, i2: np.ndarray, k: int,
