@@ -79,13 +79,13 @@ def _nearest(ws: Workspace, sp, index, qv: np.ndarray, allow: np.ndarray | None,
     The index answers (exact over the allowed vectors for small allow-lists, a filtered ANN walk for large
     ones, `VectorIndex.search`); if it still comes back short of min(fetch, allowed), the allowed images
     are ranked exactly from the catalog's vectors, so a selective filter never loses a match."""
-    pool = index.ids() if allow is None else allow[index.contains(allow)]
-    available = len(pool)
+    available = index.ntotal if allow is None else int(index.contains(allow).sum())  # no id list of millions
     scores, ids = index.search(qv[None], fetch, allow=allow)
     found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
     if index.kind in LOSSY_KINDS:
         found = _rescore(ws, sp, qv, [i for i, _ in found])
     if len(found) < min(fetch, available):
+        pool = index.ids() if allow is None else allow[index.contains(allow)]
         have = available_vectors(ws, sp, pool.tolist())
         found = _ranked(list(have), np.stack(list(have.values())), qv)[:fetch] if have else []
     return found, fetch >= available

@@ -44,3 +44,27 @@ def test_home_comes_from_the_environment(tmp_path: Path, monkeypatch) -> None:
     ws = Workspace.open()
     assert ws.home == (tmp_path / "from-env").resolve() and (ws.home / "catalog.sqlite").exists()
     ws.close()
+
+
+def test_head_revision_read_from_the_files_is_alembics_head() -> None:
+    """Opening a workspace compares the catalog's revision with `head_revision` without importing alembic; it
+    must be the head alembic itself computes (a new migration with another layout would break this)."""
+    from alembic.script import ScriptDirectory
+
+    from indexer.catalog.db import alembic_config, head_revision
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def test_a_search_by_id_opens_the_workspace_without_alembic(tmp_path) -> None:  # noqa: ANN001
+    import subprocess
+    import sys
+
+    from indexer.workspace import Workspace
+
+    Workspace.open(tmp_path / "ws").close()  # created and migrated here
+    code = ("import sys; from indexer.workspace import Workspace; Workspace.open(sys.argv[1]).close(); "
+            "assert 'alembic' not in sys.modules, 'alembic was imported'")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "ws")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -8,16 +8,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Engine, create_engine, event, text
+import re
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from sqlalchemy import URL, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .guards import guard_string_lengths
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PG_MIGRATION_LOCK = int.from_bytes(b"SLcatalg", "big")  # advisory lock key (a bigint) of schema migrations
@@ -146,17 +149,40 @@ def _read_only_args(url: URL) -> dict[str, Any]:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config  # alembic loads only when a schema may change: ~0.3 s a CLI call saves
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    """The newest revision of migrations/versions/, read from the files' `revision` / `down_revision` lines
+    (the one no other revision names as its parent), without importing alembic."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        revisions.update(re.findall(r"^revision = '([^']+)'", source, re.M))
+        parents.update(re.findall(r"^down_revision = '([^']+)'", source, re.M))
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"the catalog migrations have {len(heads)} heads: {sorted(heads)}")
+    return heads.pop()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The catalog's schema revision (alembic's version table), None for a new catalog; reads only."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def needs_upgrade(engine: Engine) -> bool:
     """Whether the schema is not at the newest revision (a new catalog included); reads only."""
-    scripts = ScriptDirectory.from_config(alembic_config(engine.url.render_as_string(hide_password=False)))
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision() != scripts.get_current_head()
+    return current_revision(engine) != head_revision()
 
 
 def upgrade(engine: Engine, home: str | Path | None = None) -> None:
@@ -170,6 +196,10 @@ def upgrade(engine: Engine, home: str | Path | None = None) -> None:
     explicit transaction (pysqlite opens none before DDL), checked with `foreign_key_check` before it
     commits. `home`: the workspace folder, for revisions that store paths relative to it.
     """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     head = ScriptDirectory.from_config(cfg).get_current_head()
     with engine.connect() as conn:
@@ -203,12 +233,13 @@ class SchemaError(RuntimeError):
 def require_current_schema(engine: Engine) -> None:
     """What `upgrade` would do, for a catalog that must not be written: refuse unless it is at the newest
     revision already (a read-only catalog cannot be created or migrated)."""
+    current = current_revision(engine)
+    if current == head_revision():
+        return
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config(engine.url.render_as_string(hide_password=False)))
     head = script.get_current_head()
-    with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    if current == head:
-        return
     if current is None:
         raise SchemaError("it holds no StyleLens catalog yet, and a read-only workspace cannot create one")
     known = {rev.revision for rev in script.walk_revisions()}

@@ -127,11 +127,12 @@ class LayeredIndex:
 
     def ids(self) -> np.ndarray:
         """Sorted live ids (base minus tombstones, plus delta), read-only; computed once."""
-        if self._ids is None:
-            base = self.base.ids()
-            if len(self.tombstones):
-                base = base[~np.isin(base, self.tombstones, assume_unique=True)]
-            live = np.union1d(base, self._delta_ids) if len(self._delta_ids) else np.array(base, copy=True)
+        if self._ids is None:  # O(N) copies guided by binary search: the base (millions) is sorted already
+            base = np.asarray(self.base.ids())
+            if len(self.tombstones):  # tombstones are base ids (see __init__)
+                base = np.delete(base, np.searchsorted(base, self.tombstones))
+            live = np.insert(base, np.searchsorted(base, self._delta_ids), self._delta_ids) \
+                if len(self._delta_ids) else np.array(base, copy=True)
             live.flags.writeable = False
             self._ids = live
         return self._ids
@@ -141,7 +142,7 @@ class LayeredIndex:
         query = _as_ids(ids, unique=False)
         in_base = self.base.contains(query)
         if len(self.tombstones):
-            in_base &= ~np.isin(query, self.tombstones)
+            in_base &= ~_member(query, self.tombstones)
         return in_base | _member(query, self._delta_ids)
 
     @property
