@@ -18,7 +18,6 @@ from .index_cache import get_index
 from .query import QueryError, QueryTerm, parse_query
 
 LAYOUT_SPACE = "layout"  # the layout signature space every profile has (indexer.encoders.layout_signature)
-LOSSY_KINDS = ("ivfpq",)  # compressed codes: approximate scores, so candidates are re-scored exactly
 RERANK_FACTOR = 10
 WIDEN_ROUNDS = 2  # a page short after folding near-duplicates is refetched with 4x, then 16x the candidates
 
@@ -59,7 +58,7 @@ def search(ws: Workspace, query: Query, *, space: str = "content", k: int = 10, 
     want = offset + k
     index = get_index(ws, sp)
     fetch = 3 * want + 10 if collapse else want
-    if index.kind in LOSSY_KINDS:
+    if not index.exact_scores:  # compressed codes: more candidates, re-scored exactly below
         fetch = max(RERANK_FACTOR * fetch, 100)
     for _round in range(WIDEN_ROUNDS + 1):
         found, complete = _nearest(ws, sp, index, qv, allow, fetch)
@@ -82,7 +81,7 @@ def _nearest(ws: Workspace, sp, index, qv: np.ndarray, allow: np.ndarray | None,
     available = index.ntotal if allow is None else int(index.contains(allow).sum())  # no id list of millions
     scores, ids = index.search(qv[None], fetch, allow=allow)
     found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-    if index.kind in LOSSY_KINDS:
+    if not index.exact_scores:
         found = _rescore(ws, sp, qv, [i for i, _ in found])
     if len(found) < min(fetch, available):
         pool = index.ids() if allow is None else allow[index.contains(allow)]

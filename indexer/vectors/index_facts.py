@@ -38,3 +38,8 @@ class IndexFacts:
     @property
     def choice(self) -> IndexChoice:
         return self._choice
+
+    @property
+    def exact_scores(self) -> bool:
+        """Whether `search` returns exact scores (PQ codes give approximate ones unless re-ranked)."""
+        return self.kind != "ivfpq"

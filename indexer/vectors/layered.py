@@ -44,6 +44,7 @@ class BaseIndex(Protocol):
     factory: str
     metric: str
     choice: IndexChoice
+    exact_scores: bool
 
     def ids(self) -> np.ndarray: ...
 
@@ -119,6 +120,10 @@ class LayeredIndex:
     @property
     def choice(self) -> IndexChoice:
         return self.base.choice
+
+    @property
+    def exact_scores(self) -> bool:
+        return bool(self.base.exact_scores)  # the delta is searched exactly
 
     @property
     def faiss_index(self) -> Any:

@@ -79,6 +79,11 @@ class OnDiskIndex(IndexFacts):
         return self._folder
 
     @property
+    def exact_scores(self) -> bool:
+        """IVF-Flat, or IVF-PQ whose candidates are re-ranked with the stored vectors."""
+        return self.kind != "ivfpq" or self.refine_factor > 0
+
+    @property
     def refine_factor(self) -> int:
         """Candidates per result re-ranked exactly (0: no re-ranking, or no lookup to do it with)."""
         return self._refine if self._lookup is not None else 0
