@@ -21,7 +21,7 @@ import faiss
 import numpy as np
 
 from . import faiss_ops as ops
-from .index_facts import IndexFacts
+from .index_facts import IndexFacts, search_call, sorted_member
 from .gpu import GPU_MAX_K, gpu_available, to_gpu
 from .selection import IndexChoice, choose_index, classify, parse_override
 from .storage import IndexFileError, load_index, save_index
@@ -109,9 +109,7 @@ class VectorIndex(IndexFacts):
 
     def contains(self, ids: Iterable[int] | np.ndarray) -> np.ndarray:
         """Boolean mask: which of `ids` are present."""
-        query, present = _as_ids(ids, unique=False), self.ids()
-        pos = np.minimum(np.searchsorted(present, query), max(len(present) - 1, 0))
-        return present[pos] == query if len(present) else np.zeros(len(query), dtype=bool)
+        return sorted_member(_as_ids(ids, unique=False), self.ids())
 
     # ---------------------------------------------------------------- mutation
     def add(self, ids: Iterable[int] | np.ndarray, vectors: np.ndarray) -> None:
@@ -169,20 +167,10 @@ class VectorIndex(IndexFacts):
         walk with a restrictive filter can come back short); larger filters go through faiss selectors,
         and any row that still comes back short is searched again exactly over the allowed vectors.
         """
-        q = _as_vectors(queries, self.dim, name="queries")
-        if k <= 0:
-            raise ValueError(f"k must be positive, not {k}")
-        pad = -np.inf if self.metric == "ip" else np.inf
-        scores = np.full((len(q), k), pad, dtype=np.float32)
-        labels = np.full((len(q), k), -1, dtype=np.int64)
-        allowed = None if allow is None else _as_ids(allow, unique=False)
-        excluded = None if exclude is None else np.unique(_as_ids(exclude, unique=False))
-        if allowed is not None:  # one rule: allowed, present, not excluded
-            allowed = np.unique(allowed[self.contains(allowed)])
-            if excluded is not None:
-                allowed, excluded = np.setdiff1d(allowed, excluded, assume_unique=True), None
-        if not len(q) or self.ntotal == 0 or (allowed is not None and not len(allowed)):
-            return scores, labels
+        call = search_call(self, queries, k, exclude, allow)
+        q, allowed, excluded = call.queries, call.allowed, call.excluded
+        if call.nothing_to_find or self.ntotal == 0:
+            return call.scores, call.labels
         ops.set_query_parallelism(self._index, len(q))
         exact = None
         if allowed is not None and len(allowed) <= EXACT_SUBSET_MAX:
@@ -199,11 +187,7 @@ class VectorIndex(IndexFacts):
                 dist, found = self._complete_short_rows(q, k, allowed, dist, found)
         else:
             dist, found = self._search_index(k).search(q, k)
-        width = found.shape[1]  # < k when an allow-list holds fewer than k ids
-        labels[:, :width] = found
-        scores[:, :width] = dist
-        scores[labels < 0] = pad
-        return scores, labels
+        return call.answer(dist, found)
 
     def _complete_short_rows(self, q: np.ndarray, k: int, allowed: np.ndarray, dist: np.ndarray,
                              found: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,12 @@
-"""`IndexFacts`: the read-only facts every index wrapper reports the same way, from its faiss index and choice."""
+"""What every index wrapper (in memory, on disk, layered) does the same way: its read-only facts
+(`IndexFacts`), a membership test over sorted ids, and the argument rules that open every `search`."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Iterable
+
 import faiss
+import numpy as np
 
 from .selection import IndexChoice
 
@@ -43,3 +48,56 @@ class IndexFacts:
     def exact_scores(self) -> bool:
         """Whether `search` returns exact scores (PQ codes give approximate ones unless re-ranked)."""
         return self.kind != "ivfpq"
+
+
+def sorted_member(query: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
+    """Which of `query` are in `sorted_ids` (ascending; binary search, so a memory map is not read whole)."""
+    if not len(sorted_ids):
+        return np.zeros(len(query), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_ids, query), len(sorted_ids) - 1)
+    return np.asarray(sorted_ids[pos] == query)
+
+
+@dataclass
+class SearchCall:
+    """A `search` call's arguments under the one rule (allowed = allowed, present and not excluded), and its
+    padded answer: ids -1 and scores -inf ("ip") / +inf ("l2") wherever nothing is found."""
+
+    queries: np.ndarray
+    k: int
+    pad: float
+    allowed: np.ndarray | None
+    excluded: np.ndarray | None
+    scores: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def nothing_to_find(self) -> bool:
+        return not len(self.queries) or (self.allowed is not None and not len(self.allowed))
+
+    def answer(self, dist: np.ndarray, found: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fill the padded answer with (dist, found), which may be narrower than k."""
+        width = found.shape[1]
+        self.labels[:, :width] = found
+        self.scores[:, :width] = dist
+        self.scores[self.labels < 0] = self.pad
+        return self.scores, self.labels
+
+
+def search_call(index, queries: np.ndarray, k: int, exclude: Iterable[int] | np.ndarray | None,  # noqa: ANN001
+                allow: Iterable[int] | np.ndarray | None) -> SearchCall:
+    """Check and normalise a search's arguments for `index` (anything with dim, metric and contains)."""
+    from .faiss_index import _as_ids, _as_vectors
+
+    q = _as_vectors(queries, index.dim, name="queries")
+    if k <= 0:
+        raise ValueError(f"k must be positive, not {k}")
+    pad = -np.inf if index.metric == "ip" else np.inf
+    allowed = None if allow is None else _as_ids(allow, unique=False)
+    excluded = None if exclude is None else np.unique(_as_ids(exclude, unique=False))
+    if allowed is not None:  # one rule: allowed, present, not excluded
+        allowed = np.unique(allowed[index.contains(allowed)])
+        if excluded is not None:
+            allowed, excluded = np.setdiff1d(allowed, excluded, assume_unique=True), None
+    return SearchCall(q, k, pad, allowed, excluded, np.full((len(q), k), pad, dtype=np.float32),
+                      np.full((len(q), k), -1, dtype=np.int64))

@@ -27,6 +27,7 @@ import faiss
 import numpy as np
 
 from .faiss_index import _as_ids, _as_vectors
+from .index_facts import sorted_member
 from .selection import METRICS, IndexChoice
 
 DELTA_FRACTION = 0.10  # fold when the delta holds more than this fraction of the base ...
@@ -147,8 +148,8 @@ class LayeredIndex:
         query = _as_ids(ids, unique=False)
         in_base = self.base.contains(query)
         if len(self.tombstones):
-            in_base &= ~_member(query, self.tombstones)
-        return in_base | _member(query, self._delta_ids)
+            in_base &= ~sorted_member(query, self.tombstones)
+        return in_base | sorted_member(query, self._delta_ids)
 
     @property
     def pending(self) -> int:
@@ -204,14 +205,6 @@ def _frozen(arr: np.ndarray) -> np.ndarray:
     arr = np.ascontiguousarray(arr)
     arr.flags.writeable = False
     return arr
-
-
-def _member(query: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
-    """Which of `query` are in `sorted_ids` (binary search)."""
-    if not len(sorted_ids):
-        return np.zeros(len(query), dtype=bool)
-    pos = np.minimum(np.searchsorted(sorted_ids, query), len(sorted_ids) - 1)
-    return sorted_ids[pos] == query
 
 
 def merge_top_k(s1: np.ndarray, i1: np.ndarray, s2: np.ndarray, i2: np.ndarray, k: int,

@@ -19,8 +19,8 @@ import faiss
 import numpy as np
 
 from . import faiss_ops as ops
-from .faiss_index import EXACT_SUBSET_MAX, _as_ids, _as_vectors
-from .index_facts import IndexFacts
+from .faiss_index import EXACT_SUBSET_MAX, _as_ids
+from .index_facts import IndexFacts, search_call, sorted_member
 from .ondisk_files import IDS_FILE, INDEX_FILE, check_files, faiss_quiet, read_manifest
 from .selection import IndexChoice, classify
 from .storage import IndexFileError
@@ -98,40 +98,22 @@ class OnDiskIndex(IndexFacts):
 
     def contains(self, ids: Iterable[int] | np.ndarray) -> np.ndarray:
         """Boolean mask: which of `ids` are present (binary search in the mapped sidecar)."""
-        query, present = _as_ids(ids, unique=False), self._ids
-        if not len(present):
-            return np.zeros(len(query), dtype=bool)
-        pos = np.minimum(np.searchsorted(present, query), len(present) - 1)
-        return np.asarray(present[pos] == query)
+        return sorted_member(_as_ids(ids, unique=False), self._ids)
 
     # ---------------------------------------------------------------- search
     def search(self, queries: np.ndarray, k: int, *, exclude: Iterable[int] | np.ndarray | None = None,
                allow: Iterable[int] | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """k nearest ids per query row: (scores (Q,k) float32, ids (Q,k) int64); `VectorIndex.search`'s rules."""
-        q = _as_vectors(queries, self.dim, name="queries")
-        if k <= 0:
-            raise ValueError(f"k must be positive, not {k}")
-        pad = -np.inf if self.metric == "ip" else np.inf
-        scores = np.full((len(q), k), pad, dtype=np.float32)
-        labels = np.full((len(q), k), -1, dtype=np.int64)
-        allowed = None if allow is None else _as_ids(allow, unique=False)
-        excluded = None if exclude is None else np.unique(_as_ids(exclude, unique=False))
-        if allowed is not None:
-            allowed = np.unique(allowed[self.contains(allowed)])
-            if excluded is not None:
-                allowed, excluded = np.setdiff1d(allowed, excluded, assume_unique=True), None
-        if not len(q) or self.ntotal == 0 or (allowed is not None and not len(allowed)):
-            return scores, labels
+        call = search_call(self, queries, k, exclude, allow)
+        q, allowed, excluded = call.queries, call.allowed, call.excluded
+        if call.nothing_to_find or self.ntotal == 0:
+            return call.scores, call.labels
         ops.set_query_parallelism(self._index, len(q))
         if allowed is not None and len(allowed) <= EXACT_SUBSET_MAX and self._lookup is not None:
             dist, found = ops.exact_search_fetched(q, k, allowed, self._fetch, self._index.metric_type)
         else:
             dist, found = self._ann_search(q, k, allowed, excluded)
-        width = found.shape[1]
-        labels[:, :width] = found
-        scores[:, :width] = dist
-        scores[labels < 0] = pad
-        return scores, labels
+        return call.answer(dist, found)
 
     def _ann_search(self, q: np.ndarray, k: int, allowed: np.ndarray | None,
                     excluded: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
