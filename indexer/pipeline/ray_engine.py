@@ -165,6 +165,7 @@ class EmbedActor:
     """An embedding actor: loads every space's encoder once, then embeds batches and writes each as a shard."""
 
     def __init__(self, spaces: list[SpaceInfo], job_dir: str) -> None:
+        _use_the_node_threads()
         self.models = {sp.name: space_encoder(sp) for sp in spaces}
         self.encoders = {sp.name: sp.encoder_id for sp in spaces}
         self.job_dir = Path(job_dir)
@@ -189,6 +190,17 @@ class EmbedActor:
             rows.append(ShardRow(found, prepared, image_id if image_id >= 0 else None, vecs))
         path = write_shard(self.job_dir / shard_name(int(batch["seq"][0])), rows, self.encoders)
         return {"shard": np.asarray([str(path)]), "rows": np.asarray([len(rows)])}
+
+
+def _use_the_node_threads() -> None:
+    """Ray starts a 1-CPU actor with OMP_NUM_THREADS=1, so its forward runs on one thread while the decode
+    tasks may leave cores idle (they wait on the actor). The local engine's forward uses every core next to
+    its decoding workers; the actor does the same (on a GPU the forward is not the CPU's)."""
+    import torch
+
+    cores = os.cpu_count() or 1
+    os.environ["OMP_NUM_THREADS"] = str(cores)
+    torch.set_num_threads(cores)
 
 
 def _datetime(text: str):  # noqa: ANN202 - datetime | None
