@@ -21,9 +21,9 @@ import faiss
 import numpy as np
 
 from . import faiss_ops as ops
-from .index_facts import IndexFacts, search_call, sorted_member
+from .index_facts import IndexFacts, described_choice, search_call, sorted_member
 from .gpu import GPU_MAX_K, gpu_available, to_gpu
-from .selection import IndexChoice, choose_index, classify, parse_override
+from .selection import IndexChoice, choose_index, parse_override
 from .storage import IndexFileError, load_index, save_index
 
 FILE_KIND = "stylelens.vector_index"
@@ -227,16 +227,7 @@ class VectorIndex(IndexFacts):
         index, header = load_index(path, verify=verify, expected_bytes=expected_bytes)
         if header.get("file_kind") != FILE_KIND:
             raise IndexFileError(f"{path} is not a StyleLens vector index ({header.get('file_kind')!r})")
-        try:
-            choice = IndexChoice.from_dict(header["choice"])
-            expected = (int(header["dim"]), int(header["ntotal"]), header["metric"], header["kind"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise IndexFileError(f"{path} has an incomplete header: {exc}") from exc
-        metric = "ip" if index.metric_type == faiss.METRIC_INNER_PRODUCT else "l2"
-        actual = (int(index.d), int(index.ntotal), metric, classify(index))
-        if actual != expected:
-            raise IndexFileError(f"{path}: header says (dim, ntotal, metric, kind)={expected}, "
-                                 f"index is {actual}")
+        choice = described_choice(index, header, path, "header")
         ops.apply_search_params(index, choice)
         return cls(index, choice)
 

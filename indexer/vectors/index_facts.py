@@ -8,7 +8,8 @@ from typing import Iterable
 import faiss
 import numpy as np
 
-from .selection import IndexChoice
+from .selection import IndexChoice, classify
+from .storage import IndexFileError
 
 
 class IndexFacts:
@@ -101,3 +102,19 @@ def search_call(index, queries: np.ndarray, k: int, exclude: Iterable[int] | np.
             allowed, excluded = np.setdiff1d(allowed, excluded, assume_unique=True), None
     return SearchCall(q, k, pad, allowed, excluded, np.full((len(q), k), pad, dtype=np.float32),
                       np.full((len(q), k), -1, dtype=np.int64))
+
+
+def described_choice(index: faiss.Index, description: dict, source: object, word: str) -> IndexChoice:
+    """The choice a file's `word` (its header, its manifest) records, once the faiss index read from it is
+    checked to be what it describes: (dim, ntotal, metric, kind). IndexFileError if incomplete or not."""
+    try:
+        choice = IndexChoice.from_dict(description["choice"])
+        expected = (int(description["dim"]), int(description["ntotal"]), description["metric"],
+                    description["kind"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexFileError(f"{source} has an incomplete {word}: {exc}") from exc
+    metric = "ip" if index.metric_type == faiss.METRIC_INNER_PRODUCT else "l2"
+    actual = (int(index.d), int(index.ntotal), metric, classify(index))
+    if actual != expected:
+        raise IndexFileError(f"{source}: {word} says (dim, ntotal, metric, kind)={expected}, index is {actual}")
+    return choice

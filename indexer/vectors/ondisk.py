@@ -20,9 +20,9 @@ import numpy as np
 
 from . import faiss_ops as ops
 from .faiss_index import EXACT_SUBSET_MAX, _as_ids
-from .index_facts import IndexFacts, search_call, sorted_member
+from .index_facts import IndexFacts, described_choice, search_call, sorted_member
 from .ondisk_files import IDS_FILE, INDEX_FILE, check_files, faiss_quiet, read_manifest
-from .selection import IndexChoice, classify
+from .selection import IndexChoice
 from .storage import IndexFileError
 
 Lookup = Callable[[np.ndarray], np.ndarray]  # sorted unique int64 ids -> float32 (n, dim)
@@ -54,16 +54,9 @@ class OnDiskIndex(IndexFacts):
             ids = np.load(folder / IDS_FILE, mmap_mode="r")
         except (RuntimeError, ValueError, OSError) as exc:
             raise IndexFileError(f"cannot open the on-disk index {folder}: {exc}") from exc
-        try:
-            choice = IndexChoice.from_dict(manifest["choice"])
-            expected = (int(manifest["dim"]), int(manifest["ntotal"]), manifest["metric"], manifest["kind"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise IndexFileError(f"{folder} has an incomplete manifest: {exc}") from exc
-        metric = "ip" if index.metric_type == faiss.METRIC_INNER_PRODUCT else "l2"
-        actual = (int(index.d), int(index.ntotal), metric, classify(index))
-        if actual != expected or ids.shape != (expected[1],) or ids.dtype != np.int64:
-            raise IndexFileError(f"{folder}: manifest says (dim, ntotal, metric, kind)={expected}, index is "
-                                 f"{actual} with ids {ids.dtype} {ids.shape}")
+        choice = described_choice(index, manifest, folder, "manifest")
+        if ids.shape != (int(index.ntotal),) or ids.dtype != np.int64:
+            raise IndexFileError(f"{folder}: {IDS_FILE} holds {ids.dtype} {ids.shape} for {index.ntotal} vectors")
         ops.apply_search_params(index, choice)
         if refine_factor is None:
             refine_factor = int(choice.extra.get("refine_factor", 0))
