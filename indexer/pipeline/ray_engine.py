@@ -198,9 +198,7 @@ def _use_the_node_threads() -> None:
     its decoding workers; the actor does the same (on a GPU the forward is not the CPU's)."""
     import torch
 
-    cores = os.cpu_count() or 1
-    os.environ["OMP_NUM_THREADS"] = str(cores)
-    torch.set_num_threads(cores)
+    torch.set_num_threads(os.cpu_count() or 1)
 
 
 def _datetime(text: str):  # noqa: ANN202 - datetime | None
