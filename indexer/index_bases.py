@@ -5,7 +5,9 @@ Small spaces keep the base `VectorIndex` (flat, HNSW; one file, loaded whole). S
 IVF-PQ base (`indexer.vectors.ondisk`): built from the vector store by `sharded_build.build_ondisk` (trained
 once on a bounded sample, shards added, lists merged with `merge_ondisk`) and opened memory-mapped, with exact
 re-ranking of PQ candidates from the store. A base is never edited in place: `index_sync` layers the changes
-since it on top (`indexer.vectors.layered`) and builds a new one when they pass the fold threshold.
+since it on top (`indexer.vectors.layered`) and, when they pass the fold threshold, writes a new base: an
+on-disk one by `ondisk_extend.extend_ondisk` (old lists + delta, same trained quantizer) until the corpus
+has outgrown its training sample, then by a fresh build.
 
 Snapshot names tell the kinds apart: `<space>-<seq>-<rand>.faiss` (a file) and `<space>-<seq>-<rand>.ondisk`
 (a folder). This module is the one place that opens, checks, builds and deletes them.
@@ -25,6 +27,7 @@ from .spaces import SpaceInfo
 from .vectors import store
 from .vectors.faiss_index import VectorIndex
 from .vectors.ondisk import OnDiskIndex
+from .vectors.ondisk_extend import extend_ondisk
 from .vectors.ondisk_files import check_files, folder_bytes, read_manifest
 from .vectors.selection import DEFAULT_MEMORY_BUDGET, IndexChoice, choose_index, choose_ondisk_index, ivf_nlist
 from .vectors.sharded_build import build_ondisk
@@ -91,6 +94,13 @@ def build_ondisk_base(ws: Workspace, s: Session, space: SpaceInfo, choice: Index
     """Build the on-disk base `file` from every vector the store holds in `s`'s transaction; (ntotal, bytes)."""
     info = build_ondisk(store_source(ws, s, space), space.dim, space.metric, choice, ws.index_dir, file,
                         chunk_rows=BUILD_CHUNK_ROWS)
+    return info.ntotal, info.bytes_on_disk
+
+
+def extend_ondisk_base(ws: Workspace, base: OnDiskIndex, file: str, add_ids: np.ndarray, add_vectors: np.ndarray,
+                       dead: np.ndarray) -> tuple[int, int]:
+    """Write the on-disk base `file`: `base` without `dead`, with the added vectors, no retraining; (ntotal, bytes)."""
+    info = extend_ondisk(base, add_ids, add_vectors, dead, ws.index_dir, file)
     return info.ntotal, info.bytes_on_disk
 
 

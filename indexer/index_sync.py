@@ -2,15 +2,19 @@
 
 The vector store (`embeddings` rows pointing into `vectors/` shards, `indexer.vectors.store`) is the source
 of truth; every change to it appends to `index_log` in the same transaction. A snapshot is a FAISS file
-written atomically plus the last log entry it contains, so the live index is always "current snapshot + the newer log entries". A crash at any moment leaves either
-the old or the new snapshot current, never a half-written one, and loses no change.
+written atomically plus the last log entry it contains, so the live index is always "current snapshot + the
+newer log entries". A crash at any moment leaves either the old or the new snapshot current, never a
+half-written one, and loses no change.
 
 Layers (`indexer.vectors.layered`): the snapshot is the BASE, opened as it is; the newer log entries become
 a small exact DELTA (the current vectors of added or replaced ids, read through `vectors_for`) and
 TOMBSTONES (base ids removed or replaced), so loading costs the base's read plus the delta's size.
 `checkpoint` folds the delta into a new base file only when `layered.fold_reason` says so (delta past 10 %
 of the base, or tombstones past 20 %), or when the index type must change; otherwise it writes nothing and
-keeps the log, whose length the fold threshold bounds. An indexing run therefore costs what it changed,
+keeps the log, whose length the fold threshold bounds. A fold of an on-disk base copies its inverted lists
+into a new folder with the delta merged in and the tombstones dropped, keeping the trained quantizer
+(`vectors.ondisk_extend`); it retrains from the store only once the corpus has grown IVF_RETRAIN_GROWTH times
+past the training sample or needs another index type. An indexing run therefore costs what it changed,
 not the corpus size, and a deletion never rebuilds an HNSW graph when it happens: the id is tombstoned, and
 the graph is rebuilt once, at the fold that the accumulated tombstones trigger (amortised over those runs).
 
@@ -31,13 +35,14 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from .catalog.schema import IndexLogEntry, IndexSnapshot
-from .index_bases import (ONDISK_SUFFIX, Base, build_ondisk_base, check_base, choose_base, is_ondisk, new_name,
-                          open_base, remove_base)
+from .index_bases import (ONDISK_SUFFIX, Base, build_ondisk_base, check_base, choose_base, extend_ondisk_base,
+                          is_ondisk, new_name, open_base, remove_base)
 from .spaces import SpaceInfo
 from .vectors import store
 from .vectors.compaction import compact
 from .vectors.faiss_index import IndexFileError, VectorIndex
 from .vectors.layered import LayeredIndex, fold_reason
+from .vectors.ondisk import OnDiskIndex
 from .vectors.storage import TEMP_GLOB
 from .vectors.selection import IndexChoice, parse_override
 from .workspace import Workspace
@@ -110,13 +115,13 @@ def _checkpoint_in(ws: Workspace, s: Session, space: SpaceInfo, budget: int | No
     n = store.count_vectors(s, space)
     choice = desired_choice(space, n, budget)
     index: VectorIndex | None = None
+    extended: tuple[int, int] | None = None
     if snapshot is not None:
         trained_on = snapshot.trained_on
+        outgrown = n > IVF_RETRAIN_GROWTH * max(trained_on, 1)  # past its training sample: retrain
         rebuild = snapshot.factory != choice.factory and (
-            space.index_factory is not None
-            or snapshot.kind != choice.kind
-            or (choice.kind in ("ivf", "ivfpq") and n > IVF_RETRAIN_GROWTH * max(trained_on, 1))
-        )
+            space.index_factory is not None or snapshot.kind != choice.kind
+            or (choice.kind in ("ivf", "ivfpq") and outgrown))
         if not rebuild:
             ops = _last_ops(s, space, after=snapshot.log_seq, up_to=seq)
             delta_n = sum(op == "add" for op in ops.values())
@@ -125,18 +130,24 @@ def _checkpoint_in(ws: Workspace, s: Session, space: SpaceInfo, budget: int | No
                 return _snapshot_info(space, snapshot, ntotal=n, pending=len(ops))
             if reason is not None:
                 log.info("space %s: folding %d change(s) into a new snapshot (%s)", space.name, len(ops), reason)
-                if not snapshot.file.endswith(ONDISK_SUFFIX):  # an on-disk base is rebuilt from the store (below)
+                if not snapshot.file.endswith(ONDISK_SUFFIX):
                     index = _open_base(ws, snapshot, space, verify="full")
-                if index is not None:
-                    _fold(s, space, index, ops)
+                    if index is not None:
+                        _fold(s, space, index, ops)
+                elif is_ondisk(choice) and not outgrown:  # old lists + delta; else rebuilt from the store (below)
+                    file = new_name(space, seq, uuid.uuid4().hex[:8], choice)
+                    extended = _extend_ondisk(ws, s, space, snapshot, file, ops)
         else:
             log.info("space %s: rebuilding %s -> %s (%s)", space.name, snapshot.factory, choice.factory,
                      choice.reason)
-    file = new_name(space, seq, uuid.uuid4().hex[:8], choice if index is None else index.choice)
-    if index is None and is_ondisk(choice):
+    if extended is not None:
+        (ntotal, nbytes), factory, kind = extended, snapshot.factory, snapshot.kind
+    elif index is None and is_ondisk(choice):
+        file = new_name(space, seq, uuid.uuid4().hex[:8], choice)
         ntotal, nbytes = build_ondisk_base(ws, s, space, choice, file)
         factory, kind, trained_on = choice.factory, choice.kind, ntotal
     else:
+        file = new_name(space, seq, uuid.uuid4().hex[:8], choice if index is None else index.choice)
         if index is None:
             index = _build_from_catalog(s, space, choice)
             trained_on = index.ntotal
@@ -268,6 +279,18 @@ def _last_ops(s: Session, space: SpaceInfo, after: int, up_to: int) -> dict[int,
     ):
         last_op[image_id] = op
     return last_op
+
+
+def _extend_ondisk(ws: Workspace, s: Session, space: SpaceInfo, snapshot: IndexSnapshot, file: str,
+                   last_op: dict[int, str]) -> tuple[int, int] | None:
+    """Fold the logged changes into a new on-disk base written from the old one's lists (`ondisk_extend`); None
+    when the old base is unusable (the caller then rebuilds from the store)."""
+    base = _open_base(ws, snapshot, space, verify="full")
+    if not isinstance(base, OnDiskIndex):
+        return None
+    touched = sorted(last_op)
+    ids, vectors = vectors_for(s, space, [i for i in touched if last_op[i] == "add"])
+    return extend_ondisk_base(ws, base, file, ids, vectors, np.asarray(touched, dtype=np.int64))
 
 
 def _fold(s: Session, space: SpaceInfo, index: VectorIndex, last_op: dict[int, str]) -> None:

@@ -10,7 +10,7 @@ bounded at any size (a 1 M-image copy never holds 1 M Python objects). The snaps
 the store by `checkpoint`, streaming the vectors (as after a lost snapshot), so the copy is an ordinary
 workspace (index type chosen for its size); `--no-index` leaves that to the next `index` run.
 
-Usage: python scripts/grow_workspace.py SRC_WORKSPACE DST_WORKSPACE --images 10000 [--no-index]
+Usage: python scripts/grow_workspace.py SRC_WORKSPACE DST_WORKSPACE --images 10000 [--no-index] [--batch N]
 """
 from __future__ import annotations
 
@@ -25,9 +25,12 @@ import numpy as np
 BATCH = 20_000
 
 
-def grow(src: Path, dst: Path, images: int, noise: float, seed: int, build_index: bool = True) -> dict:
-    """Copy `src` to `dst` and add synthetic images until it holds `images`; returns the new counts."""
+def grow(src: Path, dst: Path, images: int, noise: float, seed: int, build_index: bool = True,
+         batch: int = BATCH) -> dict:
+    """Copy `src` to `dst` and add synthetic images until it holds `images`, `batch` per transaction (and per
+    vector shard: at 10 M images, 250,000 keeps a space under compaction's 64 shards); returns the new counts."""
     from sqlalchemy import func, insert, select, update
+    from tqdm import tqdm
 
     from indexer.catalog.schema import Corpus, CorpusRoot, ImageRecord, IndexSnapshot
     from indexer.corpora import ensure_corpus
@@ -51,8 +54,9 @@ def grow(src: Path, dst: Path, images: int, noise: float, seed: int, build_index
         todo = max(0, images - have)
         timings = {"catalog_and_shards_s": 0.0, "index_s": 0.0}
         started = time.perf_counter()
-        for start in range(0, todo, BATCH):
-            n = min(BATCH, todo - start)
+        progress = tqdm(total=todo, unit="img", desc="grow", disable=None)
+        for start in range(0, todo, batch):
+            n = min(batch, todo - start)
             picks = rng.integers(0, len(next(iter(real.values()))), n)
             with ws.session() as s:
                 root_id = s.scalar(select(CorpusRoot.id).where(CorpusRoot.corpus_id == corpus.id))
@@ -62,11 +66,13 @@ def grow(src: Path, dst: Path, images: int, noise: float, seed: int, build_index
                                                      path=f"{start + k:07d}.jpg", bytes=0, mtime_ns=0, status="indexed")
                                                 for k, i in enumerate(ids)])
                 for sp in spaces:
-                    vecs = real[sp.id][picks] + rng.normal(0, noise, (n, sp.dim)).astype(np.float32)
+                    vecs = real[sp.id][picks] + noise * rng.standard_normal((n, sp.dim), dtype=np.float32)
                     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
                     store.append(s, ws, sp.id, ids, vecs)
                 if todo:  # the snapshots lack these vectors: rebuilt from the store below (no index-log rows)
                     s.execute(update(IndexSnapshot).values(is_current=False))
+            progress.update(n)
+        progress.close()
         if ws.engine.dialect.name == "postgresql" and todo:  # explicit ids: move the sequence past them
             with ws.engine.begin() as conn:
                 conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('images', 'id'), (SELECT MAX(id) FROM images))")
@@ -92,12 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=int, default=10_000, help="images the copy should hold")
     p.add_argument("--noise", type=float, default=0.02, help="std of the noise added to each coordinate")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=BATCH, help="images per transaction and per vector shard")
     p.add_argument("--no-index", action="store_true", help="leave the index snapshots to the next `index` run")
     args = p.parse_args(argv)
     if args.dst.exists():
         p.error(f"{args.dst} exists")
     t0 = time.perf_counter()
-    print(grow(args.src, args.dst, args.images, args.noise, args.seed, not args.no_index), f"in {time.perf_counter() - t0:.1f} s")
+    info = grow(args.src, args.dst, args.images, args.noise, args.seed, not args.no_index, args.batch)
+    print(info, f"in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

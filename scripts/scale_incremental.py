@@ -3,7 +3,9 @@
 
   incremental  (c) an indexing run of a few images into a large workspace: what the checkpoint, a cold open
                and a warm process's refresh cost with the layered index (base + delta + tombstones), against
-               folding everything into a new snapshot as every run did before (`checkpoint(force_fold=True)`).
+               folding everything into a new snapshot as every run did before (`checkpoint(force_fold=True)`;
+               for an on-disk base that fold is `ondisk_extend`: old lists + delta, no retraining; compare
+               `bench_scale.py rebuild` for the from-scratch build a fold used to be).
 
 Workspaces are synthetic: a seed of clustered vectors in the starter dimensions (content 1280-d, style
 100-d, `bench_mining.fill_workspace`) grown to --n images by `grow_workspace.grow`, so the catalog and the
@@ -69,7 +71,7 @@ def add_images(ws, n: int, seed: int) -> list[int]:  # noqa: ANN001
 
 def one_run(ws, label: str, n_add: int, n_delete: int, seed: int, old_way: bool = True) -> dict:  # noqa: ANN001
     """Add and delete, then time: the layered checkpoint, a warm refresh, a cold open + query; then the old
-    way (fold into a new snapshot: load and hash the whole file, apply, rewrite with fsync)."""
+    way (fold into a new snapshot: hash the whole base, apply, write a new one with fsync)."""
     from sqlalchemy import select
 
     from indexer import index_sync
@@ -107,8 +109,8 @@ def one_run(ws, label: str, n_add: int, n_delete: int, seed: int, old_way: bool 
         out[sp.name] = {
             "kind": info.kind, "ntotal": info.ntotal, "base_mb": round(info.bytes / 2**20, 1),
             "pending": info.pending,
-            "checkpoint_s": round(t_ckpt, 3), "old_checkpoint_fold_s": round(t_fold, 2),
-            "ratio_old_over_new": round(t_fold / max(t_ckpt, 1e-6), 1),
+            "checkpoint_s": round(t_ckpt, 3), "fold_s": round(t_fold, 2),
+            "ratio_fold_over_checkpoint": round(t_fold / max(t_ckpt, 1e-6), 1),
             "warm_refresh_s": round(t_refresh, 3), "warm_kept_base": refreshed.base is warm[sp.name].base,
             "cold_open_s": round(t_cold, 3), "cold_open_full_hash_s": round(t_cold_full, 3),
             "first_query_ms": round(1000 * t_query, 2),
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     inc.add_argument("--keep", action="store_true", help="keep the workspace")
     inc.add_argument("--workspace", type=Path, default=None,
                      help="run in this existing workspace (e.g. grown to 1M images) instead of growing one; it is changed")
-    inc.add_argument("--no-old", action="store_true", help="skip the old way (a full fold per space and run)")
+    inc.add_argument("--no-old", action="store_true", help="skip the fold (one per space and run)")
     inc.set_defaults(func=incremental)
     args = p.parse_args(argv)
     return args.func(args)

@@ -1,6 +1,7 @@
 """On-disk bases in a workspace: a space that outgrows the memory budget gets a memory-mapped IVF base built
 from the vector store; small runs layer on it without touching it, deletions never come back, a fold past the
-threshold builds a new one and deletes the old, and a killed build's folder is cleaned away."""
+threshold writes a new one from the old lists and the delta (no retraining) and deletes the old, a corpus that
+outgrew its training sample is retrained, and a killed build's folder is cleaned away."""
 # ruff: noqa: F811 - the tests take the imported `ws` fixture as their argument
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import assert_consistent
-from test_layered_index import add_images, full_build, remove, unit, ws  # noqa: F401 - ws: a copy of this `template`
+from sqlalchemy import select, update
+from test_layered_index import (add_images, full_build, remove, replace_vectors, unit,  # noqa: F401 - ws:
+                               ws)  # a copy of this module's `template`
 
 from indexer import index_sync
+from indexer.catalog.schema import IndexSnapshot
 from indexer.index_bases import ONDISK_SUFFIX, choose_base
 from indexer.spaces import list_spaces
 from indexer.vectors.ondisk import OnDiskIndex
+from indexer.vectors.ondisk_files import read_manifest
 from indexer.workspace import Workspace
 
 N = 3000
@@ -99,16 +104,49 @@ def test_small_runs_layer_on_the_base_and_deletions_never_return(ws: Workspace) 
     assert_consistent(ws)
 
 
-def test_a_fold_builds_a_new_base_and_removes_the_old(ws: Workspace) -> None:
+def test_a_fold_extends_the_base_without_retraining_and_removes_the_old(ws: Workspace) -> None:
     sp = list_spaces(ws)[0]
     before = index_sync.current_snapshot(ws, sp).file
+    trained_on = _snapshot_row(ws, sp).trained_on
+    old_ids = index_sync.load_index(ws, sp).ids()
     added = add_images(ws, N // 5, seed=11)  # past the 10 % fold threshold
+    replace_vectors(ws, sp, added[:20] + old_ids[:30].tolist(), seed=12)
+    remove(ws, old_ids[30:80].tolist())
     info = index_sync.checkpoint(ws, sp)
     assert info.file != before and info.file.endswith(ONDISK_SUFFIX) and info.pending == 0
     assert not (ws.index_dir / before).exists()
+    assert read_manifest(ws.index_dir / info.file)["extended_from"] == before  # old lists + delta, no training
+    assert _snapshot_row(ws, sp).trained_on == trained_on
     index = index_sync.load_index(ws, sp)
+    fresh = full_build(ws, sp)
     assert isinstance(index.base, OnDiskIndex) and index.pending == 0
-    assert set(added) <= set(index.ids().tolist())
+    np.testing.assert_array_equal(index.ids(), fresh.ids())
+    probe = added[:40] + old_ids[:30].tolist()  # new, and replaced: each found first by its current vector
+    with ws.session() as s:
+        ids, vectors = index_sync.vectors_for(s, sp, probe)
+    _s, top = index.search(vectors, 10)
+    np.testing.assert_array_equal(top[:, 0], ids)
+    assert not np.isin(top, old_ids[30:80]).any()
+    assert_consistent(ws)
+
+
+def test_a_corpus_past_its_training_sample_is_retrained_at_the_fold(ws: Workspace) -> None:
+    sp = list_spaces(ws)[0]
+    before = index_sync.current_snapshot(ws, sp).file
+    with ws.session() as s:  # as if the base had been trained when the space held a quarter of this
+        s.execute(update(IndexSnapshot).where(IndexSnapshot.file == before).values(trained_on=N // 5))
+    add_images(ws, N // 5, seed=13)
+    info = index_sync.checkpoint(ws, sp)
+    assert "extended_from" not in read_manifest(ws.index_dir / info.file)  # trained anew from the store
+    assert _snapshot_row(ws, sp).trained_on == info.ntotal >= N + N // 5
+    np.testing.assert_array_equal(index_sync.load_index(ws, sp).ids(), full_build(ws, sp).ids())
+
+
+def _snapshot_row(ws: Workspace, sp) -> IndexSnapshot:  # noqa: ANN001
+    with ws.session() as s:
+        row = s.scalar(select(IndexSnapshot).where(IndexSnapshot.space_id == sp.id, IndexSnapshot.is_current.is_(True)))
+        s.expunge(row)
+        return row
 
 
 def test_a_killed_build_leaves_only_a_temporary_folder_that_is_removed(ws: Workspace) -> None:

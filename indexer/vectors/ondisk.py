@@ -72,6 +72,11 @@ class OnDiskIndex(IndexFacts):
         return self._folder
 
     @property
+    def manifest(self) -> dict[str, Any]:
+        """What the build recorded (see `ondisk_files`): header, choice and the data files' sizes and hashes."""
+        return dict(self._manifest)
+
+    @property
     def exact_scores(self) -> bool:
         """IVF-Flat, or IVF-PQ whose candidates are re-ranked with the stored vectors."""
         return self.kind != "ivfpq" or self.refine_factor > 0
