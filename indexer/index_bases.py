@@ -15,6 +15,7 @@ Snapshot names tell the kinds apart: `<space>-<seq>-<rand>.faiss` (a file) and `
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
@@ -90,10 +91,35 @@ def check_base(ws: Workspace, file: str, expected_bytes: int | None) -> None:
     check_files(path, read_manifest(path))
 
 
-def build_ondisk_base(ws: Workspace, s: Session, space: SpaceInfo, choice: IndexChoice, file: str) -> tuple[int, int]:
+@dataclass(frozen=True)
+class BuildPlace:
+    """Where an on-disk build adds its shards: "thread" (this process) or "ray" (one task per shard on the
+    cluster at `ray_address`, joined only when a build happens; every node must see the workspace folder, as
+    the Ray engine's result shards already require)."""
+
+    executor: str = "thread"
+    ray_address: str | None = None
+
+
+def build_ondisk_base(ws: Workspace, s: Session, space: SpaceInfo, choice: IndexChoice, file: str,
+                      place: BuildPlace | None = None) -> tuple[int, int]:
     """Build the on-disk base `file` from every vector the store holds in `s`'s transaction; (ntotal, bytes)."""
-    info = build_ondisk(store_source(ws, s, space), space.dim, space.metric, choice, ws.index_dir, file,
-                        chunk_rows=BUILD_CHUNK_ROWS)
+    source = store_source(ws, s, space)
+    if place is None or place.executor == "thread":
+        info = build_ondisk(source, space.dim, space.metric, choice, ws.index_dir, file, chunk_rows=BUILD_CHUNK_ROWS)
+        return info.ntotal, info.bytes_on_disk
+    import ray
+
+    from .pipeline.ray_engine import connect
+
+    started = connect(place.ray_address)
+    try:
+        tasks = max(1, int(ray.cluster_resources().get("CPU", 1)))  # shards in flight: one per CPU of the cluster
+        info = build_ondisk(source, space.dim, space.metric, choice, ws.index_dir, file, chunk_rows=BUILD_CHUNK_ROWS,
+                            workers=tasks, executor="ray")
+    finally:
+        if started:
+            ray.shutdown()
     return info.ntotal, info.bytes_on_disk
 
 

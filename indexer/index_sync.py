@@ -35,8 +35,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from .catalog.schema import IndexLogEntry, IndexSnapshot
-from .index_bases import (ONDISK_SUFFIX, Base, build_ondisk_base, check_base, choose_base, extend_ondisk_base,
-                          is_ondisk, new_name, open_base, remove_base)
+from .index_bases import (ONDISK_SUFFIX, Base, BuildPlace, build_ondisk_base, check_base, choose_base,
+                          extend_ondisk_base, is_ondisk, new_name, open_base, remove_base)
 from .spaces import SpaceInfo
 from .vectors import store
 from .vectors.compaction import compact
@@ -89,19 +89,20 @@ def load_index(ws: Workspace, space: SpaceInfo, *, previous: LayeredIndex | None
 
 
 def checkpoint(ws: Workspace, space: SpaceInfo, *, memory_budget_bytes: int | None = None,
-               force_fold: bool = False) -> SnapshotInfo:
+               force_fold: bool = False, build: BuildPlace | None = None) -> SnapshotInfo:
     """Make the snapshot what the corpus needs: a new base when the delta is due for a fold
     (`layered.fold_reason`, or `force_fold`) or the corpus size calls for another index type; otherwise
     nothing is read or written (the base stays, the log is kept). Returns the live state (`ntotal` counts
     what searches see, `pending` the images changed since the snapshot).
 
     `space.index_factory` and `memory_budget_bytes` (default: the workspace's setting) choose the index, so a
-    run can try a choice before it is kept. Call it holding the workspace's index lock (it writes snapshots
-    and clears the temporary files of killed runs).
+    run can try a choice before it is kept. `build`: where an on-disk base built from scratch adds its shards
+    (default: threads here; an `--engine ray` run passes its cluster). Call it holding the workspace's index
+    lock (it writes snapshots and clears the temporary files of killed runs).
     """
     budget = memory_budget_bytes or memory_budget(ws)
     with ws.session() as s:
-        info = _checkpoint_in(ws, s, space, budget, force_fold)
+        info = _checkpoint_in(ws, s, space, budget, force_fold, build)
     remove_orphan_files(ws, space)
     compact(ws, space)  # batch shards merge whatever the snapshot did: vector locations are not in the index
     store.remove_orphans(ws, space)  # shards of a rolled-back or killed batch
@@ -109,7 +110,7 @@ def checkpoint(ws: Workspace, space: SpaceInfo, *, memory_budget_bytes: int | No
 
 
 def _checkpoint_in(ws: Workspace, s: Session, space: SpaceInfo, budget: int | None,
-                   force_fold: bool) -> SnapshotInfo:
+                   force_fold: bool, build: BuildPlace | None = None) -> SnapshotInfo:
     """`checkpoint`'s work inside one catalog session."""
     seq, snapshot = _log_head(s, space)
     n = store.count_vectors(s, space)
@@ -144,7 +145,7 @@ def _checkpoint_in(ws: Workspace, s: Session, space: SpaceInfo, budget: int | No
         (ntotal, nbytes), factory, kind = extended, snapshot.factory, snapshot.kind
     elif index is None and is_ondisk(choice):
         file = new_name(space, seq, uuid.uuid4().hex[:8], choice)
-        ntotal, nbytes = build_ondisk_base(ws, s, space, choice, file)
+        ntotal, nbytes = build_ondisk_base(ws, s, space, choice, file, build)
         factory, kind, trained_on = choice.factory, choice.kind, ntotal
     else:
         file = new_name(space, seq, uuid.uuid4().hex[:8], choice if index is None else index.choice)

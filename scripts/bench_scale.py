@@ -5,6 +5,7 @@
                       (scale_build.py)
   rebuild         (b) every index of a real (e.g. grown 1M-image) workspace built from scratch (scale_rebuild.py)
   incremental     (c) a small indexing run into a large workspace (scale_incremental.py)
+  cold-cli        (4) a cold `stylelens search` on a large workspace, page cache dropped (scale_cli.py)
   ray-vs-local    (a) Ray vs local indexing throughput on this machine (scale_ray.py)
   gpu-throughput  (d) open_clip ViT-B-32 fp16 images/s on one GPU, decoding included (scale_ray.py)
 
@@ -16,8 +17,8 @@ import importlib
 import sys
 from pathlib import Path
 
-SECTIONS = {"build": "scale_build", "rebuild": "scale_rebuild", "incremental": "scale_incremental", "ray-vs-local": "scale_ray",
-            "gpu-throughput": "scale_ray"}
+SECTIONS = {"build": "scale_build", "rebuild": "scale_rebuild", "incremental": "scale_incremental",
+            "cold-cli": "scale_cli", "ray-vs-local": "scale_ray", "gpu-throughput": "scale_ray"}
 
 
 def main(argv: list[str] | None = None) -> int:

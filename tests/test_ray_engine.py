@@ -17,6 +17,7 @@ from corpus_factory import write_mixed_corpus, write_random_patterns
 from sqlalchemy import select
 
 from indexer.catalog.schema import ImageRecord
+from indexer.index_bases import ONDISK_SUFFIX, BuildPlace
 from indexer.pipeline.run import index_paths
 from indexer.spaces import list_spaces
 from indexer.workspace import Workspace
@@ -34,6 +35,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from indexer.pipeline import ray_engine  # noqa: E402
 from indexer.pipeline.shards import list_shards, read_shard  # noqa: E402
+from indexer.vectors.ondisk_files import read_manifest  # noqa: E402
 
 # Vectors of one file from the two engines come from the same pixels through the same model, but in batches
 # of other compositions (the local engine embeds early partial batches while decoders catch up; Ray's
@@ -110,6 +112,33 @@ def test_mining_on_ray_equals_local(mixed, tmp_path: Path) -> None:
                       engine=engine, ray_concurrency=2)
         runs.append((tmp_path / engine / "triplets.jsonl").read_text())
     assert runs[0] == runs[1] and runs[0].count("\n") > 6  # several batches, same triplets in the same order
+
+
+def test_a_ray_run_builds_on_disk_bases_with_ray_tasks(mixed, monkeypatch) -> None:
+    """The run hands its cluster to the checkpoint, and an on-disk build there adds its shards as Ray tasks."""
+    from test_layered_index import add_images
+
+    from indexer import index_sync
+    from indexer.pipeline import run
+
+    _local, ws, _summary, root = mixed
+    seen = []
+    real = run.checkpoint
+    monkeypatch.setattr(run, "checkpoint", lambda *a, **kw: seen.append(kw.get("build")) or real(*a, **kw))
+    index_paths(ws, [str(root)], "mixed", progress=False, engine="ray")
+    assert seen and all(place == BuildPlace("ray", None) for place in seen)
+    added = add_images(ws, 3000, seed=4)  # enough vectors for an IVF base; a tiny budget puts it on disk
+    space = list_spaces(ws)[0]
+    info = index_sync.checkpoint(ws, space, memory_budget_bytes=60_000, build=BuildPlace("ray", None))
+    assert info.file.endswith(ONDISK_SUFFIX)
+    assert read_manifest(ws.index_dir / info.file)["executor"] == "ray"
+    index = index_sync.load_index(ws, space)
+    with ws.session() as s:
+        ids, vectors = index_sync.vectors_for(s, space, added[::97])  # random vectors (the corpus has duplicates)
+    _s, top = index.search(vectors, 5)
+    np.testing.assert_array_equal(top[:, 0], ids)  # each stored vector's own list is probed: found first
+    assert set(added) <= set(index.ids().tolist())
+    assert_consistent(ws)
 
 
 DRIVER = textwrap.dedent("""

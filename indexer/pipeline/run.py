@@ -13,6 +13,7 @@ from ..catalog.paths import RootMap, relative_to
 from ..catalog.schema import Corpus
 from ..corpora import check_corpus_args, ensure_corpus, list_corpora
 from ..imaging.scan import FoundFile, ScanProblem, ScanStats, scan
+from ..index_bases import BuildPlace
 from ..index_settings import IndexSettings
 from ..index_sync import SnapshotInfo, checkpoint, remove_stale_temporaries
 from ..limits import check_job, check_name
@@ -165,7 +166,8 @@ def _index_locked(ws: Workspace, paths: list[str], corpus: str, role: str | None
             else:
                 _run_local(pool, n_workers, models, recipes, todo, max_side, batch_size, commit, bar)
         for space in spaces:
-            snap: SnapshotInfo = checkpoint(ws, space, memory_budget_bytes=settings.memory_budget)
+            snap: SnapshotInfo = checkpoint(ws, space, memory_budget_bytes=settings.memory_budget,
+                                            build=BuildPlace("ray", ray.address) if ray is not None else None)
             summary.spaces[space.name] = {"kind": snap.kind, "factory": snap.factory, "ntotal": snap.ntotal}
     settings.save(ws)  # only now: a choice that failed (e.g. "cannot train") must not fail every later run
     summary.seconds = round(time.perf_counter() - started, 3)

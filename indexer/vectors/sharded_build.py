@@ -104,7 +104,7 @@ def build_ondisk(source: VectorSource, dim: int, metric: str, choice: IndexChoic
         start = time.perf_counter()
         header = {"dim": dim, "metric": metric, "kind": choice.kind, "ntotal": int(len(ids)),
                   "choice": choice.to_dict(), "faiss_version": faiss.__version__, "train_rows": train_rows,
-                  "shards": len(shard_paths), "seed": seed}
+                  "shards": len(shard_paths), "seed": seed, "executor": executor}
         write_manifest(tmp, header)
         seconds["checksum"] = time.perf_counter() - start
     path = out_dir / name
