@@ -29,7 +29,8 @@ from .vectors import store
 from .vectors.faiss_index import VectorIndex
 from .vectors.ondisk import OnDiskIndex
 from .vectors.ondisk_extend import extend_ondisk
-from .vectors.ondisk_files import check_files, folder_bytes, read_manifest
+from .vectors.index_facts import sorted_member
+from .vectors.ondisk_files import IDS_FILE, check_files, folder_bytes, read_manifest
 from .vectors.selection import DEFAULT_MEMORY_BUDGET, IndexChoice, choose_index, choose_ondisk_index, ivf_nlist
 from .vectors.sharded_build import build_ondisk
 from .vectors.storage import IndexFileError, verify_file
@@ -78,6 +79,15 @@ def open_base(ws: Workspace, space: SpaceInfo, file: str, *, verify: str, expect
     if verify == "full":
         index.verify()
     return index
+
+
+def ondisk_members(ws: Workspace, file: str, ids: np.ndarray) -> np.ndarray:
+    """Which of `ids` the on-disk base `file` holds: a binary search in its mapped ids sidecar, without opening
+    the index (OSError / ValueError when the sidecar is missing or unreadable)."""
+    sidecar = np.load(ws.index_dir / file / IDS_FILE, mmap_mode="r")
+    if sidecar.ndim != 1 or sidecar.dtype != np.int64:
+        raise ValueError(f"{file}/{IDS_FILE} holds {sidecar.dtype} {sidecar.shape}")
+    return sorted_member(np.asarray(ids, dtype=np.int64), sidecar)
 
 
 def check_base(ws: Workspace, file: str, expected_bytes: int | None) -> None:

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from .catalog.schema import IndexLogEntry, IndexSnapshot
 from .index_bases import (ONDISK_SUFFIX, Base, BuildPlace, build_ondisk_base, check_base, choose_base,
-                          extend_ondisk_base, is_ondisk, new_name, open_base, remove_base)
+                          extend_ondisk_base, is_ondisk, new_name, ondisk_members, open_base, remove_base)
 from .spaces import SpaceInfo
 from .vectors import store
 from .vectors.compaction import compact
@@ -113,7 +113,8 @@ def _checkpoint_in(ws: Workspace, s: Session, space: SpaceInfo, budget: int | No
                    force_fold: bool, build: BuildPlace | None = None) -> SnapshotInfo:
     """`checkpoint`'s work inside one catalog session."""
     seq, snapshot = _log_head(s, space)
-    n = store.count_vectors(s, space)
+    ops = _last_ops(s, space, after=snapshot.log_seq, up_to=seq) if snapshot is not None else {}
+    n = _live_count(ws, s, space, snapshot, ops)
     choice = desired_choice(space, n, budget)
     index: VectorIndex | None = None
     extended: tuple[int, int] | None = None
@@ -124,7 +125,6 @@ def _checkpoint_in(ws: Workspace, s: Session, space: SpaceInfo, budget: int | No
             space.index_factory is not None or snapshot.kind != choice.kind
             or (choice.kind in ("ivf", "ivfpq") and outgrown))
         if not rebuild:
-            ops = _last_ops(s, space, after=snapshot.log_seq, up_to=seq)
             delta_n = sum(op == "add" for op in ops.values())
             reason = "forced" if force_fold and ops else fold_reason(snapshot.ntotal, delta_n, len(ops))
             if reason is None and _base_intact(ws, snapshot, space):
@@ -280,6 +280,21 @@ def _last_ops(s: Session, space: SpaceInfo, after: int, up_to: int) -> dict[int,
     ):
         last_op[image_id] = op
     return last_op
+
+
+def _live_count(ws: Workspace, s: Session, space: SpaceInfo, snapshot: IndexSnapshot | None,
+                last_op: dict[int, str]) -> int:
+    """Vectors the space holds now. Counting the catalog's rows reads the whole (space, image) index: 0.4 s at
+    10 M, paid by every run; with an on-disk base it is derived instead from the base's size, which of the
+    logged ids it holds (its ids sidecar) and the ids whose last logged change is an add."""
+    if snapshot is None or not snapshot.file.endswith(ONDISK_SUFFIX):
+        return store.count_vectors(s, space)  # small spaces: milliseconds
+    touched = np.fromiter(last_op, np.int64, len(last_op))
+    try:
+        in_base = int(ondisk_members(ws, snapshot.file, touched).sum()) if len(touched) else 0
+    except (OSError, ValueError):  # a damaged base: the checkpoint rebuilds it from the store anyway
+        return store.count_vectors(s, space)
+    return snapshot.ntotal - in_base + sum(op == "add" for op in last_op.values())
 
 
 def _extend_ondisk(ws: Workspace, s: Session, space: SpaceInfo, snapshot: IndexSnapshot, file: str,

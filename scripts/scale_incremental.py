@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -58,8 +59,9 @@ def add_images(ws, n: int, seed: int) -> list[int]:  # noqa: ANN001
     with ws.session() as s:
         corpus = s.scalar(select(Corpus).where(Corpus.name == "synthetic"))
         root_id = s.scalar(select(CorpusRoot.id).where(CorpusRoot.corpus_id == corpus.id))
-        rows = [ImageRecord(corpus_id=corpus.id, root_id=root_id, path=f"new-{seed}-{i}.jpg", bytes=0, mtime_ns=0,
-                            status="indexed") for i in range(n)]
+        run = uuid.uuid4().hex[:8]  # a workspace given with --workspace may have had runs of this seed before
+        rows = [ImageRecord(corpus_id=corpus.id, root_id=root_id, path=f"new-{seed}-{run}-{i}.jpg", bytes=0,
+                            mtime_ns=0, status="indexed") for i in range(n)]
         s.add_all(rows)
         s.flush()
         for sp in list_spaces(ws):
@@ -159,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     inc.add_argument("--workdir", type=Path, default=None, help="where the temporary workspace goes")
     inc.add_argument("--keep", action="store_true", help="keep the workspace")
     inc.add_argument("--workspace", type=Path, default=None,
-                     help="run in this existing workspace (e.g. grown to 1M images) instead of growing one; it is changed")
+                     help="run in this existing workspace (e.g. grown to 1M images) instead of growing one; "
+                          "it is changed")
     inc.add_argument("--no-old", action="store_true", help="skip the fold (one per space and run)")
     inc.set_defaults(func=incremental)
     args = p.parse_args(argv)

@@ -18,6 +18,7 @@ from indexer import index_sync
 from indexer.catalog.schema import IndexSnapshot
 from indexer.index_bases import ONDISK_SUFFIX, choose_base
 from indexer.spaces import list_spaces
+from indexer.vectors import store
 from indexer.vectors.ondisk import OnDiskIndex
 from indexer.vectors.ondisk_files import read_manifest
 from indexer.workspace import Workspace
@@ -91,7 +92,9 @@ def test_small_runs_layer_on_the_base_and_deletions_never_return(ws: Workspace) 
     added = add_images(ws, 20, seed=9)
     remove(ws, [victim])
     for space in list_spaces(ws):
-        index_sync.checkpoint(ws, space)
+        info = index_sync.checkpoint(ws, space)
+        with ws.session() as s:  # derived from the base's ids and the log, not counted: the same number
+            assert info.ntotal == store.count_vectors(s, space) == len(full_build(ws, space).ids())
     assert index_sync.current_snapshot(ws, sp).file == before and lists.stat().st_mtime_ns == mtime
     index = index_sync.load_index(ws, sp)
     fresh = full_build(ws, sp)
@@ -111,8 +114,9 @@ def test_a_fold_extends_the_base_without_retraining_and_removes_the_old(ws: Work
     old_ids = index_sync.load_index(ws, sp).ids()
     added = add_images(ws, N // 5, seed=11)  # past the 10 % fold threshold
     replace_vectors(ws, sp, added[:20] + old_ids[:30].tolist(), seed=12)
-    remove(ws, old_ids[30:80].tolist())
+    remove(ws, old_ids[30:80].tolist() + added[-3:])  # from the base, and from the delta
     info = index_sync.checkpoint(ws, sp)
+    assert info.ntotal == len(full_build(ws, sp).ids())
     assert info.file != before and info.file.endswith(ONDISK_SUFFIX) and info.pending == 0
     assert not (ws.index_dir / before).exists()
     assert read_manifest(ws.index_dir / info.file)["extended_from"] == before  # old lists + delta, no training
