@@ -165,15 +165,15 @@ def _checkpoint_in(ws: Workspace, s: Session, space: SpaceInfo, budget: int | No
 
 
 def current_snapshot(ws: Workspace, space: SpaceInfo) -> SnapshotInfo | None:
-    """The current snapshot, with `ntotal` the vectors searches see (the catalog's count: base minus
-    tombstones plus delta) and `pending` the images changed since the snapshot."""
+    """The current snapshot, with `ntotal` the vectors searches see (base minus tombstones plus delta, derived
+    as a checkpoint derives it: no count of every row for an on-disk base) and `pending` the images changed
+    since the snapshot."""
     with ws.session() as s:
-        row = _current_row(s, space)
+        seq, row = _log_head(s, space)
         if row is None:
             return None
-        pending = s.scalar(select(func.count(func.distinct(IndexLogEntry.image_id))).where(
-            IndexLogEntry.space_id == space.id, IndexLogEntry.seq > row.log_seq))
-        return _snapshot_info(space, row, ntotal=store.count_vectors(s, space), pending=int(pending or 0))
+        ops = _last_ops(s, space, after=row.log_seq, up_to=seq)
+        return _snapshot_info(space, row, ntotal=_live_count(ws, s, space, row, ops), pending=len(ops))
 
 
 def pending_changes(ws: Workspace, space: SpaceInfo) -> int:

@@ -320,3 +320,27 @@ def test_open_clip_bad_local_path_and_tag(empty_offline_hf, tmp_path):
         build_encoder(f"open_clip/ViT-B-32:{tmp_path}/missing.safetensors")
     with pytest.raises(EncoderError, match="laion2b_s34b_b79k"):  # lists the known tags
         build_encoder("open_clip/ViT-B-32:no_such_tag")
+
+
+def test_use_threads_reaches_onnxruntime_sessions_whatever_omp_num_threads_says(monkeypatch) -> None:
+    """A Ray actor gets OMP_NUM_THREADS=1 and may not rewrite os.environ; `use_threads` must still give the
+    starter style encoder's onnxruntime session (and torch) the threads it asks for, or the actor's style
+    forward runs on one core while the local engine's uses all of them."""
+    import torch
+
+    from indexer.encoders import runtime
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("STYLELENS_THREADS", raising=False)
+    monkeypatch.setattr(runtime, "_process_threads", None)  # restored after the test
+    assert runtime.ort_intra_op_threads() == 1  # what the actor got before
+    before = torch.get_num_threads()
+    try:
+        runtime.use_threads(3)
+        assert torch.get_num_threads() == 3
+        encoder = build_encoder("starter/magenta-style", device="cpu")  # a new session, not the cached one
+        assert encoder.predictor.session().get_session_options().intra_op_num_threads == 3
+        with pytest.raises(ValueError, match=">= 1"):
+            runtime.use_threads(0)
+    finally:
+        torch.set_num_threads(before)

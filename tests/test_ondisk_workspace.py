@@ -95,6 +95,8 @@ def test_small_runs_layer_on_the_base_and_deletions_never_return(ws: Workspace) 
         info = index_sync.checkpoint(ws, space)
         with ws.session() as s:  # derived from the base's ids and the log, not counted: the same number
             assert info.ntotal == store.count_vectors(s, space) == len(full_build(ws, space).ids())
+        now = index_sync.current_snapshot(ws, space)  # what `status` and /metrics report, derived the same way
+        assert (now.ntotal, now.pending) == (info.ntotal, info.pending)
     assert index_sync.current_snapshot(ws, sp).file == before and lists.stat().st_mtime_ns == mtime
     index = index_sync.load_index(ws, sp)
     fresh = full_build(ws, sp)

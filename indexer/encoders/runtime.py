@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .preprocess import Preprocess
 
 _THREADS_ENV = "STYLELENS_THREADS"  # our own override; OMP_NUM_THREADS is honoured by torch itself
+_process_threads: int | None = None  # set by `use_threads` (a worker process that knows its share of cores)
 
 
 def resolve_device(device: str | None = None) -> str:
@@ -36,8 +37,24 @@ def configure_torch_threads() -> int:
     return torch.get_num_threads()
 
 
+def use_threads(n: int) -> None:
+    """Give this process's forwards `n` threads, torch's and every onnxruntime session created afterwards,
+    whatever OMP_NUM_THREADS says. For worker processes whose environment was set by someone else (Ray starts
+    a 1-CPU actor with OMP_NUM_THREADS=1) and which may not rewrite os.environ (only entry points do)."""
+    global _process_threads
+    if n < 1:
+        raise ValueError(f"threads must be >= 1, got {n}")
+    import torch
+
+    torch.set_num_threads(n)
+    _process_threads = n
+
+
 def ort_intra_op_threads() -> int:
-    """Threads for an onnxruntime session: STYLELENS_THREADS, else OMP_NUM_THREADS, else torch's count."""
+    """Threads for an onnxruntime session: `use_threads`, else STYLELENS_THREADS, else OMP_NUM_THREADS, else
+    torch's count."""
+    if _process_threads is not None:
+        return _process_threads
     for name in (_THREADS_ENV, "OMP_NUM_THREADS"):
         value = os.environ.get(name, "")
         if value.isdigit() and int(value) > 0:

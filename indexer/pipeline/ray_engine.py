@@ -24,13 +24,18 @@ from typing import Iterator
 
 import numpy as np
 
+from ..encoders.runtime import use_threads
 from ..imaging.scan import FoundFile
 from ..spaces import SpaceInfo, space_encoder
 from ..workspace import Workspace, WorkspaceError
 from .prepare import Prepared, PrepareTask, embed_pixels, prepare
 from .shards import ShardRow, list_shards, read_shard, remove_leftovers, shard_name, write_shard
 
-DECODE_BATCH = 4  # files per decoding task call, as the local engine's CHUNK
+DECODE_BATCH = 4  # files per decoding function call, as the local engine's CHUNK
+DECODE_BLOCK = 64  # files per decoding task (at most MAX_BLOCKS tasks): each Ray Data task costs scheduling,
+# metadata and object-store work in the driver, the raylet and a worker. On the 2-core machine, 600 JPEGs in
+# 150 tasks of 4 took 47.5 s, in 9 tasks of 64 (~0.7 s of decoding each) 36-38 s (bench_scale.py ray-vs-local)
+MAX_BLOCKS = 200
 DECODE_MEMORY = 256 * 2**20  # per decoding task: a few decoded images up to --max-side and their crops
 
 
@@ -125,7 +130,7 @@ def _run_dataset(left: dict[str, FoundFile], image_ids: dict[str, int], spaces: 
     ctx.enable_progress_bars = False  # the job's own bar counts committed files
     items = [{"seq": i, "path": os.fsencode(f.path), "size": f.size, "mtime_ns": f.mtime_ns,
               "image_id": image_ids.get(f.path, -1)} for i, f in enumerate(left.values())]
-    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // DECODE_BATCH, 200)))
+    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // DECODE_BLOCK, MAX_BLOCKS)))
     # the memory hint (logical: Ray schedules by it) also keeps decoding in CPU tasks of its own: with the
     # actors' remote arguments Ray would fuse it into the actors, serialising decoding and embedding
     ds = ds.map_batches(decode_batch, fn_kwargs={"recipes": recipes, "max_side": max_side},
@@ -195,10 +200,9 @@ class EmbedActor:
 def _use_the_node_threads() -> None:
     """Ray starts a 1-CPU actor with OMP_NUM_THREADS=1, so its forward runs on one thread while the decode
     tasks may leave cores idle (they wait on the actor). The local engine's forward uses every core next to
-    its decoding workers; the actor does the same (on a GPU the forward is not the CPU's)."""
-    import torch
-
-    torch.set_num_threads(os.cpu_count() or 1)
+    its decoding workers; the actor does the same (on a GPU the forward is not the CPU's), for torch and for
+    the onnxruntime sessions (the starter style encoder), which would otherwise read OMP_NUM_THREADS=1."""
+    use_threads(os.cpu_count() or 1)
 
 
 def _datetime(text: str):  # noqa: ANN202 - datetime | None
