@@ -15,6 +15,7 @@ Snapshot names tell the kinds apart: `<space>-<seq>-<rand>.faiss` (a file) and `
 from __future__ import annotations
 
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -61,8 +62,9 @@ def is_ondisk(choice: IndexChoice) -> bool:
     return bool(choice.extra.get("ondisk"))
 
 
-def new_name(space: SpaceInfo, seq: int, token: str, choice: IndexChoice) -> str:
-    return f"{space.name}-{seq}-{token}" + (ONDISK_SUFFIX if is_ondisk(choice) else ".faiss")
+def new_name(space: SpaceInfo, seq: int, choice: IndexChoice) -> str:
+    """A snapshot name no earlier one had: `<space>-<seq>-<random token>` and the kind's suffix."""
+    return f"{space.name}-{seq}-{uuid.uuid4().hex[:8]}" + (ONDISK_SUFFIX if is_ondisk(choice) else ".faiss")
 
 
 def open_base(ws: Workspace, space: SpaceInfo, file: str, *, verify: str, expected_bytes: int | None) -> Base:

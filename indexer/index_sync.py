@@ -26,7 +26,6 @@ loads the base to fold into it, and by `stylelens check` (`load_index(verify="fu
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -136,7 +135,7 @@ def _checkpoint_in(ws: Workspace, s: Session, space: SpaceInfo, budget: int | No
                     if index is not None:
                         _fold(s, space, index, ops)
                 elif is_ondisk(choice) and not outgrown:  # old lists + delta; else rebuilt from the store (below)
-                    file = new_name(space, seq, uuid.uuid4().hex[:8], choice)
+                    file = new_name(space, seq, choice)
                     extended = _extend_ondisk(ws, s, space, snapshot, file, ops)
         else:
             log.info("space %s: rebuilding %s -> %s (%s)", space.name, snapshot.factory, choice.factory,
@@ -144,11 +143,11 @@ def _checkpoint_in(ws: Workspace, s: Session, space: SpaceInfo, budget: int | No
     if extended is not None:
         (ntotal, nbytes), factory, kind = extended, snapshot.factory, snapshot.kind
     elif index is None and is_ondisk(choice):
-        file = new_name(space, seq, uuid.uuid4().hex[:8], choice)
+        file = new_name(space, seq, choice)
         ntotal, nbytes = build_ondisk_base(ws, s, space, choice, file, build)
         factory, kind, trained_on = choice.factory, choice.kind, ntotal
     else:
-        file = new_name(space, seq, uuid.uuid4().hex[:8], choice if index is None else index.choice)
+        file = new_name(space, seq, choice if index is None else index.choice)
         if index is None:
             index = _build_from_catalog(s, space, choice)
             trained_on = index.ntotal

@@ -59,6 +59,16 @@ def sorted_member(query: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
     return np.asarray(sorted_ids[pos] == query)
 
 
+def pad_score(metric: str) -> float:
+    """The score of a slot where nothing was found: the worst there is, -inf ("ip") / +inf ("l2")."""
+    return -np.inf if metric == "ip" else np.inf
+
+
+def empty_answer(n_queries: int, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """A search answer with nothing found yet: (scores, ids) of shape (n_queries, k), all padding (ids -1)."""
+    return np.full((n_queries, k), pad_score(metric), dtype=np.float32), np.full((n_queries, k), -1, dtype=np.int64)
+
+
 @dataclass
 class SearchCall:
     """A `search` call's arguments under the one rule (allowed = allowed, present and not excluded), and its
@@ -93,15 +103,14 @@ def search_call(index, queries: np.ndarray, k: int, exclude: Iterable[int] | np.
     q = _as_vectors(queries, index.dim, name="queries")
     if k <= 0:
         raise ValueError(f"k must be positive, not {k}")
-    pad = -np.inf if index.metric == "ip" else np.inf
     allowed = None if allow is None else _as_ids(allow, unique=False)
     excluded = None if exclude is None else np.unique(_as_ids(exclude, unique=False))
     if allowed is not None:  # one rule: allowed, present, not excluded
         allowed = np.unique(allowed[index.contains(allowed)])
         if excluded is not None:
             allowed, excluded = np.setdiff1d(allowed, excluded, assume_unique=True), None
-    return SearchCall(q, k, pad, allowed, excluded, np.full((len(q), k), pad, dtype=np.float32),
-                      np.full((len(q), k), -1, dtype=np.int64))
+    scores, labels = empty_answer(len(q), k, index.metric)
+    return SearchCall(q, k, pad_score(index.metric), allowed, excluded, scores, labels)
 
 
 def described_choice(index: faiss.Index, description: dict, source: object, word: str) -> IndexChoice:

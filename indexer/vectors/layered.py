@@ -27,7 +27,7 @@ import faiss
 import numpy as np
 
 from .faiss_index import _as_ids, _as_vectors
-from .index_facts import sorted_member
+from .index_facts import empty_answer, sorted_member
 from .selection import METRICS, IndexChoice
 
 DELTA_FRACTION = 0.10  # fold when the delta holds more than this fraction of the base ...
@@ -185,9 +185,7 @@ class LayeredIndex:
         if exclude is not None:
             rows &= ~np.isin(self._delta_ids, _as_ids(exclude, unique=False))
         ids, vecs = self._delta_ids[rows], self._delta_vecs[rows]
-        pad = -np.inf if self.metric == "ip" else np.inf
-        scores = np.full((len(q), k), pad, dtype=np.float32)
-        labels = np.full((len(q), k), -1, dtype=np.int64)
+        scores, labels = empty_answer(len(q), k, self.metric)
         if not len(ids) or not len(q):
             return scores, labels
         kk = min(k, len(ids))
