@@ -112,6 +112,10 @@ class BuildPlace:
     executor: str = "thread"
     ray_address: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.executor not in ("thread", "ray"):  # anything else would silently take the Ray branch
+            raise ValueError(f"an on-disk build runs on 'thread' or 'ray', not {self.executor!r}")
+
 
 def build_ondisk_base(ws: Workspace, s: Session, space: SpaceInfo, choice: IndexChoice, file: str,
                       place: BuildPlace | None = None) -> tuple[int, int]:

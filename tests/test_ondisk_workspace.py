@@ -16,7 +16,7 @@ from test_layered_index import (add_images, full_build, remove, replace_vectors,
 
 from indexer import index_sync
 from indexer.catalog.schema import IndexSnapshot
-from indexer.index_bases import ONDISK_SUFFIX, choose_base
+from indexer.index_bases import ONDISK_SUFFIX, BuildPlace, choose_base
 from indexer.spaces import list_spaces
 from indexer.vectors import store
 from indexer.vectors.ondisk import OnDiskIndex
@@ -161,3 +161,9 @@ def test_a_killed_build_leaves_only_a_temporary_folder_that_is_removed(ws: Works
     (leftover / "lists.ivfdata").write_bytes(b"half")
     removed = index_sync.remove_stale_temporaries(ws)
     assert leftover.name in removed and not leftover.exists()
+
+
+def test_a_build_place_is_threads_or_ray_and_nothing_else() -> None:
+    assert BuildPlace().executor == "thread" and BuildPlace("ray", "auto").ray_address == "auto"
+    with pytest.raises(ValueError, match="'thread' or 'ray', not 'process'"):
+        BuildPlace("process")  # build_ondisk_base would otherwise have sent it to a Ray cluster
